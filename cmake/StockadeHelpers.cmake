@@ -1,0 +1,52 @@
+# Shared CMake helpers: one warnings policy, one way to build an agent, one way to add a test.
+
+function(stockade_set_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wshadow -Wformat=2
+    $<$<COMPILE_LANGUAGE:CXX>:-Wnon-virtual-dtor -Wold-style-cast>)
+  if(STOCKADE_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# stockade_add_agent(NAME SOURCES a.cpp ... [LIBS lib ...] [NO_INSTALL] [OUTPUT_DIR dir])
+# Builds NAME.so exporting only stockade_agent_entry.  Agents link only their own heavy dependency
+# (never libstockade), so one broken library cannot break every agent.
+function(stockade_add_agent name)
+  cmake_parse_arguments(A "NO_INSTALL" "OUTPUT_DIR" "SOURCES;LIBS;INCLUDES" ${ARGN})
+  set(target stockade_agent_${name})
+  add_library(${target} MODULE ${A_SOURCES})
+  set_target_properties(${target} PROPERTIES
+    PREFIX "" OUTPUT_NAME ${name}
+    C_VISIBILITY_PRESET hidden CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
+  if(A_OUTPUT_DIR)
+    set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${A_OUTPUT_DIR})
+  else()
+    set_target_properties(${target} PROPERTIES
+      LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/${STOCKADE_AGENT_DIR})
+  endif()
+  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/core/include ${A_INCLUDES})
+  target_link_libraries(${target} PRIVATE ${A_LIBS})
+  target_link_options(${target} PRIVATE
+    -Wl,--version-script=${PROJECT_SOURCE_DIR}/cmake/agent.map -Wl,--no-undefined)
+  stockade_set_warnings(${target})
+  if(NOT A_NO_INSTALL)
+    install(TARGETS ${target} LIBRARY DESTINATION ${STOCKADE_AGENT_DIR})
+  endif()
+endfunction()
+
+# stockade_add_test(NAME SOURCES a.cpp ... [LIBS ...] [LABELS ...] [TIMEOUT s])
+# A Catch2 v2 test executable registered with ctest; the environment points the loader at the
+# build tree's agents and agent host.
+function(stockade_add_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/bin)
+  target_link_libraries(${name} PRIVATE stockade_test_main stockade::core ${T_LIBS})
+  stockade_set_warnings(${name})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
+    ENVIRONMENT "${STOCKADE_TEST_ENV}")
+endfunction()

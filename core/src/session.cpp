@@ -1,0 +1,390 @@
+// session.cpp -- in-process and isolated agent sessions.
+//
+// The in-process session is the only code that calls an agent's C functions; the agent host
+// child uses it too, so both kinds behave the same.  The isolated session speaks the pipe
+// protocol of host_protocol.hpp to a stockade-agent-host child and owns that child's deadline.
+#include "stockade/session.hpp"
+
+#include <csignal>
+#include <cstring>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "host_protocol.hpp"
+#include "paths.hpp"
+#include "stockade/process.hpp"
+
+namespace stockade {
+
+namespace {
+
+OpResult fail(uint32_t rc, std::string msg)
+{
+    OpResult r;
+    r.rc = rc;
+    r.message = std::move(msg);
+    return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+class InProcessSession final : public AgentSession {
+public:
+    InProcessSession(const AgentInfo &a, SessionOptions o) : agent_(a), opt_(std::move(o)) {}
+    ~InProcessSession() override { close(); }
+
+    const AgentInfo &agent() const override { return agent_; }
+
+    OpResult open(const ParamList &params, Millis timeout) override
+    {
+        if (handle_)
+            return fail(STOCKADE_RC_INTERNAL, "session already open");
+        std::vector<stockade_param> cp;
+        cp.reserve(params.size());
+        for (const auto &[k, v] : params)
+            cp.push_back({k.c_str(), v.c_str()});
+        return call(timeout, [&](const stockade_ctx *ctx, OpResult &) {
+            void *h = nullptr;
+            uint32_t rc = agent_.desc->open(cp.data(), cp.size(), ctx, &h);
+            if (rc == STOCKADE_RC_OK)
+                handle_ = h;
+            return rc;
+        });
+    }
+
+    OpResult power(PowerAction action, const std::string &target, Millis timeout) override
+    {
+        const auto &info = power_action_info(action);
+        if (!agent_.can(info.capability))
+            return fail(STOCKADE_RC_UNSUPPORTED, fmt::format("agent '{}' does not support {}", agent_.name, info.name));
+        if (!handle_)
+            return fail(STOCKADE_RC_INTERNAL, "session not open");
+        return call(timeout, [&](const stockade_ctx *ctx, OpResult &r) {
+            return agent_.desc->power(handle_, ctx, uint32_t(action), target.c_str(), 0, &r.verified);
+        });
+    }
+
+    OpResult status(const std::string &target, Millis timeout) override
+    {
+        if (!agent_.desc->status)
+            return fail(STOCKADE_RC_UNSUPPORTED, fmt::format("agent '{}' does not support status", agent_.name));
+        if (!handle_)
+            return fail(STOCKADE_RC_INTERNAL, "session not open");
+        return call(timeout, [&](const stockade_ctx *ctx, OpResult &r) {
+            return agent_.desc->status(handle_, ctx, target.c_str(), &r.power_state);
+        });
+    }
+
+    OpResult list(Millis timeout) override
+    {
+        if (!agent_.desc->list)
+            return fail(STOCKADE_RC_UNSUPPORTED, fmt::format("agent '{}' does not support list", agent_.name));
+        if (!handle_)
+            return fail(STOCKADE_RC_INTERNAL, "session not open");
+        return call(timeout, [&](const stockade_ctx *ctx, OpResult &r) {
+            auto emit = [](void *c, const char *name, const char *alias) {
+                if (name)
+                    static_cast<OpResult *>(c)->targets.push_back({name, alias ? alias : ""});
+            };
+            return agent_.desc->list(handle_, ctx, emit, &r);
+        });
+    }
+
+    OpResult monitor(Millis timeout) override
+    {
+        if (!agent_.desc->monitor)
+            return fail(STOCKADE_RC_UNSUPPORTED, fmt::format("agent '{}' does not support monitor", agent_.name));
+        if (!handle_)
+            return fail(STOCKADE_RC_INTERNAL, "session not open");
+        return call(timeout, [&](const stockade_ctx *ctx, OpResult &) { return agent_.desc->monitor(handle_, ctx); });
+    }
+
+    void close() override
+    {
+        if (handle_)
+            agent_.desc->close(handle_);
+        handle_ = nullptr;
+    }
+
+private:
+    struct Ctx {
+        stockade_ctx c;
+        InProcessSession *self;
+    };
+
+    static int ctx_cancelled(const stockade_ctx *c)
+    {
+        auto *s = static_cast<InProcessSession *>(c->host);
+        return s->opt_.cancel && s->opt_.cancel->load() ? 1 : 0;
+    }
+
+    static void ctx_log(const stockade_ctx *c, int level, const char *msg)
+    {
+        auto *s = static_cast<InProcessSession *>(c->host);
+        if (!s->opt_.logger || !msg)
+            return;
+        if (s->opt_.label.empty())
+            s->opt_.logger->log(level, msg);
+        else
+            s->opt_.logger->log(level, fmt::format("{}: {}", s->opt_.label, msg));
+    }
+
+    static uint32_t ctx_invoke(const stockade_ctx *c, const char *agent, const stockade_param *params, size_t n,
+                               uint32_t action, const char *target, uint32_t timeout_ms, uint32_t *power_state,
+                               uint32_t *verified, char *err, size_t err_size)
+    {
+        auto *s = static_cast<InProcessSession *>(c->host);
+        auto put_err = [&](const std::string &m) {
+            if (err && err_size)
+                std::snprintf(err, err_size, "%s", m.c_str());
+        };
+        if (!s->opt_.registry) {
+            put_err("this host cannot nest agents");
+            return STOCKADE_RC_UNSUPPORTED;
+        }
+        if (!agent || !target) {
+            put_err("invoke: agent and target are required");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        RawParams raw;
+        for (size_t i = 0; i < n; ++i)
+            if (params[i].name && params[i].value)
+                raw.emplace_back(params[i].name, params[i].value);
+        OpResult r = invoke_agent(*s->opt_.registry, agent, raw, action, target, Millis(timeout_ms),
+                                  s->opt_.logger ? *s->opt_.logger : Logger::null(), s->opt_.cancel);
+        if (power_state)
+            *power_state = r.power_state;
+        if (verified)
+            *verified = r.verified;
+        put_err(r.message);
+        return r.rc;
+    }
+
+    template <class F>
+    OpResult call(Millis timeout, F &&f)
+    {
+        OpResult r;
+        char errbuf[1024] = {0};
+        stockade_ctx ctx{};
+        ctx.abi_major = STOCKADE_ABI_MAJOR;
+        ctx.struct_size = sizeof ctx;
+        int64_t start = monotonic_ms();
+        ctx.deadline_ms = timeout.count() > 0 ? start + timeout.count() : 0;
+        ctx.is_cancelled = ctx_cancelled;
+        ctx.log = ctx_log;
+        ctx.errbuf = errbuf;
+        ctx.errbuf_size = sizeof errbuf;
+        ctx.invoke = opt_.registry ? ctx_invoke : nullptr;
+        ctx.host = this;
+        uint32_t rc = f(&ctx, r);
+        errbuf[sizeof errbuf - 1] = 0;
+        r.rc = rc < STOCKADE_RC_COUNT ? rc : STOCKADE_RC_INTERNAL;
+        r.message = errbuf;
+        if (rc >= STOCKADE_RC_COUNT)
+            r.message = fmt::format("agent returned unknown code {}: {}", rc, r.message);
+        if (r.rc != STOCKADE_RC_OK && r.message.empty())
+            r.message = std::string(result_code_info(r.rc).meaning);
+        r.elapsed_ms = monotonic_ms() - start;
+        return r;
+    }
+
+    const AgentInfo &agent_;
+    SessionOptions opt_;
+    void *handle_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------------------------
+std::string describe_wait_status(int st)
+{
+    if (WIFEXITED(st))
+        return fmt::format("exited with status {}", WEXITSTATUS(st));
+    if (WIFSIGNALED(st))
+        return fmt::format("killed by signal {} ({})", WTERMSIG(st), strsignal(WTERMSIG(st)));
+    return "stopped";
+}
+
+class IsolatedSession final : public AgentSession {
+public:
+    IsolatedSession(const AgentInfo &a, SessionOptions o) : agent_(a), opt_(std::move(o)) {}
+    ~IsolatedSession() override { close(); }
+
+    const AgentInfo &agent() const override { return agent_; }
+
+    OpResult open(const ParamList &params, Millis timeout) override
+    {
+        if (child_)
+            return fail(STOCKADE_RC_INTERNAL, "session already open");
+        std::string host = opt_.agent_host.empty() ? locate_agent_host() : opt_.agent_host;
+        SpawnSpec spec;
+        spec.argv = {host, "--agent", agent_.path};
+        auto sp = Subprocess::spawn(spec);
+        if (!sp)
+            return fail(STOCKADE_RC_INTERNAL, sp.error().message);
+        child_ = std::move(sp.value());
+        child_->on_stderr = [this](std::string_view line) {
+            if (opt_.logger)
+                opt_.logger->log(STOCKADE_LOG_WARNING, fmt::format("{}{}stderr: {}", opt_.label,
+                                                                   opt_.label.empty() ? "" : ": ", line));
+        };
+        nlohmann::json p = nlohmann::json::array();
+        for (const auto &[k, v] : params)
+            p.push_back({k, v});
+        nlohmann::json sp_json = nlohmann::json::array();
+        if (opt_.registry)
+            for (const auto &d : opt_.registry->search_path())
+                sp_json.push_back(d);
+        return request({{"op", "open"}, {"params", p}, {"label", opt_.label}, {"search_path", sp_json},
+                        {"nested", opt_.registry != nullptr}},
+                       timeout);
+    }
+
+    OpResult power(PowerAction action, const std::string &target, Millis timeout) override
+    {
+        return request({{"op", "power"}, {"action", uint32_t(action)}, {"target", target}}, timeout);
+    }
+    OpResult status(const std::string &target, Millis timeout) override
+    {
+        return request({{"op", "status"}, {"target", target}}, timeout);
+    }
+    OpResult list(Millis timeout) override { return request({{"op", "list"}}, timeout); }
+    OpResult monitor(Millis timeout) override { return request({{"op", "monitor"}}, timeout); }
+
+    void close() override
+    {
+        if (!child_)
+            return;
+        if (!dead_) {
+            int64_t deadline = monotonic_ms() + 2000;
+            (void)child_->write_all("{\"op\":\"close\"}\n", deadline);
+            child_->close_stdin();
+            std::string out, err;
+            child_->read_all(out, err, deadline);
+            if (!child_->wait(deadline))
+                child_->kill_tree();
+        }
+        child_->kill_tree(); // reaps, and catches anything the agent left running
+        child_.reset();
+    }
+
+private:
+    OpResult request(nlohmann::json req, Millis timeout)
+    {
+        if (!child_)
+            return fail(STOCKADE_RC_INTERNAL, "session not open");
+        if (dead_)
+            return fail(STOCKADE_RC_INTERNAL, dead_reason_);
+        int64_t start = monotonic_ms();
+        int64_t t = timeout.count() > 0 ? timeout.count() : int64_t(24) * 3600 * 1000;
+        // The agent is told a slightly earlier deadline so it can report a clean timeout; at the
+        // real one its whole process tree dies.
+        int64_t margin = std::min<int64_t>(250, t / 10);
+        req["timeout_ms"] = t - margin;
+        int64_t deadline = start + t;
+        std::string line = req.dump() + "\n";
+        if (auto w = child_->write_all(line, deadline); !w)
+            return die(STOCKADE_RC_INTERNAL, "agent host does not accept requests: " + w.error().message, start);
+        for (;;) {
+            std::string reply;
+            auto rd = child_->read_line(reply, deadline, opt_.cancel);
+            if (rd == Subprocess::Read::Timeout)
+                return die(STOCKADE_RC_TIMEOUT,
+                           fmt::format("no answer from agent '{}' within {} ms; its process tree was killed",
+                                       agent_.name, t),
+                           start);
+            if (rd == Subprocess::Read::Cancelled)
+                return die(STOCKADE_RC_CANCELLED, "cancelled; agent process tree killed", start);
+            if (rd == Subprocess::Read::Eof) {
+                auto st = child_->wait(monotonic_ms() + 1000);
+                return die(STOCKADE_RC_INTERNAL,
+                           fmt::format("agent '{}' process died ({})", agent_.name,
+                                       st ? describe_wait_status(*st) : "no exit status"),
+                           start);
+            }
+            auto j = nlohmann::json::parse(reply, nullptr, false);
+            if (j.is_discarded() || !j.is_object())
+                continue; // not ours: ignore stray output
+            std::string type = j.value("type", "");
+            if (type == "log") {
+                int level = j.value("level", STOCKADE_LOG_INFO);
+                std::string msg = j.value("msg", "");
+                if (opt_.logger)
+                    opt_.logger->log(level, opt_.label.empty() ? msg : fmt::format("{}: {}", opt_.label, msg));
+                continue;
+            }
+            if (type == "result") {
+                OpResult r = host_protocol::result_from_json(j);
+                r.elapsed_ms = monotonic_ms() - start;
+                return r;
+            }
+        }
+    }
+
+    OpResult die(uint32_t rc, std::string msg, int64_t start)
+    {
+        child_->kill_tree();
+        dead_ = true;
+        dead_reason_ = "agent process is gone after an earlier failure: " + msg;
+        OpResult r = fail(rc, std::move(msg));
+        r.elapsed_ms = monotonic_ms() - start;
+        return r;
+    }
+
+    const AgentInfo &agent_;
+    SessionOptions opt_;
+    std::unique_ptr<Subprocess> child_;
+    bool dead_ = false;
+    std::string dead_reason_;
+};
+
+} // namespace
+
+std::unique_ptr<AgentSession> make_session(const AgentInfo &agent, SessionOptions options)
+{
+    if (options.isolate)
+        return std::make_unique<IsolatedSession>(agent, std::move(options));
+    return std::make_unique<InProcessSession>(agent, std::move(options));
+}
+
+std::string locate_agent_host()
+{
+    if (const char *env = std::getenv("STOCKADE_AGENT_HOST"); env && *env)
+        return env;
+    if (auto dir = exe_dir()) {
+        std::string cand = *dir + "/" + kRelBinToLibexec + "/stockade-agent-host";
+        if (::access(cand.c_str(), X_OK) == 0)
+            return cand;
+    }
+    return std::string(kInstallLibexecDir) + "/stockade-agent-host";
+}
+
+OpResult invoke_agent(const AgentRegistry &registry, const std::string &agent_name, const RawParams &raw,
+                      uint32_t action, const std::string &target, Millis timeout, Logger &logger,
+                      const std::atomic<bool> *cancel)
+{
+    int64_t start = monotonic_ms();
+    auto agent = registry.find(agent_name);
+    if (!agent)
+        return fail(agent.error().rc, agent.error().message);
+    auto params = resolve_params(**agent, raw, UnknownParams::Reject);
+    if (!params)
+        return fail(params.error().rc, params.error().message);
+    SessionOptions o;
+    o.isolate = true;
+    o.logger = &logger;
+    o.label = agent_name;
+    o.cancel = cancel;
+    o.registry = &registry;
+    auto s = make_session(**agent, o);
+    auto left = [&] { return Millis(std::max<int64_t>(1, timeout.count() - (monotonic_ms() - start))); };
+    OpResult r = s->open(*params, left());
+    if (r.ok()) {
+        if (action == 0)
+            r = s->status(target, left());
+        else
+            r = s->power(PowerAction(action), target, left());
+    }
+    s->close();
+    r.elapsed_ms = monotonic_ms() - start;
+    return r;
+}
+
+} // namespace stockade

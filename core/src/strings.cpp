@@ -1,0 +1,81 @@
+// strings.cpp -- small string helpers shared inside the core.
+#include "strings.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+namespace stockade {
+
+std::string to_lower(std::string_view s)
+{
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+    return out;
+}
+
+std::string trim(std::string_view s)
+{
+    size_t b = 0, e = s.size();
+    while (b < e && std::isspace(static_cast<unsigned char>(s[b])))
+        ++b;
+    while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1])))
+        --e;
+    return std::string(s.substr(b, e - b));
+}
+
+std::vector<std::string> split(std::string_view s, std::string_view seps)
+{
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i < s.size()) {
+        size_t j = s.find_first_of(seps, i);
+        if (j == std::string_view::npos)
+            j = s.size();
+        if (j > i)
+            out.emplace_back(s.substr(i, j - i));
+        i = j + 1;
+    }
+    return out;
+}
+
+std::string join(const std::vector<std::string> &v, std::string_view sep)
+{
+    std::string out;
+    for (size_t i = 0; i < v.size(); ++i) {
+        if (i)
+            out += sep;
+        out += v[i];
+    }
+    return out;
+}
+
+std::optional<int64_t> parse_int64(std::string_view s)
+{
+    int64_t v = 0;
+    if (s.empty())
+        return std::nullopt;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size())
+        return std::nullopt;
+    return v;
+}
+
+std::optional<bool> parse_bool(std::string_view s)
+{
+    std::string l = to_lower(s);
+    if (l == "1" || l == "yes" || l == "on" || l == "true" || l == "y")
+        return true;
+    if (l == "0" || l == "no" || l == "off" || l == "false" || l == "n")
+        return false;
+    return std::nullopt;
+}
+
+std::string normalise_key(std::string_view s)
+{
+    std::string out = to_lower(s);
+    std::replace(out.begin(), out.end(), '-', '_');
+    return out;
+}
+
+} // namespace stockade

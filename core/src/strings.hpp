@@ -1,0 +1,24 @@
+// strings.hpp -- small string helpers shared inside the core (not public API).
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stockade {
+
+std::string to_lower(std::string_view s);
+std::string trim(std::string_view s);
+// Splits on any of the characters in `seps`, dropping empty pieces.
+std::vector<std::string> split(std::string_view s, std::string_view seps);
+std::string join(const std::vector<std::string> &v, std::string_view sep);
+std::optional<int64_t> parse_int64(std::string_view s);
+std::optional<bool> parse_bool(std::string_view s);
+// Lower-case, '-' -> '_': the form under which parameter names are compared.
+std::string normalise_key(std::string_view s);
+
+} // namespace stockade

@@ -1,0 +1,143 @@
+// test_support.cpp -- see test_support.hpp.
+#include "test_support.hpp"
+
+#include <arpa/inet.h>
+#include <cstdlib>
+#include <dirent.h>
+#include <fstream>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sstream>
+#include <stdexcept>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace stockade::test {
+
+TempDir::TempDir()
+{
+    const char *base = std::getenv("TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/stockade-test-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back(0);
+    if (!::mkdtemp(buf.data()))
+        throw std::runtime_error("mkdtemp failed");
+    path_ = buf.data();
+}
+
+TempDir::~TempDir()
+{
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+}
+
+std::string env_or_fail(const char *name)
+{
+    const char *v = std::getenv(name);
+    if (!v || !*v)
+        throw std::runtime_error(std::string("environment variable ") + name + " is not set (run through ctest)");
+    return v;
+}
+
+std::string bin_path(const std::string &tool) { return env_or_fail("STOCKADE_BIN_DIR") + "/" + tool; }
+std::string source_path(const std::string &rel) { return env_or_fail("STOCKADE_SOURCE_DIR") + "/" + rel; }
+
+static int free_port(int type)
+{
+    int fd = ::socket(AF_INET, type, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0)
+        throw std::runtime_error("cannot bind a loopback port");
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+int free_udp_port() { return free_port(SOCK_DGRAM); }
+int free_tcp_port() { return free_port(SOCK_STREAM); }
+
+void write_file(const std::string &path, const std::string &content, mode_t mode)
+{
+    {
+        std::ofstream f(path, std::ios::binary | std::ios::trunc);
+        f << content;
+    }
+    ::chmod(path.c_str(), mode);
+}
+
+std::string read_file(const std::string &path)
+{
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+bool pid_alive(pid_t pid)
+{
+    if (pid <= 0)
+        return false;
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string s;
+    if (!std::getline(f, s))
+        return false;
+    auto rp = s.rfind(')');
+    return rp != std::string::npos && rp + 2 < s.size() && s[rp + 2] != 'Z' && s[rp + 2] != 'X';
+}
+
+std::vector<pid_t> processes_exposing(const std::string &needle)
+{
+    std::vector<pid_t> out;
+    DIR *d = ::opendir("/proc");
+    if (!d)
+        return out;
+    while (dirent *e = ::readdir(d)) {
+        char *end = nullptr;
+        long p = std::strtol(e->d_name, &end, 10);
+        if (!end || *end || p <= 0)
+            continue;
+        for (const char *f : {"cmdline", "environ"}) {
+            std::string content = read_file("/proc/" + std::string(e->d_name) + "/" + f);
+            if (content.find(needle) != std::string::npos) {
+                out.push_back(pid_t(p));
+                break;
+            }
+        }
+    }
+    ::closedir(d);
+    return out;
+}
+
+CommandResult run(const std::vector<std::string> &argv, const std::string &input, std::chrono::milliseconds timeout,
+                  const std::vector<std::pair<std::string, std::string>> &env)
+{
+    SpawnSpec spec;
+    spec.argv = argv;
+    spec.env_set = env;
+    auto r = run_command(spec, input, timeout);
+    if (!r)
+        throw std::runtime_error(r.error().message);
+    return r.value();
+}
+
+std::optional<std::string> which(const std::string &program)
+{
+    const char *path = std::getenv("PATH");
+    std::string p = path ? path : "/usr/sbin:/usr/bin:/sbin:/bin";
+    p += ":/usr/sbin:/sbin";
+    std::stringstream ss(p);
+    std::string dir;
+    while (std::getline(ss, dir, ':')) {
+        std::string cand = dir + "/" + program;
+        if (::access(cand.c_str(), X_OK) == 0)
+            return cand;
+    }
+    return std::nullopt;
+}
+
+} // namespace stockade::test

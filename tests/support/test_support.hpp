@@ -1,0 +1,55 @@
+// test_support.hpp -- helpers shared by every test: temporary folders, free ports, running the
+// built tools, looking for processes.  Tests start their own peers on ports chosen here and stop
+// them by PID; nothing here talks to any address outside 127.0.0.0/8.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include "stockade/process.hpp"
+
+namespace stockade::test {
+
+// A fresh folder under $TMPDIR, removed with everything in it at scope exit.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir &) = delete;
+    TempDir &operator=(const TempDir &) = delete;
+    const std::filesystem::path &path() const { return path_; }
+    std::string file(const std::string &name) const { return (path_ / name).string(); }
+
+private:
+    std::filesystem::path path_;
+};
+
+// Environment set by ctest (see STOCKADE_TEST_ENV): build dirs, source dir.
+std::string env_or_fail(const char *name);
+std::string bin_path(const std::string &tool);          // $STOCKADE_BIN_DIR/tool
+std::string source_path(const std::string &relative);    // $STOCKADE_SOURCE_DIR/relative
+
+// A port on 127.0.0.1 nobody listens on right now (bound and released).
+int free_udp_port();
+int free_tcp_port();
+
+void write_file(const std::string &path, const std::string &content, mode_t mode = 0644);
+std::string read_file(const std::string &path);
+
+bool pid_alive(pid_t pid);
+// Every live process whose /proc/<pid>/cmdline or /proc/<pid>/environ contains `needle`.
+std::vector<pid_t> processes_exposing(const std::string &needle);
+
+// Runs a command (argv[0] a path) and collects its result; stdin from `input`.
+CommandResult run(const std::vector<std::string> &argv, const std::string &input = "",
+                  std::chrono::milliseconds timeout = std::chrono::seconds(60),
+                  const std::vector<std::pair<std::string, std::string>> &env = {});
+
+// Whether a program is on PATH (for tests of optional real peers).
+std::optional<std::string> which(const std::string &program);
+
+} // namespace stockade::test
