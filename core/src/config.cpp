@@ -69,6 +69,21 @@ std::string pointer_escape(const std::string &key)
     return out;
 }
 
+// "parameter 'x': problem" from resolve_params becomes "<base>/x: problem", so the error names
+// the JSON path of the offending field.
+Error param_error(const std::string &source, const std::string &base, const Error &e)
+{
+    const std::string prefix = "parameter '";
+    if (e.message.rfind(prefix, 0) == 0) {
+        auto end = e.message.find("': ", prefix.size());
+        if (end != std::string::npos)
+            return make_error(STOCKADE_RC_BAD_CONFIG, "{}: {}/{}: {}", source, base,
+                              pointer_escape(e.message.substr(prefix.size(), end - prefix.size())),
+                              e.message.substr(end + 3));
+    }
+    return make_error(STOCKADE_RC_BAD_CONFIG, "{}: {}: {}", source, base, e.message);
+}
+
 } // namespace
 
 const NodeConfig *Config::find_node(std::string_view name) const
@@ -191,11 +206,8 @@ Status check_config_agents(const Config &c, const AgentRegistry &registry)
         if (!agent)
             return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /devices/{}/agent: {}", c.source, pointer_escape(name),
                               agent.error().message);
-        if (auto p = resolve_params(**agent, d.params, UnknownParams::Reject); !p) {
-            // Host-supplied parameters (plug/port) may come from the level entry instead.
-            return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /devices/{}/params: {}", c.source, pointer_escape(name),
-                              p.error().message);
-        }
+        if (auto p = resolve_params(**agent, d.params, UnknownParams::Reject); !p)
+            return param_error(c.source, "/devices/" + pointer_escape(name) + "/params", p.error());
     }
     for (const auto &n : c.nodes)
         for (size_t li = 0; li < n.levels.size(); ++li)
@@ -206,8 +218,8 @@ Status check_config_agents(const Config &c, const AgentRegistry &registry)
                 const DeviceConfig &d = c.devices.at(ld.device);
                 auto agent = registry.find(d.agent);
                 if (auto p = resolve_params(**agent, merged_params(d, ld), UnknownParams::Reject); !p)
-                    return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /nodes/{}/levels/{}/{}/params: {}", c.source,
-                                      pointer_escape(n.name), li, di, p.error().message);
+                    return param_error(c.source, fmt::format("/nodes/{}/levels/{}/{}/params", pointer_escape(n.name), li, di),
+                                       p.error());
             }
     return {};
 }
