@@ -59,6 +59,8 @@ nlohmann::json FenceReport::to_json() const
         j["level"] = level;
     if (power_on_failed)
         j["power_on_failed"] = true;
+    if (refused)
+        j["result"] = "refused";
     return j;
 }
 
@@ -351,6 +353,15 @@ FenceReport EscalationRunner::fence(const std::string &node_name, std::optional<
     r.action = action.value_or(node->action);
     const auto &pol = config_.escalation;
     int64_t overall_deadline = pol.timeout.count() > 0 ? start + pol.timeout.count() : 0;
+    for (const auto &[gate_name, gate] : gates_) {
+        if (auto g = gate(r.node, r.action); !g) {
+            r.refused = true;
+            r.reason = fmt::format("refused by {}: {}", gate_name, g.error().message);
+            r.elapsed_ms = monotonic_ms() - start;
+            logger_.logf(STOCKADE_LOG_ERR, "fence {} refused: {}", r.node, r.reason);
+            return r;
+        }
+    }
     const char *verb = power_action_info(r.action).name.data();
     logger_.logf(STOCKADE_LOG_NOTICE, "fence {}: {} with {} level{}, {}{}", r.node, verb, node->levels.size(),
                  node->levels.size() == 1 ? "" : "s",

@@ -334,3 +334,35 @@ TEST_CASE("status reads through the first level whose devices answer", "[runner]
     CHECK(all[3].power_state == STOCKADE_POWER_ON);
     CHECK(took < 4 * 300 + 400); // clearly parallel, not the serial sum (+ the other nodes)
 }
+
+TEST_CASE("a gate refuses a fence before any device is touched", "[runner]")
+{
+    Fixture fx;
+    Config c = fx.config(R"({
+      "devices": {"d": {"agent": "testagent", "params": {"journal": "@DIR@/journal"}}},
+      "nodes": {"n1": {"levels": [["d"]]}}
+    })");
+    EscalationRunner runner(c, fx.registry, fx.logger);
+    runner.add_gate("quorum", [](const std::string &, PowerAction) -> Status {
+        return make_error(STOCKADE_RC_ACCESS_DENIED, "no quorum (1 of 3 nodes reachable)");
+    });
+    FenceReport r = runner.fence("n1");
+    CHECK_FALSE(r.success);
+    CHECK(r.refused);
+    CHECK(r.reason == "refused by quorum: no quorum (1 of 3 nodes reachable)");
+    CHECK(fx.journal().empty());
+}
+
+TEST_CASE("agents declaring extra parameters receive unknown names unchanged", "[params]")
+{
+    AgentRegistry reg;
+    AgentInfo a = **reg.find("testagent");
+    a.capabilities |= STOCKADE_CAP_EXTRA_PARAMS;
+    auto p = resolve_params(a, {{"ipaddr", "x"}, {"passwd", "y"}, {"ipaddr", "z"}, {"mode", "fail"}}, UnknownParams::Reject);
+    REQUIRE(p.ok());
+    CHECK(std::count(p->begin(), p->end(), std::pair<std::string, std::string>{"ipaddr", "z"}) == 1);
+    CHECK(std::count_if(p->begin(), p->end(), [](auto &x) { return x.first == "ipaddr"; }) == 1);
+    CHECK(is_secret_param(a, "passwd"));          // "passwd" is the test agent's alias of password
+    CHECK(is_secret_param(a, "snmp_password"));   // unknown, but named like a secret
+    CHECK_FALSE(is_secret_param(a, "ipaddr"));
+}

@@ -53,6 +53,7 @@ struct FenceReport {
     unsigned level = 0;          // level that succeeded (1-based), 0 if none
     unsigned loops = 0;
     bool power_on_failed = false; // reboot: fenced (off confirmed), but power-on was not confirmed
+    bool refused = false;        // a gate (quorum, witness) refused the fence; no device was touched
     std::string reason;          // one line: why it succeeded or failed
     std::vector<StepRecord> steps;
     int64_t elapsed_ms = 0;
@@ -80,6 +81,11 @@ public:
     // Called for every step as it completes (from the thread running that node).
     void set_step_hook(std::function<void(const FenceReport &, const StepRecord &)> hook) { hook_ = std::move(hook); }
 
+    // A gate is consulted, in the order added, before any device of a fence is touched (quorum,
+    // witness).  An error refuses the fence: FenceReport::refused, reason "<name>: <message>".
+    using FenceGate = std::function<Status(const std::string &node, PowerAction action)>;
+    void add_gate(std::string name, FenceGate gate) { gates_.emplace_back(std::move(name), std::move(gate)); }
+
     // Fences one node; action defaults to the node's configured action.
     FenceReport fence(const std::string &node, std::optional<PowerAction> action = std::nullopt) const;
     // Fences several nodes at once, at most config.concurrency in parallel.
@@ -103,6 +109,7 @@ private:
     Logger &logger_;
     const std::atomic<bool> *cancel_ = nullptr;
     std::function<void(const FenceReport &, const StepRecord &)> hook_;
+    std::vector<std::pair<std::string, FenceGate>> gates_;
 };
 
 // Runs fn(i) for i in [0, n) on at most `concurrency` threads.
