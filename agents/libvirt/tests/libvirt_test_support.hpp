@@ -70,8 +70,11 @@ public:
     pid_t pid() const { return pid_; }
     std::string uri() const; // test+unix:///default?socket=...
     std::string socket() const { return dir_.file("sock/libvirt-sock"); }
-    // `virsh -c URI domstate NAME` run as a separate process: its trimmed output.
-    std::string virsh_domstate(const std::string &domain) const;
+    // `virsh -c URI ARGS...` run as a separate process: its trimmed output, or "<virsh failed: ...>".
+    std::string virsh(const std::vector<std::string> &args) const;
+    std::string virsh_domstate(const std::string &domain) const { return virsh({"domstate", domain}); }
+    // Defines and starts a persistent test domain through the holder connection.
+    bool add_domain(const std::string &name, const std::string &uuid);
     void stop(); // SIGKILL and reap
 
 private:

@@ -179,12 +179,26 @@ std::string Libvirtd::uri() const
     return "test+unix:///default?socket=" + socket();
 }
 
-std::string Libvirtd::virsh_domstate(const std::string &domain) const
+bool Libvirtd::add_domain(const std::string &name, const std::string &uuid)
+{
+    std::string xml = "<domain type='test'><name>" + name + "</name><uuid>" + uuid +
+                      "</uuid><memory>65536</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>";
+    virDomainPtr d = virDomainDefineXML(holder_, xml.c_str());
+    if (!d)
+        return false;
+    bool ok = virDomainCreate(d) == 0;
+    virDomainFree(d);
+    return ok;
+}
+
+std::string Libvirtd::virsh(const std::vector<std::string> &args) const
 {
     auto virsh = which("virsh");
     if (!virsh)
         return "<virsh missing>";
-    auto r = run({*virsh, "-c", uri(), "domstate", domain}, "", 20s);
+    std::vector<std::string> argv{*virsh, "-c", uri()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = run(argv, "", 20s);
     std::string out = r.out;
     while (!out.empty() && (out.back() == '\n' || out.back() == ' '))
         out.pop_back();
