@@ -10,6 +10,10 @@
 // cancels.  On timeout the caller returns at once and abandons the body: the thread finishes later
 // (when keepalive closes the dead connection, or the process ends) and frees what it owns.
 //
+// An abandoned body must not act later (a late destroy, or worse a late start, after the caller
+// reported failure): every step begins with begin_step(), which throws OpAbandoned once the
+// caller has stopped waiting, so the body unwinds before its next hypervisor call.
+//
 // Log lines from the body are queued and written to ctx->log by the caller's thread only: the
 // ctx is the host's and is valid only during the call.
 #pragma once
@@ -32,6 +36,9 @@
 
 namespace stockade::libvirt_agent {
 
+// Thrown by OpChannel::begin_step in a body whose caller has stopped waiting.
+struct OpAbandoned {};
+
 // What the body shares with its caller: queued log lines, the step it is in (named in a
 // timeout message) and the stop request the caller raises when it gives up waiting.
 class OpChannel {
@@ -46,11 +53,14 @@ public:
     }
 
     // Names what the body is waiting for now.  A step may carry its own limit (connect_timeout):
-    // when it passes first, the caller fails with `limit_rc` and names `limit_name`.
+    // when it passes first, the caller fails with `limit_rc` and names `limit_name`.  Throws
+    // OpAbandoned when the caller has stopped waiting: call it before every hypervisor call.
     void begin_step(std::string what, int64_t step_deadline_ms = 0, std::string limit_name = {},
                     uint32_t limit_rc = STOCKADE_RC_UNREACHABLE)
     {
         std::lock_guard lk(mu_);
+        if (stop_requested())
+            throw OpAbandoned{};
         step_ = std::move(what);
         step_deadline_ms_ = step_deadline_ms;
         step_limit_name_ = std::move(limit_name);
@@ -166,6 +176,9 @@ Out run_bounded(const stockade_ctx *ctx, const std::string &uri_shown, Body body
         Out out;
         try {
             out = body(shared->channel);
+        } catch (const OpAbandoned &) {
+            out = Out{};
+            out.status = {STOCKADE_RC_CANCELLED, "abandoned by its caller"};
         } catch (...) {
             out = Out{};
             out.status = {STOCKADE_RC_INTERNAL, "unexpected exception inside the libvirt agent"};

@@ -794,13 +794,17 @@ OpOut run_op(Handle &h, const stockade_ctx *ctx, OpFn fn, const char *target, bo
     OpOut out = run_bounded<OpOut>(
         ctx, h.cfg->shown_uri,
         [env = std::move(env), fn](OpChannel &ch) mutable {
-            t_channel = &ch;
+            struct ChannelScope { // libvirt errors on this thread go to this operation's log
+                explicit ChannelScope(OpChannel &c) { t_channel = &c; }
+                ~ChannelScope() { t_channel = nullptr; }
+                ChannelScope(const ChannelScope &) = delete;
+                ChannelScope &operator=(const ChannelScope &) = delete;
+            } scope(ch);
             OpOut o;
             o.status = connect(ch, env);
             if (o.status.ok())
                 o.status = fn(ch, env, o);
             o.conn = std::move(env.conn);
-            t_channel = nullptr;
             return o;
         },
         &abandoned);

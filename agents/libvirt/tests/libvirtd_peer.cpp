@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
@@ -126,6 +127,7 @@ Libvirtd::Libvirtd()
         if (null >= 0)
             dup2(null, 0);
         setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); // never outlives a test process that dies early
         execve(argv[0], argv.data(), envp.data());
         _exit(127);
     }

@@ -5,6 +5,7 @@
 // connection, the next operation reconnects), and a daemon killed (unreachable, never fenced).
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <thread>
@@ -159,6 +160,30 @@ TEST_CASE("a SIGSTOPped daemon: operations end at their deadline, keepalive free
     CHECK(took < 3000);
     iso->close();
 
+    // The host cancelling an operation stops the wait at once.
+    {
+        std::atomic<bool> cancel{false};
+        SessionOptions o;
+        o.isolate = false;
+        o.cancel = &cancel;
+        auto resolved = resolve_params(libvirt_agent(reg), params, UnknownParams::Reject);
+        REQUIRE(resolved.ok());
+        auto c = make_session(libvirt_agent(reg), o);
+        REQUIRE(c->open(*resolved, 5s).ok());
+        std::thread canceller([&cancel] {
+            std::this_thread::sleep_for(300ms);
+            cancel = true;
+        });
+        t0 = std::chrono::steady_clock::now();
+        auto cancelled = c->power(PowerAction::Off, "node-a", 10s);
+        took = ms_since(t0);
+        canceller.join();
+        CHECK(cancelled.rc == STOCKADE_RC_CANCELLED);
+        CHECK(cancelled.verified == 0);
+        CHECK(took < 1000);
+        c->close();
+    }
+
     REQUIRE(::kill(d.pid(), SIGCONT) == 0);
     // The session recovers with a fresh connection; nothing was done behind our back.
     auto again = s->status("node-a", 5s);
@@ -260,4 +285,18 @@ TEST_CASE("stockade fence escalates from a failing device to libvirt; virsh conf
     CHECK(hung.exit_code == 1);
     CHECK(took < 15000);
     CHECK(d.virsh_domstate("node-b") == "running");
+}
+
+TEST_CASE("examples/libvirt-test-driver.json validates and fences its node", "[libvirt][cli]")
+{
+    std::string example = source_path("examples/libvirt-test-driver.json");
+    auto v = stockade_cmd({"validate", example});
+    CHECK(v.exit_code == 0);
+    CHECK_THAT(v.out, Catch::Contains("ok (1 device, 1 node, 1 level)"));
+    auto f = stockade_cmd({"-c", example, "fence", "vm-node"});
+    INFO("stdout: " << f.out << "\nstderr: " << f.err);
+    CHECK(f.exit_code == 0);
+    CHECK_THAT(f.out, Catch::Contains("fence vm-node success: off confirmed at level 1 (hypervisor)"));
+    CHECK_THAT(f.err, Catch::Contains("domain 'test' running -> shut off") &&
+                          Catch::Contains("domain 'test' shut off -> running"));
 }
