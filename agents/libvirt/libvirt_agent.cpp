@@ -73,7 +73,7 @@ struct ErrorCodeRule {
     int code;
     uint32_t rc;
 };
-constexpr std::array<ErrorCodeRule, 11> kErrorCodeRules{{
+constexpr std::array<ErrorCodeRule, 12> kErrorCodeRules{{
     {VIR_ERR_NO_DOMAIN, STOCKADE_RC_UNKNOWN_TARGET},
     {VIR_ERR_AUTH_FAILED, STOCKADE_RC_ACCESS_DENIED},
     {VIR_ERR_AUTH_CANCELLED, STOCKADE_RC_ACCESS_DENIED},
@@ -84,7 +84,8 @@ constexpr std::array<ErrorCodeRule, 11> kErrorCodeRules{{
     {VIR_ERR_OPERATION_UNSUPPORTED, STOCKADE_RC_UNSUPPORTED},
     {VIR_ERR_OPERATION_TIMEOUT, STOCKADE_RC_TIMEOUT},
     {VIR_ERR_INVALID_ARG, STOCKADE_RC_BAD_CONFIG},
-    {VIR_ERR_XML_ERROR, STOCKADE_RC_BAD_CONFIG}, // test driver file that is not a <node> document
+    {VIR_ERR_XML_ERROR, STOCKADE_RC_BAD_CONFIG},  // test driver file that is not a <node> document
+    {VIR_ERR_XML_DETAIL, STOCKADE_RC_BAD_CONFIG}, // test driver file that is not XML at all
 }};
 
 // libvirt error domain (where it was raised) -> result code.
@@ -319,6 +320,8 @@ LibvirtError last_error()
         e.code = p->code;
         e.domain = p->domain;
         e.message = p->message ? p->message : "";
+        // Some messages quote the offending input on further lines: our reasons are one line.
+        e.message = e.message.substr(0, e.message.find('\n'));
     }
     if (e.message.empty())
         e.message = "unknown libvirt error";

@@ -233,6 +233,7 @@ TEST_CASE("missing_as_off: a missing domain is off, but a node outside the hostl
 TEST_CASE("bad URIs fail clearly, never as fenced, and libvirt prints nothing on stderr", "[libvirt][inprocess]")
 {
     TempDir d;
+    write_file(d.file("garbage.xml"), "not xml <\n");
     AgentRegistry reg;
     struct Case {
         std::string label; // stable across runs of the test case (the temp dir is not)
@@ -242,6 +243,8 @@ TEST_CASE("bad URIs fail clearly, never as fenced, and libvirt prints nothing on
     };
     const std::vector<Case> cases = {
         {"missing test driver file", "test://" + d.file("missing.xml"), STOCKADE_RC_BAD_CONFIG, "test driver file " + d.file("missing.xml")},
+        {"test driver file that is not XML", "test://" + d.file("garbage.xml"), STOCKADE_RC_BAD_CONFIG,
+         "Start tag expected"},
         {"unparsable URI", "not a uri", STOCKADE_RC_BAD_CONFIG, "Unable to parse URI"},
         {"no daemon socket", "test+unix:///default?socket=" + d.file("nosock"), STOCKADE_RC_UNREACHABLE, "Failed to connect socket"},
     };
@@ -255,6 +258,7 @@ TEST_CASE("bad URIs fail clearly, never as fenced, and libvirt prints nothing on
             CHECK(off.rc == c.rc);
             CHECK(off.verified == 0);
             CHECK_THAT(off.message, Catch::Contains(c.says));
+            CHECK(off.message.find('\n') == std::string::npos);
             CHECK(err.empty());
             CHECK(s->monitor(5s).rc == c.rc);
             s->close();
