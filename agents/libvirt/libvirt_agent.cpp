@@ -803,10 +803,22 @@ OpOut run_op(Handle &h, const stockade_ctx *ctx, OpFn fn, const char *target, bo
                 ChannelScope(const ChannelScope &) = delete;
                 ChannelScope &operator=(const ChannelScope &) = delete;
             } scope(ch);
+            const bool reused = env.conn != nullptr;
             OpOut o;
             o.status = connect(ch, env);
             if (o.status.ok())
                 o.status = fn(ch, env, o);
+            // A kept connection may have died since the last operation (daemon restarted): one
+            // retry on a fresh connection.  Every operation reads the state before acting, so a
+            // repeat is harmless.
+            if (reused && o.status.rc == STOCKADE_RC_UNREACHABLE) {
+                ch.log(STOCKADE_LOG_WARNING, o.status.message + "; reconnecting once");
+                env.conn.reset();
+                o = OpOut{};
+                o.status = connect(ch, env);
+                if (o.status.ok())
+                    o.status = fn(ch, env, o);
+            }
             o.conn = std::move(env.conn);
             return o;
         },

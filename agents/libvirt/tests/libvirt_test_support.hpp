@@ -75,9 +75,12 @@ public:
     std::string virsh_domstate(const std::string &domain) const { return virsh({"domstate", domain}); }
     // Defines and starts a persistent test domain through the holder connection.
     bool add_domain(const std::string &name, const std::string &uuid);
-    void stop(); // SIGKILL and reap
+    void stop();    // SIGKILL and reap
+    void restart(); // a new daemon on the same socket (the old state is gone)
 
 private:
+    void start();
+
     TempDir dir_;
     pid_t pid_ = -1;
     virConnectPtr holder_ = nullptr;

@@ -91,6 +91,19 @@ int Virt::id(const std::string &domain) const
 
 Libvirtd::Libvirtd()
 {
+    start();
+}
+
+void Libvirtd::restart()
+{
+    stop();
+    std::filesystem::remove(socket());
+    why_.clear();
+    start();
+}
+
+void Libvirtd::start()
+{
     auto daemon = which("libvirtd");
     if (!daemon) {
         why_ = "libvirtd is not installed (package libvirt-daemon)";

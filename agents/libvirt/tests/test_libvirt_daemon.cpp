@@ -230,6 +230,30 @@ TEST_CASE("a daemon killed mid-operation: unreachable at once, never fenced", "[
     s->close();
 }
 
+TEST_CASE("a session outlives a daemon restart: the dead connection is replaced within the operation",
+          "[libvirt][daemon]")
+{
+    START_LIBVIRTD(d);
+    REQUIRE(d.add_domain("node-a", "aaaaaaaa-0000-0000-0000-000000000001"));
+    AgentRegistry reg;
+    CapturedLog log;
+    auto s = open_libvirt(reg, {{"hypervisor_uri", d.uri()}}, false, &log.logger);
+    REQUIRE(s->status("node-a", 5s).power_state == STOCKADE_POWER_ON);
+
+    pid_t old_pid = d.pid();
+    d.restart();
+    REQUIRE(d.ok());
+    REQUIRE(d.pid() != old_pid);
+    REQUIRE(d.add_domain("node-a", "aaaaaaaa-0000-0000-0000-000000000001"));
+
+    auto off = s->power(PowerAction::Off, "node-a", 10s);
+    REQUIRE(off.ok());
+    CHECK(off.verified == STOCKADE_VERIFIED_OFF);
+    CHECK(d.virsh_domstate("node-a") == "shut off");
+    CHECK((log.contains("reconnecting") || log.contains("was lost")));
+    s->close();
+}
+
 TEST_CASE("stockade fence escalates from a failing device to libvirt; virsh confirms", "[libvirt][daemon][cli]")
 {
     START_LIBVIRTD(d);
