@@ -265,7 +265,7 @@ TEST_CASE("stockade fence escalates from a failing device to libvirt; virsh conf
       "escalation": {"max_loops": 1, "retry_delay": 0.1},
       "devices": {
         "broken-bmc": {"agent": "testagent", "params": {"mode": "fail", "status_mode": "fail"}},
-        "hypervisor": {"agent": "libvirt", "timeout": 10,
+        "hypervisor": {"agent": "libvirt", "timeout": 4,
                        "params": {"hypervisor_uri": ")" + d.uri() + R"(",
                                   "hostlist": "pm-a:node-a pm-b:node-b", "connect_timeout": 2}}
       },
@@ -307,7 +307,8 @@ TEST_CASE("stockade fence escalates from a failing device to libvirt; virsh conf
     ::kill(d.pid(), SIGCONT);
     INFO("stdout: " << hung.out << "\nstderr: " << hung.err);
     CHECK(hung.exit_code == 1);
-    CHECK(took < 15000);
+    CHECK(took < 8000);
+    CHECK_THAT(hung.out, Catch::Contains("fence pm-b failed"));
     CHECK(d.virsh_domstate("node-b") == "running");
 }
 
