@@ -140,11 +140,12 @@ public:
     }
     ~RequestFifo()
     {
-        if (fd_ >= 0)
-            ::close(fd_);
+        // Compare while our descriptor still pins the inode, so its number cannot be reused.
         struct stat st {};
         if (::lstat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_)
             ::unlink(path_.c_str());
+        if (fd_ >= 0)
+            ::close(fd_);
     }
     RequestFifo(const RequestFifo &) = delete;
     RequestFifo &operator=(const RequestFifo &) = delete;
