@@ -612,3 +612,86 @@ TEST_CASE("stockade-meatclient: usage, answers and unsafe FIFOs", "[meatware]")
         }
     }
 }
+
+// ---- Through the escalation runner: `stockade fence` with a configuration ----------------------
+
+namespace {
+
+std::string write_runner_config(const test::TempDir &d, const std::string &host, const std::string &meatware_timeout,
+                                const std::string &device_timeout)
+{
+    std::string cfg = R"({
+      "version": 1,
+      "escalation": {"max_loops": 1, "retry_delay": 0},
+      "devices": {
+        "broken-bmc": {"agent": "testagent", "timeout": 5, "params": {"mode": "fail", "status_mode": "fail"}},
+        "operator": {"agent": "meatware", "timeout": @DEVTIMEOUT@,
+                     "params": {"hostlist": "@HOST@", "timeout": @MWTIMEOUT@}}
+      },
+      "nodes": {"@HOST@": {"levels": [["broken-bmc"], ["operator"]], "action": "off"}}
+    })";
+    auto put = [&](const std::string &key, const std::string &value) {
+        for (size_t p; (p = cfg.find(key)) != std::string::npos;)
+            cfg.replace(p, key.size(), value);
+    };
+    put("@HOST@", host);
+    put("@MWTIMEOUT@", meatware_timeout);
+    put("@DEVTIMEOUT@", device_timeout);
+    std::string path = d.file("stockade.json");
+    test::write_file(path, cfg, 0600);
+    return path;
+}
+
+std::future<CommandResult> stockade_fence_async(const std::string &cfg, const std::string &host)
+{
+    return std::async(std::launch::async, [=] {
+        return test::run({test::bin_path("stockade"), "-c", cfg, "fence", host}, "", 60s);
+    });
+}
+
+} // namespace
+
+TEST_CASE("stockade fence: level 1 fails, level 2 meatware is confirmed by Debian's meatclient", "[meatware][runner]")
+{
+    if (!have_cluster_glue()) {
+        WARN("SKIPPED: cluster-glue (meatclient, stonith) is not installed");
+        return;
+    }
+    test::TempDir d;
+    std::string host = unique_host("runner");
+    std::string cfg = write_runner_config(d, host, "30", "40");
+    auto v = test::run({test::bin_path("stockade"), "validate", cfg}, "", 20s);
+    REQUIRE(v.exit_code == 0);
+
+    auto fence = stockade_fence_async(cfg, host);
+    REQUIRE(wait_until([&] { return request_waiting(mw::fifo_path(host)); }, 20s));
+    auto client = test::run({debian_meatclient(), "-c", host}, "y\n", 20s);
+    CHECK(client.exit_code == 0);
+    REQUIRE(fence.wait_for(30s) == std::future_status::ready);
+    auto r = fence.get();
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("fence " + host + " success: off confirmed at level 2 (operator)"));
+    CHECK_THAT(r.err, Catch::Contains("'broken-bmc' (testagent) off " + host + ": failed"));
+    CHECK_THAT(r.err, Catch::Contains("OPERATOR INTERVENTION REQUIRED"));
+    check_nothing_left(host);
+}
+
+TEST_CASE("stockade fence: the device timeout ends an unanswered meatware level; nothing is left", "[meatware][runner]")
+{
+    test::TempDir d;
+    std::string host = unique_host("runner-timeout");
+    std::string cfg = write_runner_config(d, host, "600", "2");
+    auto t0 = std::chrono::steady_clock::now();
+    auto fence = stockade_fence_async(cfg, host);
+    REQUIRE(wait_until([&] { return request_waiting(mw::fifo_path(host)); }, 20s));
+    REQUIRE(fence.wait_for(30s) == std::future_status::ready);
+    auto r = fence.get();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.out, Catch::Contains("fence " + host + " failed"));
+    CHECK_THAT(r.err, Catch::Contains("no operator confirmation")); // the agent's clean timeout, before the kill
+    CHECK(ms < 10000);
+    check_nothing_left(host);
+}
