@@ -695,3 +695,12 @@ TEST_CASE("stockade fence: the device timeout ends an unanswered meatware level;
     CHECK(ms < 10000);
     check_nothing_left(host);
 }
+
+TEST_CASE("the meatware example configuration validates", "[meatware][runner]")
+{
+    auto v = test::run({test::bin_path("stockade"), "validate", test::source_path("examples/meatware-last-resort.json")},
+                       "", 20s);
+    INFO(v.out << v.err);
+    CHECK(v.exit_code == 0);
+    CHECK_THAT(v.out, Catch::Contains("ok (2 devices, 1 node"));
+}
