@@ -53,6 +53,11 @@ public:
 
     OpResult power(PowerAction action, const std::string &target, Millis timeout) override
     {
+        bool known = false;
+        for (const auto &a : kPowerActions)
+            known = known || a.action == action;
+        if (!known)
+            return fail(STOCKADE_RC_BAD_CONFIG, fmt::format("unknown power action {}", uint32_t(action)));
         const auto &info = power_action_info(action);
         if (!agent_.can(info.capability))
             return fail(STOCKADE_RC_UNSUPPORTED, fmt::format("agent '{}' does not support {}", agent_.name, info.name));
