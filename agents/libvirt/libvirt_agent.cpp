@@ -129,25 +129,6 @@ constexpr std::array<ResetMethodInfo, 2> kResetMethods{{
     {ResetMethod::Reboot, "reboot"},
 }};
 
-struct ActionInfo {
-    uint32_t action;
-    std::string_view name;
-};
-constexpr std::array<ActionInfo, 4> kActions{{
-    {STOCKADE_ACTION_OFF, "off"},
-    {STOCKADE_ACTION_ON, "on"},
-    {STOCKADE_ACTION_REBOOT, "reboot"},
-    {STOCKADE_ACTION_DIAG, "diag"},
-}};
-
-constexpr const ActionInfo *action_info(uint32_t action)
-{
-    for (const auto &a : kActions)
-        if (a.action == action)
-            return &a;
-    return nullptr;
-}
-
 // ---- Parameters -------------------------------------------------------------------------------
 
 #define PARAM(name, type, flags, def, choices, aliases, desc) \
@@ -755,6 +736,27 @@ Status do_monitor(OpChannel &ch, OpEnv &env, OpOut &)
 
 using OpFn = Status (*)(OpChannel &, OpEnv &, OpOut &);
 
+// The power actions this agent performs, and the body that does each.
+struct PowerActionInfo {
+    uint32_t action;
+    std::string_view name;
+    OpFn run;
+};
+constexpr std::array<PowerActionInfo, 4> kPowerActions{{
+    {STOCKADE_ACTION_OFF, "off", do_off},
+    {STOCKADE_ACTION_ON, "on", do_on},
+    {STOCKADE_ACTION_REBOOT, "reboot", do_reboot},
+    {STOCKADE_ACTION_DIAG, "diag", do_diag},
+}};
+
+constexpr const PowerActionInfo *power_action_info(uint32_t action)
+{
+    for (const auto &a : kPowerActions)
+        if (a.action == action)
+            return &a;
+    return nullptr;
+}
+
 // ---- The handle and the ABI thunks ------------------------------------------------------------
 
 struct Handle {
@@ -897,16 +899,13 @@ uint32_t lv_power(void *handle, const stockade_ctx *ctx, uint32_t action, const 
             set_err(ctx, "unknown flags " + std::to_string(flags) + " (this agent knows none)");
             return STOCKADE_RC_BAD_CONFIG;
         }
-        const ActionInfo *a = action_info(action);
+        const PowerActionInfo *a = power_action_info(action);
         if (!a) {
             set_err(ctx, "unknown action " + std::to_string(action));
             return STOCKADE_RC_UNSUPPORTED;
         }
-        OpFn fn = action == STOCKADE_ACTION_OFF ? do_off
-                  : action == STOCKADE_ACTION_ON ? do_on
-                  : action == STOCKADE_ACTION_REBOOT ? do_reboot
-                                                     : do_diag;
-        OpOut out = run_op(*static_cast<Handle *>(handle), ctx, fn, target, true);
+        log_line(ctx, STOCKADE_LOG_DEBUG, std::string(a->name) + " " + (target ? target : ""));
+        OpOut out = run_op(*static_cast<Handle *>(handle), ctx, a->run, target, true);
         if (out.status.ok())
             *verified = out.verified;
         return finish(ctx, out);
