@@ -310,3 +310,22 @@ TEST_CASE("an isolated session keeps one connection for the whole sequence", "[l
     CHECK(s->status("test", 10s).power_state == STOCKADE_POWER_ON);
     s->close();
 }
+
+TEST_CASE("secrets never reach a message or a log line", "[libvirt][secrets]")
+{
+    AgentRegistry reg;
+    CapturedLog log;
+    const int port = free_tcp_port(); // nobody listens: the connection is refused
+    const std::string uri = "test+tcp://admin:uri-pw-4711@127.0.0.1:" + std::to_string(port) + "/default";
+    auto s = open_libvirt(reg, {{"hypervisor_uri", uri}, {"login", "admin"}, {"password", "param-pw-0815"}}, false,
+                          &log.logger);
+    auto off = s->power(PowerAction::Off, "test", 5s);
+    CHECK(off.rc == STOCKADE_RC_UNREACHABLE);
+    CHECK(off.verified == 0);
+    CHECK_THAT(off.message, Catch::Contains("admin:***@127.0.0.1"));
+    for (const std::string secret : {"uri-pw-4711", "param-pw-0815"}) {
+        CHECK(off.message.find(secret) == std::string::npos);
+        CHECK_FALSE(log.contains(secret));
+    }
+    s->close();
+}
