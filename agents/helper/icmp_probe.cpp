@@ -48,10 +48,11 @@ uint16_t inet_checksum(const uint8_t *p, size_t n)
 
 // errno values of a send/connect that mean "no path to the target right now": the same as a
 // silent target (ping exits non-zero for them too).  Anything else means the check itself failed.
+// ENOBUFS is what IPv6 returns while the link has no carrier (neighbour discovery cannot queue).
 bool is_unreachable_errno(int e)
 {
     return e == ENETUNREACH || e == EHOSTUNREACH || e == EHOSTDOWN || e == ENODEV || e == ENXIO ||
-           e == EADDRNOTAVAIL || e == ECONNREFUSED || e == ENETDOWN;
+           e == EADDRNOTAVAIL || e == ECONNREFUSED || e == ENETDOWN || e == ENOBUFS;
 }
 
 struct Socket {
