@@ -278,10 +278,19 @@ ProbeResult probe_all(const std::vector<ProbeTarget> &targets, const ProbeOption
         }
     } closer{socks};
 
+    bool kind_logged = false;
     for (int trial = 1; trial <= trials; ++trial) {
         // One echo to every target, then listen on all of them until the next round is due.
         for (auto &s : socks) {
-            int e = s.fd < 0 ? open_socket(s) : 0;
+            int e = 0;
+            if (s.fd < 0) {
+                e = open_socket(s);
+                if (e == 0 && !kind_logged) {
+                    log(7, std::string("ICMP echo through ") +
+                               (s.raw ? "raw sockets" : "datagram (ping) sockets"));
+                    kind_logged = true;
+                }
+            }
             if (e == 0)
                 e = send_echo(s);
             if (e == 0) {

@@ -11,8 +11,12 @@
 // real agent.  The real agent runs through ctx->invoke under control_timeout, in its own isolated
 // process tree that the host kills at that timeout.
 //
-// The ABI's parameter table is static, so "every other parameter goes to the real agent" is the
-// `real_params` string ("key=value key='v a l'"), and nodeip1..nodeip8 are declared one by one.
+// Parameters for the real agent: the agent declares STOCKADE_CAP_EXTRA_PARAMS, so every parameter
+// not in its own table reaches open() unchanged and is passed on ("every other parameter goes to
+// the real agent"); nodeip<N> beyond the eight declared ones arrive the same way.  For hosts or
+// configurations that reject unknown names, the `real_params` string ("key=value key='v a l'")
+// carries them too; entries there win over same-named extras.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -29,8 +33,6 @@ namespace sfex = stockade::sfex;
 namespace {
 
 constexpr uint32_t kParamSize = sizeof(stockade_param_desc);
-constexpr int kNodeIps = 8;
-
 #define NODEIP(i)                                                                                               \
     {STOCKADE_ABI_MAJOR, kParamSize, "nodeip" #i, STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",               \
      "An address of the victim for the death check (numeric IPv4/IPv6, optional %iface; may list several)"}
@@ -132,6 +134,14 @@ bool parse_real_params(const std::string &s, std::vector<std::pair<std::string, 
     return true;
 }
 
+bool is_own_param(const std::string &name)
+{
+    for (const auto &d : kParams)
+        if (name == d.name)
+            return true;
+    return false;
+}
+
 bool seconds_param(const stockade_param *p, size_t n, const stockade_ctx *ctx, const char *name, const char *def,
                    int64_t &out_ms)
 {
@@ -174,18 +184,34 @@ uint32_t wrapper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx
             set_err(ctx, "control_timeout and status_timeout must be at least 1 second");
             return STOCKADE_RC_BAD_CONFIG;
         }
-        for (int i = 1; i <= kNodeIps; ++i) {
-            std::string name = "nodeip" + std::to_string(i);
-            std::string v = param(p, n, name.c_str());
-            if (v.empty())
+        // nodeip1..8 from the table and any further nodeip<N> among the extras, in order of N;
+        // every other name not in the table goes to the real agent.
+        std::vector<std::pair<long, std::string>> nodeips;
+        std::vector<std::pair<std::string, std::string>> extras;
+        for (size_t i = 0; i < n; ++i) {
+            if (!p[i].name || !p[i].value)
                 continue;
+            std::string name = p[i].name;
+            long num = 0;
+            if (name.rfind("nodeip", 0) == 0 && parse_long(name.substr(6), num) && num >= 1) {
+                if (*p[i].value)
+                    nodeips.emplace_back(num, name);
+                continue;
+            }
+            if (!is_own_param(name))
+                extras.emplace_back(name, p[i].value);
+        }
+        std::sort(nodeips.begin(), nodeips.end());
+        for (const auto &[num, name] : nodeips) {
             std::vector<ProbeTarget> t;
-            if (!parse_probe_targets(v, t, err)) {
+            if (!parse_probe_targets(param(p, n, name.c_str()), t, err)) {
                 set_err(ctx, "parameter '%s': %s", name.c_str(), err.c_str());
                 return STOCKADE_RC_BAD_CONFIG;
             }
             w->nodeips.insert(w->nodeips.end(), t.begin(), t.end());
         }
+        // Extras first, then real_params: the real agent's parameter resolution keeps the last.
+        w->real_params.insert(w->real_params.begin(), extras.begin(), extras.end());
         long v = 0;
         std::string s = param(p, n, "dead_check_trialcount", "5");
         if (!parse_long(s, v) || v < 1 || v > 100) {
@@ -389,14 +415,15 @@ const stockade_agent kAgent = {
     STOCKADE_ABI_MAJOR,
     sizeof(stockade_agent),
     STOCKADE_ABI_MINOR,
-    STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_MONITOR,
+    STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_MONITOR |
+        STOCKADE_CAP_EXTRA_PARAMS,
     "sfex-wrapper",
     "1.0",
     "SFEX-aware guard around a real fencing agent: the lock holder shoots first",
     "Against mutual kills in a split brain.  If every nodeip is silent the victim is dead (success).  "
     "Otherwise the node holding the SFEX lock calls real_plugin at once; any other node waits sby_wait "
     "first.  The real agent runs isolated under control_timeout and its whole process tree is killed at "
-    "expiry.  Parameters for the real agent go in real_params.",
+    "expiry.  Every parameter not listed here (and real_params) is passed to the real agent.",
     kParams,
     sizeof kParams / sizeof kParams[0],
     kParamSize,

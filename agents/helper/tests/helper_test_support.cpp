@@ -139,9 +139,17 @@ bool NetLab::set_host_link(int i, bool up)
 bool NetLab::delete_host(int i)
 {
     bool r = ok(sh({"ip", "netns", "del", hosts_.at(size_t(i))}));
-    if (r)
-        hosts_[size_t(i)].clear();
-    return r;
+    if (!r)
+        return false;
+    hosts_[size_t(i)].clear();
+    // The kernel tears a namespace down asynchronously: until our end of the veth pair is gone,
+    // the host may still answer.  Wait for it (a few ms usually).
+    for (int tries = 0; tries < 250; ++tries) {
+        if (!ok(in_client({"ip", "link", "show", "vc" + std::to_string(i)}, std::chrono::seconds(5))))
+            return true;
+        ::usleep(20000);
+    }
+    return false;
 }
 
 CommandResult NetLab::in_client(const std::vector<std::string> &argv, std::chrono::milliseconds timeout) const

@@ -15,6 +15,8 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "helper_test_support.hpp"
 #include "stockade/registry.hpp"
 #include "stockade/session.hpp"
@@ -97,6 +99,17 @@ std::vector<std::string> lines_of(const std::string &path)
     return v;
 }
 
+// The level that fenced, from `stockade --json fence` (0 when not fenced or unparsable).
+int fenced_level(const std::string &json_out)
+{
+    auto j = nlohmann::json::parse(json_out, nullptr, false);
+    if (j.is_array() && !j.empty())
+        j = j[0];
+    if (!j.is_object() || j.value("result", "") != "fenced")
+        return 0;
+    return j.value("level", 0);
+}
+
 DriverResult drive(const NetLab &lab, const std::vector<std::string> &args)
 {
     std::vector<std::string> argv = {HELPER_DRIVER};
@@ -138,7 +151,23 @@ TEST_CASE("death check with real ICMP between network namespaces", "[helper][icm
         CHECK(r.rc == STOCKADE_RC_FAILED);
         CHECK(r.verified == 0);
         CHECK_THAT(r.message, Catch::Contains("is not known to be dead") && Catch::Contains("answered echo round 1"));
+        CHECK_THAT(r.raw_err, Catch::Contains("raw sockets"));
         CHECK(r.elapsed_ms < 1000);
+    }
+    SECTION("unprivileged ICMP datagram sockets are used where ping_group_range allows them")
+    {
+        // This machine's default ("1 0") forbids them, so the raw-socket path is what the other
+        // sections exercise; the sysctl is per namespace.
+        REQUIRE(lab->in_client({"sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"}).exit_code == 0);
+        auto r = helper(all);
+        INFO(r.raw_out << r.raw_err);
+        CHECK(r.rc == STOCKADE_RC_FAILED);
+        CHECK_THAT(r.raw_err, Catch::Contains("datagram (ping) sockets"));
+        for (int i = 0; i < 3; ++i)
+            REQUIRE(lab->set_host_link(i, false));
+        r = helper(all, "1");
+        CHECK(r.rc == STOCKADE_RC_OK);
+        CHECK(r.verified == STOCKADE_VERIFIED_OFF);
     }
     SECTION("one of three alive wins, whichever it is")
     {
@@ -415,4 +444,77 @@ TEST_CASE("sfex-wrapper: unconfirmed success fails; bad real_params and missing 
     r = with({{"index", "2"}, {"sby_wait", "1"}}); // index beyond numlocks: read error -> standby wait
     CHECK(r.rc == STOCKADE_RC_OK);
     CHECK(r.elapsed_ms >= 1000);
+}
+
+TEST_CASE("stockade fence: the helper's level ends the fence when the victim is dead, else escalates", "[helper][e2e]")
+{
+    std::string why;
+    auto lab = NetLab::create(1, why);
+    if (!lab) {
+        WARN("SKIPPED: cannot create network namespaces here: " << why);
+        return;
+    }
+    TempDir d;
+    const std::string journal = d.file("journal"), state = d.file("victim.state");
+    const std::string cfg = d.file("stockade.json");
+    write_file(cfg, R"({
+  "version": 1,
+  "escalation": {"retry_delay": 0, "max_loops": 1, "timeout": 60},
+  "devices": {
+    "helper": {"agent": "stonith-helper", "timeout": 30,
+               "params": {"hostlist": "victim", "dead_check_target": ")" + lab->host_ip(0) + R"(",
+                          "dead_check_trialcount": 2, "standby_check_command": "true"}},
+    "bmc":    {"agent": "testagent", "timeout": 10,
+               "params": {"journal": ")" + journal + R"(", "state_file": ")" + state + R"(", "label": "bmc"}}
+  },
+  "nodes": {"victim": {"levels": [["helper"], ["bmc"]], "action": "off"}}
+})");
+    auto fence = [&] { return lab->in_client({bin_path("stockade"), "--config", cfg, "--json", "fence", "victim"}); };
+
+    // Alive: the helper fails, the runner escalates to the real device, which shoots.
+    auto r = fence();
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(fenced_level(r.out) == 2);
+    CHECK(lines_of(journal) == std::vector<std::string>{"bmc off victim"});
+    CHECK(read_file(state) == "off\n");
+
+    // Dead (link down): the helper's level fences; the real device is never touched.
+    write_file(journal, "");
+    REQUIRE(lab->set_host_link(0, false));
+    r = fence();
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(fenced_level(r.out) == 1);
+    CHECK_THAT(r.err, Catch::Contains("all targets are dead"));
+    CHECK(lines_of(journal).empty());
+}
+
+TEST_CASE("stockade fence through sfex-wrapper: extra parameters reach the real agent", "[helper][sfex][e2e]")
+{
+    TempDir d;
+    std::string img = d.file("sfex.img");
+    write_file(img, std::string(2048, '\0'));
+    REQUIRE(sx::init(img, 1).ok());
+    REQUIRE(sx::acquire(img, 1, "me", {0ms, 0ms, {}}).ok());
+    const std::string journal = d.file("journal");
+    const std::string cfg = d.file("stockade.json");
+    write_file(cfg, R"({
+  "version": 1,
+  "escalation": {"retry_delay": 0, "max_loops": 1},
+  "devices": {
+    "guard": {"agent": "sfex-wrapper", "timeout": 30,
+              "params": {"real_plugin": "testagent", "device": ")" + img + R"(", "nodename": "me",
+                         "nodeip9": "127.0.0.1", "sby_wait": 5, "control_timeout": 10,
+                         "journal": ")" + journal + R"(", "label": "passed-through", "password": "hunter2"}}
+  },
+  "nodes": {"peer": {"levels": [["guard"]], "action": "reboot"}}
+})");
+    auto r = sh({bin_path("stockade"), "--config", cfg, "fence", "peer"});
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(lines_of(journal) == std::vector<std::string>{"passed-through reboot peer"});
+    CHECK_THAT(r.err, Catch::Contains("127.0.0.1 answered")); // nodeip9 came in as an extra
+    CHECK_THAT(r.err, Catch::Contains("holds the lock"));
+    CHECK_THAT(r.out + r.err, !Catch::Contains("hunter2"));
 }
