@@ -428,6 +428,11 @@ TEST_CASE("sfex-wrapper: unconfirmed success fails; bad real_params and missing 
     r = with({{"real_params", "mode=unreachable"}});
     CHECK(r.rc == STOCKADE_RC_UNREACHABLE);
     CHECK_THAT(r.message, Catch::Contains("real_plugin testagent: simulated: no route"));
+    // Quoting in real_params: '...' literal, "..." and bare words with backslash escapes.
+    const std::string journal = d.file("journal with space");
+    r = with({{"real_params", "label=\"a \\\"b\\\" c\" journal='" + journal + "' delay_ms=1\\0"}});
+    CHECK(r.rc == STOCKADE_RC_OK);
+    CHECK(read_file(journal) == "a \"b\" c off victim\n");
     r = with({{"real_params", "password='s3cret value"}});
     CHECK(r.rc == STOCKADE_RC_BAD_CONFIG);
     CHECK_THAT(r.message, Catch::Contains("unterminated ' quote in word 1"));
