@@ -219,6 +219,10 @@ bool parse_probe_targets(const std::string &list, std::vector<ProbeTarget> &out,
         } else if (::inet_pton(AF_INET6, addr.c_str(), &v6->sin6_addr) == 1) {
             t.family = v6->sin6_family = AF_INET6;
             t.addr_len = sizeof(sockaddr_in6);
+            if (IN6_IS_ADDR_LINKLOCAL(&v6->sin6_addr) && t.iface.empty()) {
+                error = "address '" + tok + "' is link-local: add %interface";
+                return false;
+            }
         } else {
             error = "address '" + tok + "' is not a numeric IPv4 or IPv6 address (host names are not accepted)";
             return false;

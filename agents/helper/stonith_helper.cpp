@@ -48,6 +48,12 @@ const stockade_param_desc kParams[] = {
      "Shell command that exits 0 when this node is the active one"},
     {STOCKADE_ABI_MAJOR, kParamSize, "standby_wait_time", STOCKADE_PARAM_SECONDS, 0, "25", nullptr, "",
      "Seconds the standby node waits so the active node shoots first"},
+    {STOCKADE_ABI_MAJOR, kParamSize, "run_online_check", STOCKADE_PARAM_BOOLEAN, 0, "0", nullptr, "",
+     "pm_extras' crm_node membership check: accepted only as 'no' (not supported)"},
+    {STOCKADE_ABI_MAJOR, kParamSize, "run_quorum_check", STOCKADE_PARAM_BOOLEAN, 0, "0", nullptr, "",
+     "pm_extras' quorum check: accepted only as 'no' (it reported success without quorum)"},
+    {STOCKADE_ABI_MAJOR, kParamSize, "quorum_check_wait_time", STOCKADE_PARAM_SECONDS, 0, "10", nullptr, "",
+     "Accepted for compatibility; unused"},
     {STOCKADE_ABI_MAJOR, kParamSize, "sfex_device", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
      "SFEX device: this node is active when it holds the lock (instead of standby_check_command)"},
     {STOCKADE_ABI_MAJOR, kParamSize, "sfex_index", STOCKADE_PARAM_INTEGER, 0, "1", nullptr, "",
@@ -153,6 +159,17 @@ uint32_t helper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx,
             h->hosts.push_back(lower(host));
         if (h->hosts.empty()) {
             set_err(ctx, "parameter 'hostlist' is empty");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        // pm_extras' two cluster-manager checks are refused rather than ignored: the quorum check
+        // reported "fenced" when quorum was lost, which a fencing framework must never do.
+        if (truthy(param(p, n, "run_quorum_check", "0"))) {
+            set_err(ctx, "parameter 'run_quorum_check': not supported (pm_extras reported success without "
+                         "quorum); use a quorum gate in the runner");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        if (truthy(param(p, n, "run_online_check", "0"))) {
+            set_err(ctx, "parameter 'run_online_check': not supported (needs crm_node); set it to no");
             return STOCKADE_RC_BAD_CONFIG;
         }
         h->run_dead_check = truthy(param(p, n, "run_dead_check", "1"));

@@ -268,8 +268,32 @@ TEST_CASE("stonith-helper parameters are validated with clear errors", "[helper]
     r = run_agent(reg, "stonith-helper", {{"hostlist", "n1,n2"}, {"dead_check_target", "127.0.0.1"}, {"run_standby_wait", "0"}},
                   STOCKADE_ACTION_OFF, "N3").result;
     CHECK(r.rc == STOCKADE_RC_UNKNOWN_TARGET);
+    r = bad({{"hostlist", "n1"}, {"dead_check_target", "fe80::1"}, {"run_standby_wait", "0"}});
+    CHECK_THAT(r.message, Catch::Contains("'fe80::1' is link-local: add %interface"));
+    r = bad({{"hostlist", "n1"}, {"dead_check_target", "127.0.0.1"}, {"run_standby_wait", "0"},
+             {"run_quorum_check", "yes"}});
+    CHECK(r.rc == STOCKADE_RC_BAD_CONFIG);
+    CHECK_THAT(r.message, Catch::Contains("'run_quorum_check': not supported"));
+    r = bad({{"hostlist", "n1"}, {"dead_check_target", "127.0.0.1"}, {"run_standby_wait", "0"},
+             {"run_online_check", "no"}, {"run_quorum_check", "no"}, {"quorum_check_wait_time", "10"}});
+    CHECK(r.rc == STOCKADE_RC_FAILED); // a pm_extras configuration with the checks off loads
+
     auto a = reg.find("stonith-helper");
     REQUIRE(a.ok());
+    // list = hostlist; monitor = pm_extras' status (validates, reads the SFEX device if set).
+    auto params = resolve_params(**a, {{"hostlist", "n1, N2"}, {"dead_check_target", "127.0.0.1"},
+                                       {"sfex_device", "/nonexistent/sfex"}}, UnknownParams::Reject);
+    REQUIRE(params.ok());
+    auto s = make_session(**a, SessionOptions{});
+    REQUIRE(s->open(*params, 5s).ok());
+    auto listed = s->list(5s);
+    REQUIRE(listed.ok());
+    REQUIRE(listed.targets.size() == 2);
+    CHECK(listed.targets[1].name == "n2");
+    auto mon = s->monitor(5s);
+    CHECK(mon.rc == STOCKADE_RC_UNREACHABLE);
+    CHECK_THAT(mon.message, Catch::Contains("can't open device /nonexistent/sfex"));
+    s->close();
     CHECK_FALSE((*a)->can(STOCKADE_CAP_ON));
     CHECK((*a)->can(STOCKADE_CAP_OFF | STOCKADE_CAP_REBOOT | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR));
 }
