@@ -169,6 +169,19 @@ TEST_CASE("death check with real ICMP between network namespaces", "[helper][icm
         CHECK(r.rc == STOCKADE_RC_OK);
         CHECK(r.verified == STOCKADE_VERIFIED_OFF);
     }
+    SECTION("a firewall refusing our echoes is an error, never 'dead'")
+    {
+        if (!which("iptables")) {
+            WARN("SKIPPED: iptables not installed");
+            return;
+        }
+        REQUIRE(lab->in_client({"iptables", "-A", "OUTPUT", "-p", "icmp", "-j", "DROP"}).exit_code == 0);
+        auto r = helper(all, "2");
+        INFO(r.raw_out << r.raw_err);
+        CHECK(r.rc == STOCKADE_RC_FAILED);
+        CHECK(r.verified == 0);
+        CHECK_THAT(r.message, Catch::Contains("death check failed") && Catch::Contains("Operation not permitted"));
+    }
     SECTION("one of three alive wins, whichever it is")
     {
         for (int live = 0; live < 3; ++live) {
