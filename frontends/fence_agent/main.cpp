@@ -535,6 +535,8 @@ int real_main(int argc, char **argv)
     std::vector<std::string> problems;
     auto settled = settle(in, table, &problems);
     FrontendSettings s = settled ? settled.value() : FrontendSettings{};
+    if (!settled)
+        s.action = action == "meta-data" ? "metadata" : action;
 
     // Logging: stderr in fence-agents' format (unless quiet), syslog, and the debug file.
     Logger log;
