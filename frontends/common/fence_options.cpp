@@ -512,6 +512,10 @@ Result<ParsedInput> parse_argv(const std::vector<std::string> &args, const Optio
             const OptionSpec *s = table.find_long(name, &ambiguous);
             if (ambiguous)
                 return perr(fmt::format("option --{} not a unique prefix", name));
+            if (!s && eq != std::string::npos && table.agent() && table.agent()->can(STOCKADE_CAP_EXTRA_PARAMS)) {
+                in.agent_params.emplace_back(norm(name), body.substr(eq + 1)); // a wrapper agent passes it on
+                continue;
+            }
             if (!s)
                 return perr(fmt::format("option --{} not recognized", name));
             if (s->takes_value) {

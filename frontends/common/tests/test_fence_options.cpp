@@ -451,3 +451,17 @@ TEST_CASE("real agents: sim's table maps its parameters and advertises its capab
     CHECK(password_param(**ta)->name == "password");
     CHECK(tt.find_stdin("agent")->field == Field::Agent);
 }
+
+TEST_CASE("wrapper agents (CAP_EXTRA_PARAMS) receive unknown keys instead of warnings", "[frontend]")
+{
+    AgentInfo w = bmc_agent();
+    w.capabilities |= STOCKADE_CAP_EXTRA_PARAMS;
+    OptionTable t(&w, false);
+    auto in = parse_stdin("ip=1\nlanplus_x=on\n", t);
+    CHECK(in.warnings.empty());
+    CHECK(agent_value(in, "lanplus_x") == "on");
+    auto a = parse_argv(args({"--other-opt=5", "-a", "1"}), t);
+    REQUIRE(a);
+    CHECK(agent_value(*a, "other_opt") == "5");
+    CHECK_FALSE(parse_argv(args({"--other-flag"}), t)); // no value: still unknown
+}
