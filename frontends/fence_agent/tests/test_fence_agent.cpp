@@ -367,16 +367,21 @@ TEST_CASE("secrets from stdin, argv or password_script never appear on any argv 
         CHECK((*p)->write_all(input, monotonic_ms() + 5000).ok());
         (*p)->close_stdin();
         std::vector<pid_t> seen;
-        // While the agent sleeps (delay_ms), look at every process's cmdline and environ.
-        for (int i = 0; i < 15; ++i) {
-            std::this_thread::sleep_for(100ms);
+        // While the agent sleeps (delay_ms, in status and in off), look at every process's
+        // cmdline and environ, until the front-end exits.
+        int scans = 0;
+        std::optional<int> status;
+        while (!(status = (*p)->wait(monotonic_ms() + 100)) && scans < 100) {
             for (pid_t x : test::processes_exposing(needle))
                 if (x != ::getpid())
                     seen.push_back(x);
+            ++scans;
         }
         std::string out, err;
         (*p)->read_all(out, err, monotonic_ms() + 20000);
-        auto status = (*p)->wait(monotonic_ms() + 5000);
+        if (!status)
+            status = (*p)->wait(monotonic_ms() + 20000);
+        CHECK(scans >= 1);
         CHECK(seen.empty());
         CHECK(out == "Success: Powered OFF\n");
         CHECK_FALSE(contains(err, needle));
