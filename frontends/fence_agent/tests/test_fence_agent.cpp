@@ -94,7 +94,7 @@ TEST_CASE("every agent folder has its fence_stockade_<agent> name next to the bi
     std::string all = STOCKADE_FENCE_AGENT_NAMES;
     CHECK(contains(all, "sim"));
     size_t count = 0;
-    for (std::string n; std::getline(names, n, ';');) {
+    for (std::string n; names >> n;) {
         INFO(n);
         struct stat st {};
         REQUIRE(::stat(prog("fence_stockade_" + n).c_str(), &st) == 0);
@@ -120,6 +120,15 @@ TEST_CASE("-o metadata validates against fence-agents' metadata.rng", "[frontend
     CHECK(contains(sim.out, "<action name=\"reboot\" />"));
     CHECK(contains(sim.out, "<action name=\"list\" />"));
     CHECK(contains(sim.out, "<parameter name=\"state_dir\" unique=\"0\" required=\"1\">"));
+    // Every agent built here, under its own name.
+    std::istringstream names(STOCKADE_FENCE_AGENT_NAMES);
+    for (std::string n; names >> n;) {
+        INFO("fence_stockade_" << n);
+        auto m = run_args("fence_stockade_" + n, {"-o", "metadata"});
+        CHECK(m.exit_code == 0);
+        CHECK(validates(m.out, d, n, &why));
+        INFO(why);
+    }
     // The same from stdin, as Pacemaker asks (action=metadata, nothing else).
     auto sim2 = run_stdin("fence_stockade_sim", "action=metadata\n");
     CHECK(sim2.out == sim.out);
