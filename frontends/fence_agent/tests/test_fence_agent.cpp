@@ -320,8 +320,9 @@ TEST_CASE("deadlines are ours, also under pacemaker-fenced; delay only before of
 {
     test::TempDir d;
     auto t0 = std::chrono::steady_clock::now();
+    std::string pids = d.file("pids");
     auto hung = run_stdin("fence_stockade", "agent=testagent\nmode=hang\nstatus_mode=on\nplug=t1\naction=off\n"
-                                            "total_timeout=2\n",
+                                            "total_timeout=2\nfork_child=1\npid_file=" + pids + "\n",
                           {{"PCMK_service", "pacemaker-fenced"}}, 30s);
     auto took = std::chrono::steady_clock::now() - t0;
     CHECK(hung.exit_code == 1);
@@ -329,6 +330,12 @@ TEST_CASE("deadlines are ours, also under pacemaker-fenced; delay only before of
     CHECK(contains(hung.err, "Failed: Timed out waiting to power OFF"));
     CHECK(took < 5s);
     CHECK(took >= 2s);
+    // The hung agent and the child it started (in its own session) are gone: nothing outlives us.
+    std::istringstream hung_pids(test::read_file(pids));
+    int count = 0;
+    for (long pid; hung_pids >> pid; ++count)
+        CHECK_FALSE(test::pid_alive(pid_t(pid)));
+    CHECK(count == 2);
 
     t0 = std::chrono::steady_clock::now();
     auto status_hang = run_stdin("fence_stockade", "agent=testagent\nstatus_mode=hang\nplug=t1\naction=status\n"
