@@ -24,8 +24,13 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <sstream>
 #include <memory>
 #include <mutex>
+#include <fcntl.h>
+#include <map>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <thread>
 #include <unistd.h>
@@ -426,6 +431,77 @@ int Run::execute(const ParamList &params)
     return rc;
 }
 
+// ---- orphan guard -----------------------------------------------------------------------------
+//
+// Pacemaker SIGKILLs the agent's process group at its timeout.  The isolated agent host runs in
+// a process group of its own (so our deadline can kill its whole tree), which that SIGKILL does
+// not reach: a hung agent would outlive us.  So a small guard process, outside our group, keeps
+// a snapshot of our descendants and, once we are gone for any reason, SIGKILLs the ones still
+// alive (same pid and start time, so a reused pid is never hit).  On a normal exit they are
+// already gone and it kills nothing.
+
+unsigned long long start_time_of(pid_t pid)
+{
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string st;
+    if (!std::getline(f, st))
+        return 0;
+    auto rp = st.rfind(')');
+    if (rp == std::string::npos)
+        return 0;
+    std::istringstream rest(st.substr(rp + 2));
+    std::string field;
+    for (int i = 3; i < 22 && rest >> field; ++i) {
+    }
+    unsigned long long t = 0;
+    rest >> t;
+    return t;
+}
+
+[[noreturn]] void guard_main(pid_t parent, int watch_fd)
+{
+    ::setsid();
+    int devnull = ::open("/dev/null", O_RDWR);
+    for (int fd : {0, 1, 2})
+        ::dup2(devnull, fd); // never hold the fencer's stdout/stderr pipes open
+    for (int fd = 3; fd < 1024; ++fd)
+        if (fd != watch_fd)
+            ::close(fd);
+    std::map<pid_t, unsigned long long> seen;
+    for (;;) {
+        pollfd p{watch_fd, POLLIN, 0};
+        int r = ::poll(&p, 1, 200);
+        if (r > 0) {
+            char c;
+            if (::read(watch_fd, &c, 1) <= 0)
+                break; // parent gone: every write end is closed
+        }
+        for (pid_t pid : process_tree(parent, 0))
+            if (pid != parent && !seen.count(pid))
+                seen[pid] = start_time_of(pid);
+    }
+    for (const auto &[pid, started] : seen)
+        if (started && start_time_of(pid) == started)
+            ::kill(pid, SIGKILL);
+    ::_exit(0);
+}
+
+// Starts the guard; call before any thread exists (we start none before the session).
+void start_orphan_guard()
+{
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0)
+        return;
+    pid_t parent = ::getpid();
+    pid_t g = ::fork();
+    if (g == 0) {
+        ::close(fds[1]);
+        guard_main(parent, fds[0]);
+    }
+    ::close(fds[0]);
+    // fds[1] stays open (close-on-exec, so no child inherits it) until we exit or die.
+}
+
 // ---- main -----------------------------------------------------------------------------------
 
 std::string read_stdin()
@@ -603,6 +679,7 @@ int real_main(int argc, char **argv)
     if (s.action == "validate-all") {
         int rc = 0;
         if (problems.empty()) {
+            start_orphan_guard();
             Run run(registry, *agent, s, log, program, start_ms);
             rc = run.validate(*params);
         }
@@ -624,6 +701,7 @@ int real_main(int argc, char **argv)
         log.logf(STOCKADE_LOG_INFO, "Delay {} second(s) before logging in to the fence device", s.delay_s);
         sleep_until(start_ms + int64_t(s.delay_s) * 1000);
     }
+    start_orphan_guard();
     Run run(registry, *agent, s, log, program, start_ms);
     return run.execute(*params);
 }

@@ -5,6 +5,7 @@
 // stonith_admin, including a two-level topology whose first level fails.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <dirent.h>
@@ -363,6 +364,42 @@ TEST_CASE("deadlines are ours, also under pacemaker-fenced; delay only before of
     took = std::chrono::steady_clock::now() - t0;
     CHECK(undelayed.exit_code == 2);
     CHECK(took < 2s);
+}
+
+TEST_CASE("killed like Pacemaker kills at its timeout (SIGKILL to our group): the agent does not survive us",
+          "[frontend]")
+{
+    test::TempDir d;
+    std::string pids = d.file("pids");
+    SpawnSpec spec;
+    spec.argv = {prog("fence_stockade")}; // Subprocess puts it in a process group of its own
+    auto p = Subprocess::spawn(spec);
+    REQUIRE(p);
+    CHECK((*p)->write_all("agent=testagent\nmode=hang\nstatus_mode=on\nplug=t1\naction=off\nfork_child=1\npid_file=" +
+                              pids + "\n",
+                          monotonic_ms() + 5000)
+              .ok());
+    (*p)->close_stdin();
+    for (int i = 0; i < 100 && test::read_file(pids).size() < 4; ++i)
+        std::this_thread::sleep_for(50ms);
+    std::this_thread::sleep_for(500ms); // the guard's next snapshot sees the agent's child too
+    std::istringstream in(test::read_file(pids));
+    std::vector<pid_t> agent_pids;
+    for (long x; in >> x;)
+        agent_pids.push_back(pid_t(x));
+    REQUIRE(agent_pids.size() == 2);
+    for (pid_t x : agent_pids)
+        CHECK(test::pid_alive(x));
+    ::kill(-(*p)->pid(), SIGKILL);
+    auto st = (*p)->wait(monotonic_ms() + 5000);
+    REQUIRE(st);
+    CHECK(WIFSIGNALED(*st));
+    bool all_gone = false;
+    for (int i = 0; i < 40 && !all_gone; ++i) {
+        std::this_thread::sleep_for(50ms);
+        all_gone = std::none_of(agent_pids.begin(), agent_pids.end(), [](pid_t x) { return test::pid_alive(x); });
+    }
+    CHECK(all_gone);
 }
 
 TEST_CASE("secrets from stdin, argv or password_script never appear on any argv or environment", "[frontend]")
