@@ -143,8 +143,8 @@ int run(int argc, char **argv)
     const AgentInfo *agent = fence_agent ? *fence_agent : nullptr;
 
     auto finish = [&](const char *result, int code) {
-        std::fprintf(stderr, "%s %s %s\n", what, node.c_str(), result);
         logger.logf(code == 0 ? STOCKADE_LOG_NOTICE : STOCKADE_LOG_ERR, "{} {} {}", what, node, result);
+        std::fprintf(stderr, "%s %s %s\n", what, node.c_str(), result);
         return code;
     };
     auto device_line = [&](unsigned method, unsigned device, const std::string &dev_name, const LevelDevice *e,

@@ -134,7 +134,7 @@ const char *kTwoMethods = R"(<?xml version="1.0"?>
   </clusternodes>
   <fencedevices>
     <fencedevice name="bmc-n1" agent="fence_ipmilan" ipaddr="127.0.0.1" ipport="@PORT@" login="admin"
-                 passwd="Sup3rSecretPw" lanplus="1" login_timeout="1" shell_timeout="1" stockade_timeout="20"/>
+                 passwd="Sup3rSecretPw" lanplus="1" stockade_timeout="4"/>
     <fencedevice name="pids" agent="@AGENT@" piddir="@PIDS@" passwd="An0therSecret"/>
     <fencedevice name="broken" agent="@AGENT@" piddir="@PIDS@" fail="1"/>
   </fencedevices>
@@ -168,7 +168,7 @@ TEST_CASE("cluster.conf: methods become levels, device attributes merge as libfe
     for (const auto &[k, v] : merged)
         CHECK(v != "/wrong/place");
     CHECK(std::find(merged.begin(), merged.end(), std::make_pair(std::string("port"), std::string("7"))) != merged.end());
-    CHECK(cc->config.devices.at("bmc-n1").timeout == 20s);
+    CHECK(cc->config.devices.at("bmc-n1").timeout == 4s);
     CHECK(cc->find_unfence("n1")->size() == 2);
     CHECK(cc->config.find_node("n3")->levels.empty());
 
