@@ -217,8 +217,10 @@ inline ChildResult run_child(const std::vector<std::string> &argv, const std::ve
             }
         }
     }
-    // Anything the program left behind in its group goes with it.
-    ::kill(-pid, SIGKILL);
+    // Something it left behind still holds our pipes after the grace period: that goes too.
+    // (A program's background children that let go of the pipes are left alone, as fenced does.)
+    if (!r.timed_out && !r.cancelled && (fds[0] >= 0 || fds[1] >= 0))
+        kill_tree(pid);
     if (wfd >= 0)
         ::close(wfd);
     for (int fd : fds)

@@ -245,19 +245,38 @@ std::string ClusterConf::program_of(const std::string &device) const
 
 Result<ClusterConf> parse_cluster_conf(std::string_view text, const std::string &source)
 {
-    xmlResetLastError();
-    xmlDocPtr doc = xmlReadMemory(text.data(), int(text.size()), source.c_str(), nullptr,
-                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    if (!doc) {
-        const xmlError *e = xmlGetLastError();
-        std::string msg = e && e->message ? e->message : "not well-formed XML";
+    // The first error is the one that names the culprit (later ones are consequences, such as
+    // "Premature end of data" at the end of the file); collect it through a structured handler.
+    struct FirstError {
+        bool seen = false;
+        int line = 0;
+        std::string message;
+    } first;
+    xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
+    if (!ctxt)
+        return make_error(STOCKADE_RC_INTERNAL, "{}: out of memory creating the XML parser", source);
+    xmlSetStructuredErrorFunc(&first, [](void *user, xmlErrorPtr e) {
+        auto *f = static_cast<FirstError *>(user);
+        if (f->seen || !e || e->level < XML_ERR_ERROR)
+            return;
+        f->seen = true;
+        f->line = e->line;
+        f->message = e->message ? e->message : "";
+    });
+    xmlDocPtr doc = xmlCtxtReadMemory(ctxt, text.data(), int(text.size()), source.c_str(), nullptr, XML_PARSE_NONET);
+    xmlSetStructuredErrorFunc(nullptr, nullptr);
+    bool well_formed = ctxt->wellFormed;
+    xmlFreeParserCtxt(ctxt);
+    if (!doc || !well_formed) {
+        if (doc)
+            xmlFreeDoc(doc);
+        std::string msg = first.seen ? first.message : "not well-formed XML";
         while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' '))
             msg.pop_back();
         for (auto &c : msg)
             if (c == '\n')
                 c = ' ';
-        int line = e ? e->line : 0;
-        return make_error(STOCKADE_RC_BAD_CONFIG, "{}:{}: malformed XML: {}", source, line, msg);
+        return make_error(STOCKADE_RC_BAD_CONFIG, "{}:{}: malformed XML: {}", source, first.line, msg);
     }
     Parser p{source, {}, {}};
     Status s = p.parse(xmlDocGetRootElement(doc));

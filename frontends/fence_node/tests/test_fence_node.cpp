@@ -21,6 +21,8 @@ namespace {
 // processes whose pids are in <piddir>/<nodename>.pid.  It records its whole input.
 const char *kAgentScript = R"(#!/bin/sh
 action=reboot
+# alive PID: the process exists and is not a zombie (PID 1 here may never reap it)
+alive() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && ! sed 's/.*) //' "/proc/$1/stat" | grep -q '^Z'; }
 while IFS= read -r line; do
   case "$line" in
     action=*) action=${line#action=} ;;
@@ -28,22 +30,23 @@ while IFS= read -r line; do
     piddir=*) dir=${line#piddir=} ;;
     fail=1) fail=1 ;;
   esac
-  echo "$line" >> "$dir.args"
+  input="$input$line
+"
 done
-echo "---" >> "$dir.args"
+printf '%s---\n' "$input" >> "$dir.args"
 [ -n "$fail" ] && { echo "Failed: told to fail" >&2; exit 1; }
 pidfile="$dir/$node.pid"
 case "$action" in
   off|reboot)
     pid=$(cat "$pidfile" 2>/dev/null)
     [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-    for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && exit 1
+    for i in 1 2 3 4 5 6 7 8 9 10; do alive "$pid" || break; sleep 0.1; done
+    alive "$pid" && exit 1
     echo "Success: Powered OFF"
     if [ "$action" = reboot ]; then setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > "$pidfile"; fi
     exit 0 ;;
   on) setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > "$pidfile"; echo "Success: Powered ON"; exit 0 ;;
-  status) pid=$(cat "$pidfile" 2>/dev/null); kill -0 "$pid" 2>/dev/null && { echo "Status: ON"; exit 0; }; echo "Status: OFF"; exit 2 ;;
+  status) pid=$(cat "$pidfile" 2>/dev/null); alive "$pid" && { echo "Status: ON"; exit 0; }; echo "Status: OFF"; exit 2 ;;
   *) echo "Failed: Unrecognised action '$action'" >&2; exit 1 ;;
 esac
 )";
@@ -74,12 +77,26 @@ struct Site {
     // A "node": a process whose pid the agent script finds.
     pid_t start_node(const std::string &name)
     {
-        pid_t p = fork();
-        if (p == 0) {
+        // Double fork: the node is not our child, so a killed node does not linger as a zombie
+        // that `kill -0` would still find.
+        int fds[2];
+        REQUIRE(pipe(fds) == 0);
+        pid_t mid = fork();
+        if (mid == 0) {
             setsid();
-            execl("/bin/sleep", "sleep", "300", nullptr);
-            _exit(127);
+            pid_t node = fork();
+            if (node == 0) {
+                execl("/bin/sleep", "sleep", "300", nullptr);
+                _exit(127);
+            }
+            ssize_t w = ::write(fds[1], &node, sizeof node);
+            _exit(w == sizeof node ? 0 : 1);
         }
+        close(fds[1]);
+        pid_t p = 0;
+        REQUIRE(::read(fds[0], &p, sizeof p) == sizeof p);
+        close(fds[0]);
+        waitpid(mid, nullptr, 0);
         started.push_back(p);
         test::write_file(piddir + "/" + name + ".pid", std::to_string(p) + "\n");
         return p;
@@ -90,10 +107,10 @@ struct Site {
         std::ifstream(piddir + "/" + name + ".pid") >> p;
         return pid_t(p);
     }
-    // Reaps our own children so a killed node does not linger as a zombie.
     bool gone(pid_t p)
     {
-        waitpid(p, nullptr, WNOHANG);
+        for (int i = 0; i < 50 && test::pid_alive(p); ++i)
+            std::this_thread::sleep_for(20ms);
         return !test::pid_alive(p);
     }
     std::string write(const std::string &name, std::string text)
@@ -207,6 +224,7 @@ TEST_CASE("fence_node: a failing fence_ipmilan method, then a script method fenc
     // The agent got libfence's set of lines: the action, the device's piddir and passwd, the
     // line's port, nodename (no key twice, so their order does not matter to a fence agent).
     std::string args = test::read_file(site.piddir + ".args");
+    INFO("agent input: " << args);
     CHECK(args.find("action=reboot\npiddir=" + site.piddir + "\npasswd=An0therSecret\nport=7\nnodename=n1\n---") !=
           std::string::npos);
     CHECK(args.find("/wrong/place") == std::string::npos);

@@ -75,12 +75,12 @@ TEST_CASE("a level holding fence_ipmilan (dead port) fails within its timeout, t
     INFO(info(r));
     REQUIRE(r.exit_code == 0);
     auto j = nlohmann::json::parse(r.out);
-    CHECK(j["success"] == true);
+    CHECK(j["result"] == "fenced");
     CHECK(j["level"] == 2);
     bool ipmi_failed = false;
     for (const auto &s : j["steps"])
         if (s["device"] == "bmc") {
-            ipmi_failed = s["rc"] != "ok";
+            ipmi_failed = s["result"] != "ok";
             CHECK(s["elapsed_ms"].get<int64_t>() < 4000); // killed at its 3 s timeout, not fence_ipmilan's 20 s
         }
     CHECK(ipmi_failed);
