@@ -156,11 +156,12 @@ TEST_CASE("a glue level runs cluster-glue's meatware through stonith -F; meatcli
     }
     test::TempDir d;
     std::string host = "mwtest" + std::to_string(getpid());
+    std::string other = "mwother" + std::to_string(getpid()); // a parameter value never on argv
     std::string conf = d.file("c.json");
     test::write_file(conf, fill(R"({"version": 1, "escalation": {"retry_delay": 0.1, "max_loops": 1},
-      "devices": {"human": {"agent": "glue", "timeout": 30, "params": {"plugin": "meatware", "hostlist": "@HOST@"}}},
+      "devices": {"human": {"agent": "glue", "timeout": 30, "params": {"plugin": "meatware", "hostlist": "@HOST@ @OTHER@"}}},
       "nodes": {"@HOST@": {"levels": [["human"]], "action": "off"}}})",
-                                {{"@HOST@", host}}));
+                                {{"@HOST@", host}, {"@OTHER@", other}}));
     SpawnSpec spec;
     spec.argv = {test::bin_path("stockade"), "--config", conf, "fence", host};
     auto proc = Subprocess::spawn(spec);
@@ -173,7 +174,28 @@ TEST_CASE("a glue level runs cluster-glue's meatware through stonith -F; meatcli
         waiting = stat(fifo.c_str(), &st) == 0 && S_ISFIFO(st.st_mode);
     }
     REQUIRE(waiting);
-    // No parameter file left readable by others while stonith runs.
+    // The parameters reached stonith through a 0600 file (-F), not argv.
+    bool saw_file = false;
+    for (auto &e : std::filesystem::directory_iterator("/tmp")) {
+        if (e.path().filename().string().rfind("stockade-glue-", 0) != 0)
+            continue;
+        struct stat fst {};
+        if (stat(e.path().c_str(), &fst) != 0 || test::read_file(e.path().string()) != host + " " + other + "\n")
+            continue;
+        saw_file = true;
+        CHECK((fst.st_mode & 0777) == 0600);
+    }
+    CHECK(saw_file);
+    bool saw_stonith = false;
+    for (pid_t p : test::processes_exposing("meatware")) {
+        std::string cmdline = test::read_file("/proc/" + std::to_string(p) + "/cmdline");
+        if (cmdline.rfind("/usr/sbin/stonith", 0) != 0)
+            continue;
+        saw_stonith = true;
+        CHECK(cmdline.find(std::string("-F\0/tmp/stockade-glue-", 22)) != std::string::npos);
+        CHECK(cmdline.find(other) == std::string::npos);
+    }
+    CHECK(saw_stonith);
     auto client = test::run({*test::which("meatclient"), "-c", host}, "y\n", 20s);
     INFO("meatclient: " + client.out + client.err);
     CHECK(client.exit_code == 0);

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <fstream>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
@@ -259,4 +260,45 @@ TEST_CASE("Pacemaker's fence_legacy path: pacemaker-fenced -s fences through ext
     CHECK(bad.exit_code != 0);
     test::run({*admin, "-D", dev}, "", 20s);
     proc.value()->kill_tree();
+}
+
+TEST_CASE("secrets from the plugin environment never reach the agent host; stockade_timeout kills a hung agent",
+          "[glue]")
+{
+    InstalledPlugin generic("stockade");
+    if (!generic.ok) {
+        WARN("SKIPPED: " << generic.why);
+        return;
+    }
+    test::TempDir d;
+    const std::string secret = "Zq9GlueSecretPw";
+    SpawnSpec spec;
+    spec.argv = {kStonith, "-t", generic.type, "-E", "-T", "off", "n1"};
+    spec.env_set = {{"agent", "testagent"}, {"passwd", secret}, {"mode", "hang"}, {"stockade_timeout", "3"}};
+    auto t0 = std::chrono::steady_clock::now();
+    auto proc = Subprocess::spawn(spec);
+    REQUIRE(proc.ok());
+    // While the agent hangs, look at every process: the agent host must not hold the secret.
+    bool saw_host = false;
+    for (int i = 0; i < 40 && !saw_host; ++i) {
+        std::this_thread::sleep_for(50ms);
+        for (pid_t p : test::processes_exposing("stockade-agent-host"))
+            saw_host = saw_host || test::read_file("/proc/" + std::to_string(p) + "/comm").rfind("stockade-agent", 0) == 0;
+    }
+    CHECK(saw_host);
+    for (pid_t p : test::processes_exposing(secret)) {
+        std::string comm = test::read_file("/proc/" + std::to_string(p) + "/comm");
+        INFO("pid " << p << " (" << comm << ") exposes the secret");
+        CHECK(comm.rfind("stockade-agent", 0) != 0);
+    }
+    std::string out, err;
+    (*proc)->read_all(out, err, monotonic_ms() + 20000);
+    auto status = (*proc)->wait(monotonic_ms() + 10000);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    INFO(out + err);
+    REQUIRE(status);
+    CHECK(WIFEXITED(*status));
+    CHECK(WEXITSTATUS(*status) == 5); // S_RESETFAIL: external.c's verdict on any failed off
+    CHECK(ms < 8000);
+    CHECK(err.find(secret) == std::string::npos);
 }
