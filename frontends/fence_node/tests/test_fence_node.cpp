@@ -328,6 +328,16 @@ TEST_CASE("stockade fence --cluster-conf runs the same levels", "[glue]")
     CHECK(r.out.find("level 2") != std::string::npos);
     CHECK(site.gone(victim));
     CHECK(r.err.find("Sup3rSecretPw") == std::string::npos);
+    // The script's reboot started a new node process; status reads it through the same levels
+    // (fence_ipmilan does not answer, the script method says on: exit 0).
+    pid_t reborn = site.node_pid("n1");
+    CHECK(reborn != victim);
+    auto st = test::run({test::bin_path("stockade"), "status", "--cluster-conf", conf, "n1"}, "", 60s);
+    INFO(info(st));
+    CHECK(st.exit_code == 0);
+    kill(reborn, SIGKILL);
+    auto st2 = test::run({test::bin_path("stockade"), "status", "--cluster-conf", conf, "n1"}, "", 60s);
+    CHECK(st2.exit_code == 2);
     auto u = test::run({test::bin_path("stockade"), "fence", "--cluster-conf", conf, "n3"});
     CHECK(u.exit_code == 2);
 }
