@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <functional>
 #include <poll.h>
+#include <pthread.h>
 #include <string>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -198,7 +199,19 @@ inline ChildResult run_child(const std::vector<std::string> &argv, const std::ve
             if (!p[k].revents)
                 continue;
             if (idx[k] == 2) {
+                // A program that exits without reading its input must not kill us with SIGPIPE:
+                // block it for this write and swallow the one it raised (agents never install
+                // signal handlers).
+                sigset_t pipe_set, old_set;
+                sigemptyset(&pipe_set);
+                sigaddset(&pipe_set, SIGPIPE);
+                pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
                 ssize_t w = ::write(wfd, input.data() + written, input.size() - written);
+                if (w < 0 && errno == EPIPE) {
+                    timespec zero{0, 0};
+                    sigtimedwait(&pipe_set, nullptr, &zero);
+                }
+                pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
                 if (w > 0)
                     written += size_t(w);
                 if ((w < 0 && errno != EAGAIN && errno != EINTR) || written == input.size()) {
