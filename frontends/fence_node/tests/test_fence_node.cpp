@@ -65,18 +65,33 @@ struct Site {
     ~Site()
     {
         for (pid_t p : started)
-            kill(p, SIGKILL);
+            if (is_node(p))
+                kill(p, SIGKILL);
         for (auto &e : std::filesystem::directory_iterator(piddir))
             if (e.path().extension() == ".pid") {
                 long p = 0;
                 std::ifstream(e.path()) >> p;
-                if (p > 0)
+                if (is_node(pid_t(p)))
                     kill(pid_t(p), SIGKILL);
             }
+    }
+    // Only our own "sleep 300" node processes are ever killed (pids may be reused).
+    static bool is_node(pid_t p)
+    {
+        return p > 0 && test::pid_alive(p) &&
+               test::read_file("/proc/" + std::to_string(p) + "/cmdline") == std::string("sleep\0" "300\0", 10);
+    }
+    pid_t node_pid(const std::string &name)
+    {
+        long p = 0;
+        std::ifstream(piddir + "/" + name + ".pid") >> p;
+        return pid_t(p);
     }
     // A "node": a process whose pid the agent script finds.
     pid_t start_node(const std::string &name)
     {
+        if (pid_t old = node_pid(name); is_node(old)) // one the agent script started earlier
+            kill(old, SIGKILL);
         // Double fork: the node is not our child, so a killed node does not linger as a zombie
         // that `kill -0` would still find.
         int fds[2];
@@ -100,12 +115,6 @@ struct Site {
         started.push_back(p);
         test::write_file(piddir + "/" + name + ".pid", std::to_string(p) + "\n");
         return p;
-    }
-    pid_t node_pid(const std::string &name)
-    {
-        long p = 0;
-        std::ifstream(piddir + "/" + name + ".pid") >> p;
-        return pid_t(p);
     }
     bool gone(pid_t p)
     {
