@@ -255,11 +255,21 @@ TEST_CASE("Pacemaker's fence_legacy path: pacemaker-fenced -s fences through ext
     WARN("stonith_admin -F through fence_legacy + stonith + shim: "
          << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
          << " ms");
+    // Reboot through the fencer: fence_legacy maps it to `stonith -T reset`; the node comes back.
+    auto b = test::run({*admin, "-B", "n1", "-t", "30"}, "", 40s);
+    INFO(info(b));
+    CHECK(b.exit_code == 0);
+    pid_t back = node_pid(d, "n1");
+    CHECK(back > 0);
+    CHECK(back != p);
+    CHECK(test::pid_alive(back));
     // A node the device does not list is not fenced and the fencer says so.
     auto bad = test::run({*admin, "-F", "n9", "-t", "20"}, "", 30s);
     CHECK(bad.exit_code != 0);
     test::run({*admin, "-D", dev}, "", 20s);
     proc.value()->kill_tree();
+    if (back > 0 && test::pid_alive(back))
+        kill(back, SIGKILL);
 }
 
 TEST_CASE("secrets from the plugin environment never reach the agent host; stockade_timeout kills a hung agent",
