@@ -27,6 +27,7 @@ int run_fence(const GlobalOptions &g, std::vector<std::string> args)
             return fail_usage(fmt::format("-o: '{}' is not one of reboot, off, on", *o));
     }
     bool json = g.json || take_flag(args, "--json");
+    auto cluster_conf = take_option(args, "--cluster-conf"); // a cman cluster.conf instead of --config
     for (const auto &a : args)
         if (!a.empty() && a[0] == '-')
             return fail_usage(fmt::format("fence: unknown option '{}'", a));
@@ -35,12 +36,16 @@ int run_fence(const GlobalOptions &g, std::vector<std::string> args)
 
     Logger &log = setup_logger(g);
     AgentRegistry registry;
-    auto config = load_checked_config(g, registry);
+    auto config = cluster_conf ? load_checked_cluster_conf(*cluster_conf, registry) : load_checked_config(g, registry);
     if (!config)
         return 2;
     for (const auto &n : args)
         if (!config->find_node(n)) {
             fmt::print(stderr, "stockade: fence {} undefined: node '{}' is not in {}\n", n, n, config->source);
+            return 2;
+        } else if (config->find_node(n)->levels.empty()) {
+            fmt::print(stderr, "stockade: fence {} undefined: node '{}' has no fence method in {}\n", n, n,
+                       config->source);
             return 2;
         }
     EscalationRunner runner(*config, registry, log);
@@ -64,7 +69,7 @@ int run_fence(const GlobalOptions &g, std::vector<std::string> args)
 
 } // namespace
 
-STOCKADE_COMMAND("fence", "fence NODE... [--action reboot|off|on] [--json]",
+STOCKADE_COMMAND("fence", "fence NODE... [--action reboot|off|on] [--json] [--cluster-conf FILE]",
                  "fence nodes through their escalation levels (exit 0 fenced, 1 failed, 2 usage/config)", run_fence);
 
 } // namespace stockade::cli
