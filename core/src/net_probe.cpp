@@ -244,12 +244,12 @@ Result<std::string> read_line(int fd, size_t max_len, int64_t deadline_ms)
         if (got <= 0)
             continue;
         line.append(buf, size_t(got));
+        if (line.size() > max_len + 1)
+            return make_error(STOCKADE_RC_FAILED, "message longer than {} bytes", max_len);
         if (line.back() == '\n') {
             line.pop_back();
             return line;
         }
-        if (line.size() > max_len)
-            return make_error(STOCKADE_RC_FAILED, "message longer than {} bytes", max_len);
     }
 }
 
