@@ -107,7 +107,7 @@ int run_import(const GlobalOptions &, std::vector<std::string> args)
     nlohmann::ordered_json out = {{"version", 1}, {"devices", devices}, {"nodes", nodes}};
     fmt::print("{}\n", out.dump(2));
     if (warnings)
-        fmt::print(stderr, "stockade: {} command line(s) show a password; the generated config marks them secret\n",
+        fmt::print(stderr, "stockade: {} command line(s) show a password; the command agent keeps command lines out of logs and output, but not out of the process table\n",
                    warnings);
     return 0;
 }
