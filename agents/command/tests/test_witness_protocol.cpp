@@ -270,21 +270,21 @@ TEST_CASE("wrong key, replay, truncation, strangers and stale clocks are refused
 
 TEST_CASE("a slow peer times out on both sides and blocks nobody", "[quorum][witness]")
 {
-    Lab lab(400);
+    Lab lab(1500);
     // Server side: a client that connects and sends half a line, then stalls.
     std::string msg = seal_message(lab.key, lab.request("alive", lab.key));
     auto t0 = monotonic_ms();
-    std::thread slow([&] { lab.raw(msg.substr(0, 20), false, 3000); });
+    std::thread slow([&] { lab.raw(msg.substr(0, 20), false, 6000); });
     // Meanwhile an honest client is served at once.
     WitnessClient honest(lab.config, lab.key, "n1");
     std::this_thread::sleep_for(50ms);
     auto t1 = monotonic_ms();
     CHECK(honest.ping(lab.peer(), 2s));
-    CHECK(monotonic_ms() - t1 < 300);
+    CHECK(monotonic_ms() - t1 < 1000); // well before the slow peer is dropped
     slow.join();
     auto elapsed = monotonic_ms() - t0;
-    CHECK(elapsed >= 350);
-    CHECK(elapsed < 2500); // the server hung up at its read timeout, not the client's 3 s
+    CHECK(elapsed >= 1400);
+    CHECK(elapsed < 5000); // the server hung up at its read timeout, not at the client's 6 s
     CHECK(lab.logged("read timed out"));
 
     // Client side: a "witness" that accepts and never answers.
