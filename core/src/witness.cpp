@@ -204,15 +204,20 @@ Result<json> WitnessClient::call(const WitnessPeer &peer, const std::string &add
 
     int fd = -1;
     auto reach = net::tcp_connect(address, peer.port, timeout, &fd);
+    // UNREACHABLE only when nothing answered at all; any other error means the host's kernel did.
     if (reach.reach != net::Reach::Answered)
-        return make_error(STOCKADE_RC_UNREACHABLE, "{} ({}:{}): {}", peer.name, address, peer.port, reach.detail);
+        return make_error(reach.reach == net::Reach::Refused ? STOCKADE_RC_FAILED : STOCKADE_RC_UNREACHABLE,
+                          "{} ({}:{}): {}", peer.name, address, peer.port, reach.detail);
     Fd guard{fd};
+    // Connected: from here on the host has answered, so no error is UNREACHABLE.
+    auto answered_rc = [](uint32_t rc) { return rc == STOCKADE_RC_UNREACHABLE ? STOCKADE_RC_FAILED : rc; };
     if (auto s = net::write_all(fd, seal_message(key_, env), deadline); !s)
-        return make_error(s.error().rc, "{} ({}:{}): {}", peer.name, address, peer.port, s.error().message);
+        return make_error(answered_rc(s.error().rc), "{} ({}:{}): {}", peer.name, address, peer.port, s.error().message);
     ::shutdown(fd, SHUT_WR);
     auto line = net::read_line(fd, kMaxWitnessMessage, deadline);
     if (!line)
-        return make_error(line.error().rc, "{} ({}:{}): {}", peer.name, address, peer.port, line.error().message);
+        return make_error(answered_rc(line.error().rc), "{} ({}:{}): {}", peer.name, address, peer.port,
+                          line.error().message);
     auto answer = open_message(key_, *line);
     if (!answer)
         return make_error(answer.error().rc, "{} ({}:{}): answer refused: {}", peer.name, address, peer.port,
@@ -237,13 +242,16 @@ Result<json> WitnessClient::call_any(const WitnessPeer &peer, const json &reques
     if (peer.addresses.empty())
         return make_error(STOCKADE_RC_BAD_CONFIG, "{}: no addresses configured", peer.name);
     std::vector<std::string> failures;
+    uint32_t rc = STOCKADE_RC_UNREACHABLE;
     for (const auto &addr : peer.addresses) {
         auto r = call(peer, addr, request, timeout);
         if (r || r.error().rc == STOCKADE_RC_ACCESS_DENIED)
             return r; // an authenticated refusal is an answer; do not retry elsewhere
         failures.push_back(r.error().message);
+        if (r.error().rc != STOCKADE_RC_UNREACHABLE)
+            rc = r.error().rc; // something answered on this address
     }
-    return make_error(STOCKADE_RC_UNREACHABLE, "{}", join(failures, "; "));
+    return make_error(rc, "{}", join(failures, "; "));
 }
 
 Status WitnessClient::ping(const WitnessPeer &peer, milliseconds timeout) const
@@ -293,9 +301,14 @@ NodeView observe_node(const Config &config, const WitnessClient &client, const W
     }
     probes.push_back({fmt::format("witness service of {}", node.name),
                       [&client, &node, t] {
+                          // Any answer but silence is a sign of life: a refused port or a bad
+                          // answer still came from the node's running kernel.
                           auto s = client.ping(node, t);
-                          return s ? net::ReachResult{net::Reach::Answered, "answered, authenticated"}
-                                   : net::ReachResult{net::Reach::NoAnswer, s.error().message};
+                          if (s)
+                              return net::ReachResult{net::Reach::Answered, "answered, authenticated"};
+                          return net::ReachResult{s.error().rc == STOCKADE_RC_UNREACHABLE ? net::Reach::NoAnswer
+                                                                                           : net::Reach::Refused,
+                                                  s.error().message};
                       },
                       {}});
     std::vector<std::thread> threads;

@@ -260,6 +260,9 @@ TEST_CASE("quorum and witness configuration errors are one line naming the field
     auto ok = stockade_cmd({"validate", d.file("ok.json")});
     INFO(ok.err);
     CHECK(ok.exit_code == 0);
+    auto example = stockade_cmd({"validate", test::source_path("examples/quorum-3node.json")});
+    INFO(example.err);
+    CHECK(example.exit_code == 0);
 }
 
 TEST_CASE("a refused fence exits 3 without touching any device", "[quorum][cli]")
