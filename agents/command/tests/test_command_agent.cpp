@@ -286,6 +286,22 @@ TEST_CASE("a refused fence exits 3 without touching any device", "[quorum][cli]"
     // With a listener on the quorum host the same fence goes through.
     auto q = stockade_cmd({"-c", d.file("c.json"), "quorum"});
     CHECK(q.exit_code == 3);
+    // fastkill without allow_self_fence: only the hook runs (this machine is not powered off).
+    test::write_file(d.file("hook.sh"), "#!/bin/sh\necho \"$STOCKADE_LOSS_ACTION $STOCKADE_NODE $STOCKADE_REASON\" > " +
+                                            d.file("hook.out") + "\n", 0755);
+    auto fk = nlohmann::json::parse(cfg);
+    fk["quorum"]["loss_action"] = "fastkill";
+    fk["quorum"]["loss_hook"] = {"/bin/sh", d.file("hook.sh")};
+    fk["quorum"].erase("osu_command");
+    test::write_file(d.file("fk.json"), fk.dump());
+    auto k = stockade_cmd({"-c", d.file("fk.json"), "fence", "n2"});
+    INFO(k.out << k.err);
+    CHECK(k.exit_code == 3);
+    CHECK_THAT(k.out, Catch::Contains("loss action fastkill: loss_hook /bin/sh ran (exit 0); power off not done "
+                                      "(allow_self_fence is false)"));
+    CHECK_THAT(k.err, Catch::Contains("would power off this node now"));
+    CHECK_THAT(test::read_file(d.file("hook.out")), Catch::StartsWith("fastkill n1 no quorum: 0 of 1"));
+    CHECK_FALSE(std::filesystem::exists(d.file("touched")));
     auto help = stockade_cmd({"help"});
     CHECK_THAT(help.out + help.err, Catch::Contains("3 refused by quorum/witness"));
 }
