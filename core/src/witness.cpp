@@ -299,18 +299,22 @@ NodeView observe_node(const Config &config, const WitnessClient &client, const W
         for (int port : config.witness.check_ports)
             probes.push_back({fmt::format("tcp {}:{}", addr, port), [addr, port, t] { return net::tcp_connect(addr, port, t); }, {}});
     }
-    probes.push_back({fmt::format("witness service of {}", node.name),
-                      [&client, &node, t] {
-                          // Any answer but silence is a sign of life: a refused port or a bad
-                          // answer still came from the node's running kernel.
-                          auto s = client.ping(node, t);
-                          if (s)
-                              return net::ReachResult{net::Reach::Answered, "answered, authenticated"};
-                          return net::ReachResult{s.error().rc == STOCKADE_RC_UNREACHABLE ? net::Reach::NoAnswer
-                                                                                           : net::Reach::Refused,
-                                                  s.error().message};
-                      },
-                      {}});
+    // Each address's witness service separately, so the view takes one timeout, not one per address.
+    for (const auto &addr : node.addresses)
+        probes.push_back({fmt::format("witness service of {} at {}:{}", node.name, addr, node.port),
+                          [&client, &node, addr, t] {
+                              // Any answer but silence is a sign of life: a refused port or a bad
+                              // answer still came from the node's running kernel.
+                              auto r = client.call(node, addr, nlohmann::json{{"t", "alive"}}, t);
+                              if (r && (*r)["t"] == "alive")
+                                  return net::ReachResult{net::Reach::Answered, "answered, authenticated"};
+                              if (r)
+                                  return net::ReachResult{net::Reach::Refused, "answered something unexpected"};
+                              return net::ReachResult{r.error().rc == STOCKADE_RC_UNREACHABLE ? net::Reach::NoAnswer
+                                                                                               : net::Reach::Refused,
+                                                      r.error().message};
+                          },
+                          {}});
     std::vector<std::thread> threads;
     for (auto &p : probes)
         threads.emplace_back([&p] {

@@ -183,7 +183,8 @@ TEST_CASE("an honest request is answered, signed, bound to its nonce", "[quorum]
     REQUIRE(v);
     CHECK(v->alive);
     REQUIRE(v->evidence.size() == 1);
-    CHECK_THAT(v->evidence.at(0), Catch::Contains("witness service of n2") && Catch::Contains("refused (the host answered)"));
+    CHECK_THAT(v->evidence.at(0), Catch::Contains("witness service of n2 at 127.0.0.1:1") &&
+                                         Catch::Contains("refused (the host answered)"));
     // "see" about the witness itself: alive.
     auto me = client.observe(lab.peer(), "w", 5s);
     REQUIRE(me);
