@@ -100,19 +100,39 @@ QuorumVerdict check_quorum(const Config &config, const std::string &key, Logger 
         auto peers = witness_peers(config);
         v.total = unsigned(peers.size());
         WitnessClient client(config, key, config.local_node);
-        std::vector<Status> results(peers.size());
-        run_all(peers.size(), [&](size_t i) {
-            if (same_name(peers[i].name, config.local_node))
-                results[i] = Status{};
-            else
-                results[i] = client.ping(peers[i], q.timeout);
+        // Every address of every other member at once: a decision takes one timeout.
+        struct Probe {
+            size_t peer;
+            std::string address;
+            std::string error;
+            bool alive = false;
+        };
+        std::vector<Probe> probes;
+        for (size_t i = 0; i < peers.size(); ++i)
+            if (!same_name(peers[i].name, config.local_node))
+                for (const auto &a : peers[i].addresses)
+                    probes.push_back({i, a, {}, false});
+        run_all(probes.size(), [&](size_t i) {
+            auto r = client.call(peers[probes[i].peer], probes[i].address, nlohmann::json{{"t", "alive"}}, q.timeout);
+            probes[i].alive = r && (*r)["t"] == "alive";
+            if (!probes[i].alive)
+                probes[i].error = r ? "unexpected answer" : r.error().message;
         });
         for (size_t i = 0; i < peers.size(); ++i) {
-            bool self = same_name(peers[i].name, config.local_node);
-            v.votes += results[i].ok();
+            bool self = same_name(peers[i].name, config.local_node), alive = self;
+            std::vector<std::string> errors;
+            for (const auto &p : probes)
+                if (p.peer == i) {
+                    alive = alive || p.alive;
+                    if (!p.alive)
+                        errors.push_back(p.error);
+                }
+            if (peers[i].addresses.empty() && !self)
+                errors.push_back(peers[i].name + ": no addresses configured");
+            v.votes += alive;
             v.details.push_back(self ? fmt::format("{}: this node", peers[i].name)
-                                     : results[i] ? fmt::format("{}: witness answered", peers[i].name)
-                                                  : results[i].error().message);
+                                     : alive ? fmt::format("{}: witness answered", peers[i].name)
+                                             : join(errors, "; "));
         }
         break;
     }
