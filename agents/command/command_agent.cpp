@@ -191,16 +191,27 @@ RunResult run_line(const stockade_ctx *ctx, const std::string &line, const std::
     ::setpgid(pid, pid); // no race: whichever runs first, the group exists before we kill it
     ::close(pipefd[1]);
     std::string out;
-    bool eof = false, killed = false, cancelled = false;
+    bool eof = false, killed = false, cancelled = false, exited = false;
+    int64_t drain_until = 0; // after the command exited: a short grace for output still in flight
     while (!eof) {
         int64_t left = stockade_remaining_ms(ctx);
-        if (left == 0 || (ctx->is_cancelled && ctx->is_cancelled(ctx))) {
+        if (!exited && (left == 0 || (ctx->is_cancelled && ctx->is_cancelled(ctx)))) {
             cancelled = left != 0;
             killed = true;
             break;
         }
+        if (exited && stockade_monotonic_ms() >= drain_until)
+            break; // something it started still holds the pipe; do not wait for it
+        if (!exited) {
+            // Look without reaping: while the zombie leader exists its group id cannot be reused.
+            siginfo_t si{};
+            if (::waitid(P_PID, id_t(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) {
+                exited = true;
+                drain_until = stockade_monotonic_ms() + 200;
+            }
+        }
         pollfd p{pipefd[0], POLLIN, 0};
-        int n = ::poll(&p, 1, int(left > 100 ? 100 : left));
+        int n = ::poll(&p, 1, int(left > 50 ? 50 : (left > 0 ? left : 50)));
         if (n < 0 && errno != EINTR)
             break;
         if (n > 0) {
@@ -212,22 +223,13 @@ RunResult run_line(const stockade_ctx *ctx, const std::string &line, const std::
                 out.append(buf, size_t(r));
         }
     }
-    if (killed)
-        ::kill(-pid, SIGKILL);
     ::close(pipefd[0]);
+    // Kill the group (anything the command left behind, or all of it at the deadline) before the
+    // leader is reaped, so the group id still names our group.
+    ::kill(-pid, SIGKILL);
     int status = 0;
-    // After EOF the child may still be exiting; bound the wait by the deadline as well.
-    for (;;) {
-        pid_t w = ::waitpid(pid, &status, WNOHANG);
-        if (w == pid || (w < 0 && errno != EINTR))
-            break;
-        if (!killed && stockade_remaining_ms(ctx) == 0) {
-            ::kill(-pid, SIGKILL);
-            killed = true;
-        }
-        ::usleep(5000);
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    ::kill(-pid, SIGKILL); // whatever it left behind in its group
     res.last_line = last_line_of(out);
     if (killed) {
         res.rc = cancelled ? STOCKADE_RC_CANCELLED : STOCKADE_RC_TIMEOUT;

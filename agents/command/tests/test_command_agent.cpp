@@ -163,6 +163,21 @@ TEST_CASE("a hung command is killed with its whole process group at the deadline
     CHECK_FALSE(test::pid_alive(child));
 }
 
+TEST_CASE("a command that leaves a child holding its output returns at once; the child is killed", "[quorum][command]")
+{
+    Device d({{"command", "/bin/sh -c 'sleep 30 & echo $! > @DIR@/child.pid; echo powered off'"}});
+    auto t0 = monotonic_ms();
+    auto r = d.session->power(PowerAction::Off, "node1", 10s);
+    INFO(r.message);
+    CHECK(r.ok());
+    CHECK(monotonic_ms() - t0 < 2000);
+    pid_t child = pid_t(std::atol(test::read_file(d.dir.file("child.pid")).c_str()));
+    REQUIRE(child > 0);
+    for (int i = 0; i < 50 && test::pid_alive(child); ++i)
+        std::this_thread::sleep_for(20ms);
+    CHECK_FALSE(test::pid_alive(child));
+}
+
 TEST_CASE("the target is one argument, never shell text; command lines stay out of the logs", "[quorum][command]")
 {
     Device d({{"command", "/bin/sh -c 'printf %s \"$0\" > @DIR@/arg; echo done' {target} -P s3cretpw"}});
