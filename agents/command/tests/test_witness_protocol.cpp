@@ -7,7 +7,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
+#include <csignal>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
@@ -308,4 +310,41 @@ TEST_CASE("a slow peer times out on both sides and blocks nobody", "[quorum][wit
     CHECK_THAT(s.error().message, Catch::Contains("timed out"));
     CHECK(took >= 650);
     CHECK(took < 1500);
+}
+
+TEST_CASE("stockade witness: serves as a process, refuses an open key file, stops on SIGTERM", "[quorum][witness]")
+{
+    test::TempDir d;
+    int port = test::free_tcp_port();
+    test::write_file(d.file("key"), "0123456789abcdef0123456789abcdef\n", 0600);
+    test::write_file(d.file("c.json"), R"({"cluster_name": "p", "local_node": "a",
+        "witness": {"mode": "remote_verify", "key_file": ")" + d.file("key") + R"(", "port": )" + std::to_string(port) +
+                                           R"(, "timeout": 1},
+        "devices": {"d": {"agent": "testagent"}},
+        "nodes": {"a": {"levels": [["d"]], "addresses": ["127.0.0.1"]}, "b": {"levels": [["d"]], "addresses": ["127.0.0.1"]}}})");
+    SpawnSpec spec;
+    spec.argv = {test::bin_path("stockade"), "-c", d.file("c.json"), "witness"};
+    auto p = Subprocess::spawn(spec);
+    REQUIRE(p);
+    (*p)->on_stderr = [](std::string_view) {};
+    CommandResult q;
+    for (int i = 0; i < 50; ++i) { // until it listens
+        q = test::run({test::bin_path("stockade"), "-c", d.file("c.json"), "witness-query", "a"});
+        if (q.exit_code == 0)
+            break;
+        std::this_thread::sleep_for(100ms);
+    }
+    INFO(q.out << q.err);
+    CHECK(q.exit_code == 0);
+    CHECK_THAT(q.out, Catch::Contains("a: alive (authenticated answer)"));
+    ::kill((*p)->pid(), SIGTERM);
+    auto status = (*p)->wait(monotonic_ms() + 3000);
+    REQUIRE(status);
+    CHECK(WIFEXITED(*status));
+    CHECK(WEXITSTATUS(*status) == 0);
+
+    ::chmod(d.file("key").c_str(), 0644);
+    auto r = test::run({test::bin_path("stockade"), "-c", d.file("c.json"), "witness"}, "", 10s);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("mode 0644 lets group/others in"));
 }
