@@ -29,6 +29,7 @@ int run_fence(const GlobalOptions &g, std::vector<std::string> args)
             return fail_usage(fmt::format("-o: '{}' is not one of reboot, off, on", *o));
     }
     bool json = g.json || take_flag(args, "--json");
+    auto cluster_conf = take_option(args, "--cluster-conf"); // a cman cluster.conf instead of --config
     for (const auto &a : args)
         if (!a.empty() && a[0] == '-')
             return fail_usage(fmt::format("fence: unknown option '{}'", a));
@@ -37,12 +38,16 @@ int run_fence(const GlobalOptions &g, std::vector<std::string> args)
 
     Logger &log = setup_logger(g);
     AgentRegistry registry;
-    auto config = load_checked_config(g, registry);
+    auto config = cluster_conf ? load_checked_cluster_conf(*cluster_conf, registry) : load_checked_config(g, registry);
     if (!config)
         return 2;
     for (const auto &n : args)
         if (!config->find_node(n)) {
             fmt::print(stderr, "stockade: fence {} undefined: node '{}' is not in {}\n", n, n, config->source);
+            return 2;
+        } else if (config->find_node(n)->levels.empty()) {
+            fmt::print(stderr, "stockade: fence {} undefined: node '{}' has no fence method in {}\n", n, n,
+                       config->source);
             return 2;
         }
     EscalationRunner runner(*config, registry, log);
@@ -59,8 +64,8 @@ int run_fence(const GlobalOptions &g, std::vector<std::string> args)
         if (json)
             out.push_back(r.to_json());
         else
-            fmt::print("fence {} {}: {} ({:.1f} s)\n", r.node, r.success ? "success" : r.refused ? "refused" : "failed", r.reason,
-                       double(r.elapsed_ms) / 1000.0);
+            fmt::print("fence {} {}: {} ({:.1f} s)\n", r.node,
+                       r.success ? "success" : r.refused ? "refused" : "failed", r.reason, double(r.elapsed_ms) / 1000.0);
     }
     if (json)
         fmt::print("{}\n", (reports.size() == 1 ? out[0] : out).dump(2));
@@ -69,7 +74,9 @@ int run_fence(const GlobalOptions &g, std::vector<std::string> args)
 
 } // namespace
 
-STOCKADE_COMMAND("fence", "fence NODE... [--action reboot|off|on] [--json]",
-                 "fence nodes through their escalation levels (exit 0 fenced, 1 failed, 2 usage/config, 3 refused by quorum/witness)", run_fence);
+STOCKADE_COMMAND("fence", "fence NODE... [--action reboot|off|on] [--json] [--cluster-conf FILE]",
+                 "fence nodes through their escalation levels (exit 0 fenced, 1 failed, 2 usage/config, "
+                 "3 refused by quorum/witness)",
+                 run_fence);
 
 } // namespace stockade::cli
