@@ -160,7 +160,7 @@ struct Cluster {
                          0755);
         witness["key_file"] = dir.file("cluster.key");
         witness["port"] = kWitnessPort;
-        witness["timeout"] = 1;
+        witness["timeout"] = 2; // generous: this machine may be very busy
         for (const auto &[name, addr] : witness_only)
             witness["nodes"][name] = {{"addresses", {addr}}};
         if (!quorum.contains("osu_command"))
@@ -266,7 +266,7 @@ TEST_CASE("A: the primary's network dies: it is a minority and runs its loss act
     lab.add_node("n1", kPub + "1", kHb + "1");
     lab.add_node("n2", kPub + "2", kHb + "2");
     lab.add_node("w", kPub + "3");
-    Cluster c(lab, {{"mode", "majority"}, {"timeout", 1}}, {{"mode", "remote_verify"}},
+    Cluster c(lab, {{"mode", "majority"}, {"timeout", 2}}, {{"mode", "remote_verify"}},
               {{"n1", {kHb + "1", kPub + "1"}}, {"n2", {kHb + "2", kPub + "2"}}}, {{"w", kPub + "3"}});
     for (const char *m : {"n1", "n2", "w"})
         c.start_witness(m);
@@ -307,7 +307,7 @@ TEST_CASE("B: only the heartbeat links die: both quorate, the witness sees the p
     lab.add_node("n1", kPub + "1", kHb + "1");
     lab.add_node("n2", kPub + "2", kHb + "2");
     lab.add_node("w", kPub + "3");
-    Cluster c(lab, {{"mode", "majority"}, {"timeout", 1}}, {{"mode", "remote_verify"}},
+    Cluster c(lab, {{"mode", "majority"}, {"timeout", 2}}, {{"mode", "remote_verify"}},
               {{"n1", {kHb + "1", kPub + "1"}}, {"n2", {kHb + "2", kPub + "2"}}}, {{"w", kPub + "3"}});
     for (const char *m : {"n1", "n2", "w"})
         c.start_witness(m);
@@ -337,7 +337,7 @@ TEST_CASE("C: tcp_remote with the quorum host reachable from one side only: only
     int port = 8080;
     int fd = listen_in_netns(lab.ns("qh"), kPub + "9", port);
     REQUIRE(fd >= 0);
-    Cluster c(lab, {{"mode", "tcp_remote"}, {"hosts", {kPub + "9:" + std::to_string(port)}}, {"timeout", 1}},
+    Cluster c(lab, {{"mode", "tcp_remote"}, {"hosts", {kPub + "9:" + std::to_string(port)}}, {"timeout", 2}},
               {{"mode", "none"}}, {{"n1", {kHb + "1", kPub + "1"}}, {"n2", {kHb + "2", kPub + "2"}}});
     c.fds.push_back(fd);
     c.hold_resource("n1");
@@ -373,7 +373,7 @@ TEST_CASE("D: all links down in tcp_remote: both minority, nobody fences, the re
     int port = 8080;
     int fd = listen_in_netns(lab.ns("qh"), kPub + "9", port);
     REQUIRE(fd >= 0);
-    Cluster c(lab, {{"mode", "tcp_remote"}, {"hosts", {kPub + "9:" + std::to_string(port)}}, {"timeout", 1}},
+    Cluster c(lab, {{"mode", "tcp_remote"}, {"hosts", {kPub + "9:" + std::to_string(port)}}, {"timeout", 2}},
               {{"mode", "remote_verify"}}, {{"n1", {kHb + "1", kPub + "1"}}, {"n2", {kHb + "2", kPub + "2"}}});
     c.fds.push_back(fd);
     c.start_witness("n1");
