@@ -56,7 +56,8 @@ constexpr stockade_param_desc kParams[] = {
     {kAbi, kPSize, "session_timeout", STOCKADE_PARAM_INTEGER, 0, "5000", nullptr, "session_timeout_ms",
      "Milliseconds without an answer before the BMC is declared unreachable"},
     {kAbi, kPSize, "retransmission_timeout", STOCKADE_PARAM_INTEGER, 0, "400", nullptr, "retransmission_timeout_ms",
-     "Milliseconds before an unanswered packet is sent again"},
+     "Longest wait before an unanswered packet is sent again (shortened so FreeIPMI's resend backoff "
+     "ends exactly at session_timeout)"},
     {kAbi, kPSize, "method", STOCKADE_PARAM_SELECT, 0, "onoff", "onoff|cycle", "",
      "Reboot by off+on (each confirmed) or by one power-cycle command (still confirmed off)"},
     {kAbi, kPSize, "power_timeout", STOCKADE_PARAM_SECONDS, 0, "20", nullptr, "",

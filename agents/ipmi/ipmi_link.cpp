@@ -82,6 +82,29 @@ std::string hex2(unsigned v)
     return b;
 }
 
+// FreeIPMI resends an unanswered packet after R, R, 2R, 2R, 3R, 3R, ... (its backoff) and only
+// notices its session timeout when it is about to resend, so a plain (timeout, R) pair overshoots
+// the timeout by up to a few R (measured: 1000 ms/400 ms gave up after 1617 ms).  These are the
+// instants of that schedule in units of R; we pick R' <= R so one instant lands exactly on the
+// limit and set FreeIPMI's timeout just below it: the call then gives up at the limit.
+constexpr std::array<unsigned, 19> kResendInstants{1, 2, 4, 6, 9, 12, 16, 20, 25, 30, 36, 42, 49, 56, 64, 72, 81, 90, 100};
+
+struct FreeIpmiTimeouts {
+    unsigned session_ms;
+    unsigned retransmission_ms;
+};
+
+FreeIpmiTimeouts fit_timeouts(unsigned limit_ms, unsigned wanted_retransmission_ms)
+{
+    unsigned r = std::max(limit_ms / kResendInstants.back(), 1u);
+    for (unsigned m : kResendInstants)
+        if (limit_ms / m <= wanted_retransmission_ms) {
+            r = std::max(limit_ms / m, 1u);
+            break;
+        }
+    return {std::max(limit_ms - r / 2, r + 1), r};
+}
+
 } // namespace
 
 IpmiLink::~IpmiLink()
@@ -169,16 +192,15 @@ Step IpmiLink::ensure_open(const stockade_ctx *ctx)
     if (!ctx_ && !(ctx_ = ipmi_ctx_create()))
         return fail(STOCKADE_RC_INTERNAL, "ipmi: cannot create a FreeIPMI context (out of memory)");
 
-    unsigned session = cfg_.session_timeout_ms;
+    unsigned limit = cfg_.session_timeout_ms;
     clamped_by_deadline_ = false;
-    if (int64_t(session) > remaining) {
-        session = unsigned(std::max<int64_t>(remaining, 20));
+    if (int64_t(limit) > remaining) {
+        limit = unsigned(std::max<int64_t>(remaining, 20));
         clamped_by_deadline_ = true;
     }
-    unsigned retrans = std::min(cfg_.retransmission_timeout_ms, session / 2);
-    if (retrans == 0)
-        retrans = 1;
-    session_timeout_ms_ = session;
+    const FreeIpmiTimeouts t = fit_timeouts(limit, cfg_.retransmission_timeout_ms);
+    const unsigned session = t.session_ms, retrans = t.retransmission_ms;
+    session_timeout_ms_ = limit;
 
     const std::string hostport = cfg_.endpoint();
     const char *user = cfg_.username.empty() ? nullptr : cfg_.username.c_str();
