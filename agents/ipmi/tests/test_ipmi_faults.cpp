@@ -130,6 +130,14 @@ TEST_CASE("ipmi: a frozen BMC (SIGSTOP) is unreachable, never fenced", "[ipmi]")
             ms = elapsed_ms_since(t0);
             done = true;
         });
+        struct JoinAtExit {
+            std::thread &t;
+            ~JoinAtExit()
+            {
+                if (t.joinable())
+                    t.join();
+            }
+        } join_at_exit{t};
         // Freeze as soon as ipmi_sim has run the power-down.
         for (int i = 0; i < 200 && bmc->node_alive(); ++i)
             std::this_thread::sleep_for(10ms);
@@ -200,6 +208,16 @@ TEST_CASE("ipmi: the password is never in any process's argv or environment", "[
             ++scans;
         }
     });
+    struct JoinAtExit { // a failed REQUIRE must not leave a joinable thread (std::terminate)
+        std::atomic<bool> &stop;
+        std::thread &t;
+        ~JoinAtExit()
+        {
+            stop = true;
+            if (t.joinable())
+                t.join();
+        }
+    } join_at_exit{stop, scanner};
 
     const std::string pwfile = d.file("pw");
     write_file(pwfile, pw + "\n", 0600);
@@ -228,7 +246,8 @@ TEST_CASE("ipmi: the password is never in any process's argv or environment", "[
         CHECK(bmc->node_alive());
     }
     stop = true;
-    scanner.join();
+    if (scanner.joinable())
+        scanner.join();
     INFO("scans: " << scans.load());
     CHECK(scans.load() > 5);
     CHECK(seen.empty());
