@@ -110,15 +110,24 @@ const ParamInfo *AgentInfo::find_param(std::string_view wanted) const
 bool is_secret_param(const AgentInfo &agent, std::string_view name)
 {
     const ParamInfo *p = agent.find_param(name);
-    return p && p->secret();
+    if (p)
+        return p->secret();
+    std::string n = to_lower(name);
+    return agent.can(STOCKADE_CAP_EXTRA_PARAMS) &&
+           (n.find("pass") != std::string::npos || n.find("secret") != std::string::npos || n == "k_g");
 }
 
 Result<ParamList> resolve_params(const AgentInfo &agent, const RawParams &raw, UnknownParams unknown,
                                  std::vector<std::string> *ignored)
 {
     std::map<std::string, std::string> values; // canonical -> value; last one wins
+    ParamList extra;                           // passed through unchanged (CAP_EXTRA_PARAMS)
     for (const auto &[k, v] : raw) {
         const ParamInfo *p = agent.find_param(k);
+        if (!p && agent.can(STOCKADE_CAP_EXTRA_PARAMS)) {
+            extra.emplace_back(k, v);
+            continue;
+        }
         if (!p) {
             if (unknown == UnknownParams::Reject)
                 return make_error(STOCKADE_RC_BAD_CONFIG, "parameter '{}': agent '{}' has no such parameter", k,
@@ -143,6 +152,11 @@ Result<ParamList> resolve_params(const AgentInfo &agent, const RawParams &raw, U
             return make_error(STOCKADE_RC_BAD_CONFIG, "parameter '{}': required by agent '{}' but not set", p.name,
                               agent.name);
         }
+    }
+    for (auto &e : extra) {
+        auto same = [&](const auto &x) { return x.first == e.first; };
+        out.erase(std::remove_if(out.begin(), out.end(), same), out.end()); // last one wins
+        out.push_back(std::move(e));
     }
     return out;
 }

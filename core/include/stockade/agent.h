@@ -97,6 +97,10 @@ extern "C" {
 #define STOCKADE_CAP_LIST    0x10u /* list() is implemented */
 #define STOCKADE_CAP_MONITOR 0x20u /* monitor() is implemented */
 #define STOCKADE_CAP_DIAG    0x40u /* power() accepts STOCKADE_ACTION_DIAG */
+#define STOCKADE_CAP_EXTRA_PARAMS 0x80u /* open() also receives parameters that are not in the table,
+                                           unchanged (wrappers that pass them on to another agent or
+                                           program); names containing "pass" or "secret" are then
+                                           treated as secret by the host */
 
 /* ---- Log levels (syslog numbering) --------------------------------------------------------- */
 #define STOCKADE_LOG_CRIT    2

@@ -1,0 +1,251 @@
+// json_schema.cpp -- a small JSON Schema validator; see json_schema.hpp for the subset.
+#include "stockade/json_schema.hpp"
+
+#include <regex>
+
+namespace stockade {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::string escape_pointer(const std::string &key)
+{
+    std::string out;
+    for (char c : key) {
+        if (c == '~')
+            out += "~0";
+        else if (c == '/')
+            out += "~1";
+        else
+            out += c;
+    }
+    return out;
+}
+
+std::string type_of(const json &v)
+{
+    if (v.is_null()) return "null";
+    if (v.is_boolean()) return "boolean";
+    if (v.is_number_integer() || v.is_number_unsigned()) return "integer";
+    if (v.is_number()) return "number";
+    if (v.is_string()) return "string";
+    if (v.is_array()) return "array";
+    return "object";
+}
+
+bool type_matches(const std::string &want, const json &v)
+{
+    std::string t = type_of(v);
+    if (want == t)
+        return true;
+    if (want == "number" && t == "integer")
+        return true;
+    if (want == "integer" && v.is_number_float()) {
+        double d = v.get<double>();
+        return d == static_cast<double>(static_cast<long long>(d));
+    }
+    return false;
+}
+
+std::string describe_types(const json &t)
+{
+    if (t.is_string())
+        return t.get<std::string>() == "object" ? "an object" : t.get<std::string>() == "array" ? "an array"
+                                                                                              : "a " + t.get<std::string>();
+    std::string out;
+    for (size_t i = 0; i < t.size(); ++i) {
+        if (i)
+            out += i + 1 == t.size() ? " or " : ", ";
+        out += t[i].get<std::string>();
+    }
+    return out;
+}
+
+std::string short_value(const json &v)
+{
+    std::string s = v.dump();
+    return s.size() > 40 ? s.substr(0, 37) + "..." : s;
+}
+
+class Validator {
+public:
+    explicit Validator(const json &root) : root_(root) {}
+
+    Status check(const json &schema, const json &v, const std::string &path) const
+    {
+        const std::string at = path.empty() ? "/" : path;
+        auto fail = [&](const std::string &msg) -> Status { return Error{STOCKADE_RC_BAD_CONFIG, at + ": " + msg}; };
+        if (schema.is_boolean())
+            return schema.get<bool>() ? Status{} : fail("is not allowed here");
+        if (!schema.is_object())
+            return {};
+        if (auto r = schema.find("$ref"); r != schema.end()) {
+            const json *target = resolve(r->get<std::string>());
+            if (!target)
+                return fail("schema error: unresolved $ref " + r->get<std::string>());
+            if (auto s = check(*target, v, path); !s)
+                return s;
+        }
+        if (auto t = schema.find("type"); t != schema.end()) {
+            bool ok = false;
+            if (t->is_string())
+                ok = type_matches(t->get<std::string>(), v);
+            else
+                for (const auto &x : *t)
+                    ok = ok || type_matches(x.get<std::string>(), v);
+            if (!ok)
+                return fail("must be " + describe_types(*t) + ", not " + type_of(v));
+        }
+        if (auto e = schema.find("enum"); e != schema.end()) {
+            bool ok = false;
+            for (const auto &x : *e)
+                ok = ok || x == v;
+            if (!ok) {
+                std::string opts;
+                for (const auto &x : *e)
+                    opts += (opts.empty() ? "" : ", ") + x.dump();
+                return fail("must be one of " + opts + ", not " + short_value(v));
+            }
+        }
+        if (auto c = schema.find("const"); c != schema.end() && *c != v)
+            return fail("must be " + c->dump());
+        if (v.is_number()) {
+            double d = v.get<double>();
+            if (auto m = schema.find("minimum"); m != schema.end() && d < m->get<double>())
+                return fail("must be >= " + m->dump());
+            if (auto m = schema.find("maximum"); m != schema.end() && d > m->get<double>())
+                return fail("must be <= " + m->dump());
+            if (auto m = schema.find("exclusiveMinimum"); m != schema.end() && d <= m->get<double>())
+                return fail("must be > " + m->dump());
+            if (auto m = schema.find("exclusiveMaximum"); m != schema.end() && d >= m->get<double>())
+                return fail("must be < " + m->dump());
+        }
+        if (v.is_string()) {
+            const auto &s = v.get_ref<const std::string &>();
+            if (auto m = schema.find("minLength"); m != schema.end() && s.size() < m->get<size_t>())
+                return fail(m->get<size_t>() == 1 ? "must not be empty" : "is too short");
+            if (auto m = schema.find("maxLength"); m != schema.end() && s.size() > m->get<size_t>())
+                return fail("is longer than " + m->dump() + " characters");
+            if (auto p = schema.find("pattern"); p != schema.end())
+                if (!std::regex_search(s, std::regex(p->get<std::string>())))
+                    return fail("'" + s + "' does not match " + p->get<std::string>());
+        }
+        if (v.is_array()) {
+            if (auto m = schema.find("minItems"); m != schema.end() && v.size() < m->get<size_t>())
+                return fail("needs at least " + m->dump() + (m->get<size_t>() == 1 ? " item" : " items"));
+            if (auto m = schema.find("maxItems"); m != schema.end() && v.size() > m->get<size_t>())
+                return fail("has more than " + m->dump() + " items");
+            if (auto it = schema.find("items"); it != schema.end())
+                for (size_t i = 0; i < v.size(); ++i)
+                    if (auto s = check(*it, v[i], path + "/" + std::to_string(i)); !s)
+                        return s;
+        }
+        if (v.is_object()) {
+            if (auto m = schema.find("minProperties"); m != schema.end() && v.size() < m->get<size_t>())
+                return fail("needs at least " + m->dump() + (m->get<size_t>() == 1 ? " entry" : " entries"));
+            if (auto req = schema.find("required"); req != schema.end())
+                for (const auto &k : *req)
+                    if (!v.contains(k.get<std::string>()))
+                        return fail("missing required field '" + k.get<std::string>() + "'");
+            const json *props = nullptr;
+            if (auto p = schema.find("properties"); p != schema.end())
+                props = &*p;
+            auto names = schema.find("propertyNames");
+            auto extra = schema.find("additionalProperties");
+            for (auto it = v.begin(); it != v.end(); ++it) {
+                std::string sub = path + "/" + escape_pointer(it.key());
+                if (names != schema.end())
+                    if (auto s = check(*names, json(it.key()), sub); !s)
+                        return Error{STOCKADE_RC_BAD_CONFIG, sub + ": invalid name: " +
+                                                                 s.error().message.substr(s.error().message.find(": ") + 2)};
+                if (props && props->contains(it.key())) {
+                    if (auto s = check((*props)[it.key()], it.value(), sub); !s)
+                        return s;
+                } else if (extra != schema.end()) {
+                    if (extra->is_boolean() && !extra->get<bool>())
+                        return Error{STOCKADE_RC_BAD_CONFIG, sub + ": unknown field '" + it.key() + "'"};
+                    if (auto s = check(*extra, it.value(), sub); !s)
+                        return s;
+                }
+            }
+        }
+        if (auto one = schema.find("oneOf"); one != schema.end()) {
+            int matches = 0;
+            std::optional<Error> best;
+            for (const auto &alt : *one) {
+                auto s = check(alt, v, path);
+                if (s) {
+                    ++matches;
+                } else if (!best || branch_fits_type(alt, v)) {
+                    // Prefer the error of the alternative whose type fits: it says what is wrong.
+                    if (!best || branch_fits_type(alt, v))
+                        best = s.error();
+                }
+            }
+            if (matches == 0)
+                return best ? Status(*best) : fail("matches none of the allowed forms");
+            if (matches > 1)
+                return fail("is ambiguous (matches several allowed forms)");
+        }
+        if (auto any = schema.find("anyOf"); any != schema.end()) {
+            std::optional<Error> first;
+            bool ok = false;
+            for (const auto &alt : *any) {
+                auto s = check(alt, v, path);
+                if (s) {
+                    ok = true;
+                    break;
+                }
+                if (!first)
+                    first = s.error();
+            }
+            if (!ok)
+                return first ? Status(*first) : fail("matches none of the allowed forms");
+        }
+        return {};
+    }
+
+private:
+    bool branch_fits_type(const json &alt, const json &v) const
+    {
+        const json *a = &alt;
+        if (alt.is_object() && alt.contains("$ref"))
+            a = resolve(alt["$ref"].get<std::string>());
+        if (!a || !a->is_object() || !a->contains("type"))
+            return false;
+        const json &t = (*a)["type"];
+        if (t.is_string())
+            return type_matches(t.get<std::string>(), v);
+        for (const auto &x : t)
+            if (type_matches(x.get<std::string>(), v))
+                return true;
+        return false;
+    }
+
+    const json *resolve(const std::string &ref) const
+    {
+        if (ref.rfind("#/", 0) != 0)
+            return nullptr;
+        try {
+            return &root_.at(json::json_pointer(ref.substr(1)));
+        } catch (const std::exception &) {
+            return nullptr;
+        }
+    }
+
+    const json &root_;
+};
+
+} // namespace
+
+Status validate_json(const nlohmann::json &schema, const nlohmann::json &instance)
+{
+    try {
+        return Validator(schema).check(schema, instance, "");
+    } catch (const std::exception &e) {
+        return make_error(STOCKADE_RC_INTERNAL, "schema validation failed: {}", e.what());
+    }
+}
+
+} // namespace stockade

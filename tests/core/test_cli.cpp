@@ -1,0 +1,180 @@
+// The `stockade` command end to end: exit codes, one-line config errors naming the JSON path,
+// --json records, the example config and the demo.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "test_support.hpp"
+
+using namespace stockade;
+using namespace std::chrono_literals;
+
+namespace {
+
+CommandResult stockade_cmd(const std::vector<std::string> &args, std::chrono::milliseconds timeout = 60s)
+{
+    std::vector<std::string> argv{test::bin_path("stockade")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return test::run(argv, "", timeout);
+}
+
+std::string write_config(const test::TempDir &d, std::string text)
+{
+    for (size_t p; (p = text.find("@DIR@")) != std::string::npos;)
+        text.replace(p, 5, d.path().string());
+    std::string path = d.file("c.json");
+    test::write_file(path, text);
+    return path;
+}
+
+size_t count_lines(const std::string &s)
+{
+    size_t n = 0;
+    for (char c : s)
+        n += c == '\n';
+    return n;
+}
+
+} // namespace
+
+TEST_CASE("config errors are one line naming the field, with exit 2", "[cli][config]")
+{
+    test::TempDir d;
+    struct Case {
+        const char *json;
+        const char *expect;
+    } cases[] = {
+        {"{\n  \"devices\": {,\n}", "c.json: invalid JSON at line 2"},
+        {R"({"devices": {"d": {}}, "nodes": {"n": {"levels": [["d"]]}}})", "/devices/d: missing required field 'agent'"},
+        {R"({"devices": {"d": {"agent": "testagent", "timeout": "5"}}, "nodes": {"n": {"levels": [["d"]]}}})",
+         "/devices/d/timeout: must be a number, not string"},
+        {R"({"devices": {"d": {"agent": "testagent", "timeout": 0}}, "nodes": {"n": {"levels": [["d"]]}}})",
+         "/devices/d/timeout: must be > 0"},
+        {R"({"devices": {"d": {"agent": "testagent"}}, "nodes": {"n": {"levls": [["d"]]}}})",
+         "/nodes/n: missing required field 'levels'"},
+        {R"({"devices": {"d": {"agent": "testagent"}}, "nodes": {"n": {"levels": [["d"]], "colour": 1}}})",
+         "/nodes/n/colour: unknown field 'colour'"},
+        {R"({"devices": {"d": {"agent": "testagent"}}, "nodes": {"n": {"levels": [["x"]]}}})",
+         "/nodes/n/levels/0/0: unknown device 'x'"},
+        {R"({"devices": {"d": {"agent": "testagent"}}, "nodes": {"n": {"levels": [[]]}}})",
+         "/nodes/n/levels/0: needs at least 1 item"},
+        {R"({"devices": {"d": {"agent": "testagent"}}, "nodes": {"n": {"levels": [[42]]}}})",
+         "/nodes/n/levels/0/0: must be a string, not integer"},
+        {R"({"devices": {"d": {"agent": "testagent", "params": {"delay_ms": "soon"}}}, "nodes": {"n": {"levels": [["d"]]}}})",
+         "/devices/d/params/delay_ms: 'soon' is not an integer"},
+        {R"({"devices": {"d": {"agent": "testagent", "params": {"colour": "red"}}}, "nodes": {"n": {"levels": [["d"]]}}})",
+         "/devices/d/params/colour: agent 'testagent' has no such parameter"},
+        {R"({"devices": {"d": {"agent": "nosuch"}}, "nodes": {"n": {"levels": [["d"]]}}})",
+         "/devices/d/agent: agent 'nosuch' not found"},
+        {R"({"devices": {"d": {"agent": "testagent"}}, "nodes": {"n": {"levels": [["d"]], "action": "explode"}}})",
+         "/nodes/n/action: must be one of \"reboot\", \"off\", not \"explode\""},
+        {R"({"escalation": {"max_loops": -1}, "devices": {"d": {"agent": "testagent"}}, "nodes": {"n": {"levels": [["d"]]}}})",
+         "/escalation/max_loops: must be >= 0"},
+    };
+    for (const auto &c : cases) {
+        INFO(c.json);
+        std::string path = write_config(d, c.json);
+        for (const char *cmd : {"validate", "fence"}) {
+            auto r = cmd == std::string("validate") ? stockade_cmd({"validate", path})
+                                                    : stockade_cmd({"-c", path, "fence", "n"});
+            CHECK(r.exit_code == 2);
+            CHECK_THAT(r.err, Catch::Contains(c.expect));
+            CHECK(count_lines(r.err) == 1);
+            CHECK(r.out.empty());
+        }
+    }
+    auto missing = stockade_cmd({"-c", d.file("nope.json"), "fence", "n"});
+    CHECK(missing.exit_code == 2);
+    CHECK_THAT(missing.err, Catch::Contains("nope.json: cannot read"));
+}
+
+TEST_CASE("fence and status exit codes follow fence_node and fence-agents", "[cli]")
+{
+    test::TempDir d;
+    std::string cfg = write_config(d, R"({
+      "escalation": {"max_loops": 2, "retry_delay": 0.05},
+      "devices": {
+        "bad": {"agent": "testagent", "params": {"mode": "fail", "status_mode": "fail"}},
+        "good": {"agent": "testagent", "params": {"state_file": "@DIR@/s"}},
+        "blind": {"agent": "testagent", "params": {"status_mode": "fail"}}
+      },
+      "nodes": {"n1": {"levels": [["bad"], ["good"]]}, "n2": {"levels": [["bad"]]}, "n3": {"levels": [["blind"]]}}
+    })");
+    CHECK(stockade_cmd({"-c", cfg, "status", "n1"}).exit_code == 0); // on
+    auto fenced = stockade_cmd({"-c", cfg, "fence", "n1", "--action", "off"});
+    CHECK(fenced.exit_code == 0);
+    CHECK_THAT(fenced.out, Catch::Contains("fence n1 success: off confirmed at level 2 (good)"));
+    CHECK_THAT(fenced.err, Catch::Contains("level 1, device 1/1 'bad' (testagent) off n1: failed (failed)"));
+    CHECK(test::read_file(d.file("s")) == "off\n");
+    auto st = stockade_cmd({"-c", cfg, "status", "n1"});
+    CHECK(st.exit_code == 2); // off
+    CHECK_THAT(st.out, Catch::StartsWith("n1: off"));
+    CHECK(stockade_cmd({"-c", cfg, "status", "n3"}).exit_code == 1); // unknown
+    CHECK(stockade_cmd({"-c", cfg, "status", "nosuch"}).exit_code == 1); // an error is never "off"
+
+    auto failed = stockade_cmd({"-c", cfg, "fence", "n2"});
+    CHECK(failed.exit_code == 1);
+    CHECK_THAT(failed.out, Catch::Contains("fence n2 failed: all 1 level failed in 2 loops"));
+    auto undefined = stockade_cmd({"-c", cfg, "fence", "n9"});
+    CHECK(undefined.exit_code == 2);
+    CHECK_THAT(undefined.err, Catch::Contains("fence n9 undefined"));
+    CHECK(stockade_cmd({"-c", cfg, "fence", "n1", "--action", "explode"}).exit_code == 2);
+    CHECK(stockade_cmd({"-c", cfg, "fence"}).exit_code == 2);
+    CHECK(stockade_cmd({"frobnicate"}).exit_code == 2);
+}
+
+TEST_CASE("--json gives a machine-readable record of the whole attempt", "[cli]")
+{
+    test::TempDir d;
+    std::string cfg = write_config(d, R"({
+      "escalation": {"max_loops": 1},
+      "devices": {"bad": {"agent": "testagent", "params": {"mode": "denied"}},
+                  "p1": {"agent": "testagent", "params": {"state_file": "@DIR@/a"}},
+                  "p2": {"agent": "testagent", "params": {"state_file": "@DIR@/b"}}},
+      "nodes": {"n1": {"levels": [["bad"], ["p1", "p2"]]}}
+    })");
+    auto r = stockade_cmd({"-c", cfg, "--json", "fence", "n1"});
+    REQUIRE(r.exit_code == 0);
+    auto j = nlohmann::json::parse(r.out);
+    CHECK(j["result"] == "fenced");
+    CHECK(j["level"] == 2);
+    CHECK(j["action"] == "reboot");
+    REQUIRE(j["steps"].size() == 5);
+    CHECK(j["steps"][0]["result"] == "access-denied");
+    CHECK(j["steps"][1]["op"] == "off");
+    CHECK(j["steps"][1]["verified_off"] == true);
+    CHECK(j["steps"][3]["op"] == "on");
+    CHECK(j["steps"][4]["device"] == "p2");
+}
+
+TEST_CASE("agents and metadata describe what is installed", "[cli]")
+{
+    auto agents = stockade_cmd({"agents"});
+    CHECK(agents.exit_code == 0);
+    CHECK_THAT(agents.out, Catch::Contains("testagent") && Catch::Contains("sim"));
+    auto meta = stockade_cmd({"metadata", "testagent", "--json"});
+    REQUIRE(meta.exit_code == 0);
+    auto j = nlohmann::json::parse(meta.out);
+    CHECK(j["name"] == "testagent");
+    bool secret_seen = false;
+    for (const auto &p : j["parameters"])
+        if (p["name"] == "password")
+            secret_seen = p["secret"].get<bool>();
+    CHECK(secret_seen);
+    CHECK(stockade_cmd({"metadata", "nosuch"}).exit_code == 2);
+}
+
+TEST_CASE("the example config validates and the demo fences its simulated nodes truthfully", "[cli][demo]")
+{
+    auto v = stockade_cmd({"validate", test::source_path("examples/demo.json")});
+    CHECK(v.exit_code == 0);
+    CHECK_THAT(v.out, Catch::Contains("ok (5 devices, 3 nodes, 5 levels)"));
+    test::TempDir d;
+    auto demo = stockade_cmd({"demo", "--state-dir", d.file("state")}, 120s);
+    INFO(demo.out << demo.err);
+    CHECK(demo.exit_code == 0);
+    CHECK_THAT(demo.out, Catch::Contains("node1 FENCED: off confirmed at level 2 (pdu-a+pdu-b)"));
+    CHECK_THAT(demo.out, Catch::Contains("node2 FENCED: off confirmed at level 1 (bmc-node2)"));
+    CHECK_THAT(demo.out, Catch::Contains("node3 NOT FENCED: all 1 level failed in 2 loops"));
+    CHECK_THAT(demo.out, Catch::Contains("demo finished: every outcome matched the process table"));
+}

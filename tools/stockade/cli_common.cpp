@@ -1,0 +1,89 @@
+// cli_common.cpp -- see cli_common.hpp.
+#include "cli_common.hpp"
+
+#include <csignal>
+#include <cstdio>
+
+#include <fmt/format.h>
+
+namespace stockade::cli {
+
+namespace {
+std::atomic<bool> g_cancel{false};
+extern "C" void on_signal(int) { g_cancel.store(true); }
+} // namespace
+
+Logger &setup_logger(const GlobalOptions &g, bool use_syslog)
+{
+    static Logger logger;
+    static bool done = false;
+    if (!done) {
+        done = true;
+        logger.set_level(g.quiet ? STOCKADE_LOG_ERR : g.verbosity > 0 ? STOCKADE_LOG_DEBUG : STOCKADE_LOG_INFO);
+        logger.add_stderr_sink("stockade");
+        if (use_syslog)
+            logger.add_syslog_sink("stockade");
+    }
+    return logger;
+}
+
+std::optional<Config> load_checked_config(const GlobalOptions &g, const AgentRegistry &registry,
+                                          const std::string &path_override)
+{
+    auto c = load_config(path_override.empty() ? g.config_path : path_override);
+    if (!c) {
+        fmt::print(stderr, "stockade: {}\n", c.error().message);
+        return std::nullopt;
+    }
+    if (auto s = check_config_agents(*c, registry); !s) {
+        fmt::print(stderr, "stockade: {}\n", s.error().message);
+        return std::nullopt;
+    }
+    return std::move(c.value());
+}
+
+const std::atomic<bool> *install_cancel_signals()
+{
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+    return &g_cancel;
+}
+
+std::optional<std::string> take_option(std::vector<std::string> &args, const std::string &name)
+{
+    for (size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == name && i + 1 < args.size()) {
+            std::string v = args[i + 1];
+            args.erase(args.begin() + long(i), args.begin() + long(i) + 2);
+            return v;
+        }
+        if (args[i].rfind(name + "=", 0) == 0) {
+            std::string v = args[i].substr(name.size() + 1);
+            args.erase(args.begin() + long(i));
+            return v;
+        }
+    }
+    return std::nullopt;
+}
+
+bool take_flag(std::vector<std::string> &args, const std::string &name)
+{
+    for (size_t i = 0; i < args.size(); ++i)
+        if (args[i] == name) {
+            args.erase(args.begin() + long(i));
+            return true;
+        }
+    return false;
+}
+
+int fail_usage(const std::string &msg, int code)
+{
+    fmt::print(stderr, "stockade: {}\n", msg);
+    return code;
+}
+
+} // namespace stockade::cli

@@ -1,0 +1,206 @@
+// cmd_info.cpp -- read-only subcommands: list, agents, metadata, validate.
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "cli_common.hpp"
+#include "stockade/runner.hpp"
+#include "stockade/session.hpp"
+
+namespace stockade::cli {
+
+namespace {
+
+std::string caps_text(uint32_t caps)
+{
+    std::string out;
+    for (const auto &c : kCapabilities)
+        if (caps & c.bit)
+            out += (out.empty() ? "" : ",") + std::string(c.name);
+    return out;
+}
+
+int run_list(const GlobalOptions &g, std::vector<std::string> args)
+{
+    bool targets = take_flag(args, "--targets");
+    bool json = g.json || take_flag(args, "--json");
+    if (!args.empty())
+        return fail_usage(fmt::format("list: unexpected argument '{}'", args[0]));
+    AgentRegistry registry;
+    auto config = load_checked_config(g, registry);
+    if (!config)
+        return 2;
+    nlohmann::json out{{"nodes", nlohmann::json::array()}, {"devices", nlohmann::json::object()}};
+    for (const auto &n : config->nodes) {
+        nlohmann::json levels = nlohmann::json::array();
+        std::string line = n.name + ":";
+        for (size_t i = 0; i < n.levels.size(); ++i) {
+            nlohmann::json lv = nlohmann::json::array();
+            std::string names;
+            for (const auto &e : n.levels[i]) {
+                lv.push_back(e.device);
+                names += (names.empty() ? "" : "+") + e.device + (e.target.empty() ? "" : "[" + e.target + "]");
+            }
+            levels.push_back(lv);
+            line += fmt::format(" level {}={}", i + 1, names);
+        }
+        out["nodes"].push_back({{"name", n.name}, {"action", power_action_info(n.action).name}, {"levels", levels}});
+        if (!json)
+            fmt::print("{}\n", line);
+    }
+    int rc = 0;
+    if (targets) {
+        Logger &log = setup_logger(g);
+        for (const auto &[name, d] : config->devices) {
+            const AgentInfo *a = *registry.find(d.agent);
+            if (!a->can(STOCKADE_CAP_LIST))
+                continue;
+            auto params = resolve_params(*a, d.params, UnknownParams::Reject);
+            SessionOptions o;
+            o.isolate = d.isolate;
+            o.logger = &log;
+            o.label = name;
+            o.registry = &registry;
+            auto s = make_session(*a, o);
+            OpResult r = s->open(*params, d.timeout);
+            if (r.ok())
+                r = s->list(d.timeout);
+            s->close();
+            nlohmann::json t = nlohmann::json::array();
+            if (!r.ok()) {
+                rc = 1;
+                fmt::print(stderr, "stockade: list on device '{}' failed ({}): {}\n", name, result_code_info(r.rc).name,
+                           r.message);
+                continue;
+            }
+            for (const auto &x : r.targets) {
+                t.push_back({{"name", x.name}, {"alias", x.alias}});
+                if (!json)
+                    fmt::print("{}: {}{}{}\n", name, x.name, x.alias.empty() ? "" : ",", x.alias);
+            }
+            out["devices"][name] = t;
+        }
+    }
+    if (json)
+        fmt::print("{}\n", out.dump(2));
+    return rc;
+}
+
+int run_agents(const GlobalOptions &g, std::vector<std::string> args)
+{
+    bool json = g.json || take_flag(args, "--json");
+    if (!args.empty())
+        return fail_usage(fmt::format("agents: unexpected argument '{}'", args[0]));
+    AgentRegistry registry;
+    nlohmann::json out = nlohmann::json::array();
+    int rc = 0;
+    for (auto &[name, r] : registry.scan()) {
+        if (!r) {
+            rc = 1;
+            fmt::print(stderr, "stockade: {}\n", r.error().message);
+            continue;
+        }
+        const AgentInfo &a = **r;
+        if (json)
+            out.push_back({{"name", a.name}, {"summary", a.summary}, {"version", a.version}, {"path", a.path},
+                           {"capabilities", caps_text(a.capabilities)}});
+        else
+            fmt::print("{:<16} {}\n", a.name, a.summary);
+    }
+    if (json)
+        fmt::print("{}\n", out.dump(2));
+    return rc;
+}
+
+int run_metadata(const GlobalOptions &g, std::vector<std::string> args)
+{
+    bool json = g.json || take_flag(args, "--json");
+    if (args.size() != 1)
+        return fail_usage("metadata: usage: stockade metadata AGENT [--json]");
+    AgentRegistry registry;
+    auto r = registry.find(args[0]);
+    if (!r)
+        return fail_usage(r.error().message);
+    const AgentInfo &a = **r;
+    if (json) {
+        nlohmann::json params = nlohmann::json::array();
+        for (const auto &p : a.params) {
+            nlohmann::json j{{"name", p.name},
+                             {"type", param_type_info(p.type)->name},
+                             {"required", p.required()},
+                             {"secret", p.secret()},
+                             {"host_supplied", p.host_supplied()},
+                             {"aliases", p.aliases},
+                             {"description", p.description}};
+            if (p.default_value)
+                j["default"] = *p.default_value;
+            if (!p.choices.empty())
+                j["choices"] = p.choices;
+            params.push_back(j);
+        }
+        nlohmann::json actions = nlohmann::json::array();
+        for (const auto &c : kCapabilities)
+            if (a.capabilities & c.bit)
+                actions.push_back(c.name);
+        fmt::print("{}\n", nlohmann::json{{"name", a.name},
+                                          {"version", a.version},
+                                          {"summary", a.summary},
+                                          {"description", a.description},
+                                          {"abi", fmt::format("{}.{}", a.abi_major, a.abi_minor)},
+                                          {"actions", actions},
+                                          {"parameters", params}}
+                               .dump(2));
+        return 0;
+    }
+    fmt::print("{} {} -- {}\n", a.name, a.version, a.summary);
+    if (!a.description.empty())
+        fmt::print("{}\n", a.description);
+    fmt::print("actions: {}\nparameters:\n", caps_text(a.capabilities));
+    for (const auto &p : a.params) {
+        std::string flags;
+        if (p.required())
+            flags += " required";
+        if (p.secret())
+            flags += " secret";
+        if (p.host_supplied())
+            flags += " from-target";
+        std::string type(param_type_info(p.type)->name);
+        if (!p.choices.empty())
+            type += " " + fmt::format("{}", fmt::join(p.choices, "|"));
+        fmt::print("  {:<22} {:<10}{}{}\n", p.name, type, flags,
+                   p.default_value ? fmt::format(" (default {})", *p.default_value) : std::string());
+        fmt::print("      {}\n", p.description);
+        if (!p.aliases.empty())
+            fmt::print("      also: {}\n", fmt::join(p.aliases, ", "));
+    }
+    return 0;
+}
+
+int run_validate(const GlobalOptions &g, std::vector<std::string> args)
+{
+    if (args.size() > 1)
+        return fail_usage("validate: usage: stockade validate [CONFIG]");
+    AgentRegistry registry;
+    std::string path = args.empty() ? g.config_path : args[0];
+    auto config = load_checked_config(g, registry, path);
+    if (!config)
+        return 2;
+    size_t levels = 0;
+    for (const auto &n : config->nodes)
+        levels += n.levels.size();
+    fmt::print("{}: ok ({} device{}, {} node{}, {} level{})\n", path, config->devices.size(),
+               config->devices.size() == 1 ? "" : "s", config->nodes.size(), config->nodes.size() == 1 ? "" : "s",
+               levels, levels == 1 ? "" : "s");
+    return 0;
+}
+
+} // namespace
+
+STOCKADE_COMMAND("list", "list [--targets] [--json]", "configured nodes and their levels; --targets asks each device",
+                 run_list);
+STOCKADE_COMMAND("agents", "agents [--json]", "agents found in the search path, with summaries", run_agents);
+STOCKADE_COMMAND("metadata", "metadata AGENT [--json]", "an agent's parameters and actions", run_metadata);
+STOCKADE_COMMAND("validate", "validate [CONFIG]", "check a configuration against the schema and the agents",
+                 run_validate);
+
+} // namespace stockade::cli

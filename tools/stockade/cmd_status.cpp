@@ -1,0 +1,61 @@
+// cmd_status.cpp -- `stockade status [NODE...]`: read power state through the fencing devices.
+//
+// With no node, every configured node is queried, at most `concurrency` at once.  Exit codes for
+// one node follow fence-agents: 0 on, 2 off, 1 unknown -- and 1 for every error too, because 2
+// must only ever mean "off".  For several nodes: 0 when every state is known, else 1.
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "cli_common.hpp"
+#include "stockade/runner.hpp"
+
+namespace stockade::cli {
+
+namespace {
+
+int run_status(const GlobalOptions &g, std::vector<std::string> args)
+{
+    bool json = g.json || take_flag(args, "--json");
+    for (const auto &a : args)
+        if (!a.empty() && a[0] == '-')
+            return fail_usage(fmt::format("status: unknown option '{}'", a), 1);
+    Logger &log = setup_logger(g);
+    AgentRegistry registry;
+    auto config = load_checked_config(g, registry);
+    if (!config)
+        return 1;
+    for (const auto &n : args)
+        if (!config->find_node(n))
+            return fail_usage(fmt::format("status: node '{}' is not in {}", n, config->source), 1);
+    EscalationRunner runner(*config, registry, log);
+    runner.set_cancel(install_cancel_signals());
+    std::vector<StatusReport> reports;
+    if (args.empty()) {
+        reports = runner.status_all();
+    } else {
+        reports.resize(args.size());
+        parallel_for(args.size(), config->concurrency, [&](size_t i) { reports[i] = runner.status(args[i]); });
+    }
+    nlohmann::json out = nlohmann::json::array();
+    bool all_known = true;
+    for (const auto &r : reports) {
+        all_known = all_known && r.power_state != STOCKADE_POWER_UNKNOWN;
+        if (json)
+            out.push_back(r.to_json());
+        else
+            fmt::print("{}: {} ({})\n", r.node, power_state_info(r.power_state).name, r.reason);
+    }
+    if (json)
+        fmt::print("{}\n", (args.size() == 1 ? out[0] : out).dump(2));
+    if (args.size() == 1)
+        return power_state_info(reports[0].power_state).status_exit;
+    return all_known ? 0 : 1;
+}
+
+} // namespace
+
+STOCKADE_COMMAND("status", "status [NODE...] [--json]",
+                 "power state of nodes via their devices (one node: exit 0 on, 2 off, 1 unknown)", run_status);
+
+} // namespace stockade::cli
