@@ -40,7 +40,8 @@ start_node() { alive && return 0
   echo $! > "$dir/node.pid"; }
 stop_node() { alive && kill -9 "$(cat "$dir/node.pid")"; rm -f "$dir/node.pid"; }
 case $op in
-  get) for p in "$@"; do case $p in
+  get) [ -f "$dir/get_delay" ] && sleep "$(cat "$dir/get_delay")"
+       for p in "$@"; do case $p in
          power) if alive; then echo power:1; else echo power:0; fi ;;
          boot) echo boot:default ;;
          *) echo "Invalid parameter: $p"; exit 1 ;; esac; done ;;
@@ -251,6 +252,11 @@ void SimBmc::launch()
     const fs::path script = dir_ / "chassis.sh";
     write_text(script, kChassisScript, 0755);
     write_text(dir_ / "bmc.emu", kEmu, 0644);
+    if (opt_.status_delay_ms > 0) {
+        char secs[32];
+        std::snprintf(secs, sizeof secs, "%d.%03d\n", opt_.status_delay_ms / 1000, opt_.status_delay_ms % 1000);
+        write_text(dir_ / "get_delay", secs, 0644);
+    }
 
     std::ostringstream conf;
     conf << "name \"" << opt_.name << "\"\n"

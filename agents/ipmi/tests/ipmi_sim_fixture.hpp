@@ -32,6 +32,7 @@ struct SimBmcOptions {
     std::string netns;                       // run ipmi_sim inside this network namespace
     std::string client_netns;                // run the ipmitool read-back inside this one
     std::string name;                        // BMC name in lan.conf; "" = "bmc<port>"
+    int status_delay_ms = 0;                 // a slow BMC: every power-state read takes this long
 };
 
 class SimBmc {
