@@ -6,6 +6,11 @@
 // new one, so a test can read the outcome back without trusting the BMC's own answer.  Processes
 // are stopped by PID, never by name.  This code depends on nothing but the C++ library and the
 // ipmi_sim/ipmitool binaries, so front-end tests and the benchmark can reuse it as is.
+//
+// Lifetime: ipmi_sim is started with setpriv --pdeathsig KILL, so it dies with the *thread* that
+// started it (start BMCs from a thread that outlives them, e.g. the test's main thread), and a
+// node process exits by itself within a second of its BMC's death.  A test killed mid-run
+// (SIGPIPE, timeout) therefore leaves nothing running.
 #pragma once
 
 #include <filesystem>
@@ -56,6 +61,10 @@ public:
     bool node_alive() const;
     // Every chassis_control call ipmi_sim made ("get power", "set power 0", ...), in order.
     std::vector<std::string> chassis_log() const;
+
+    // Sets the node's power directly (the button on the box, not through the BMC): for resetting
+    // state between benchmark runs.
+    void set_node_power(bool on);
 
     // Fault injection.
     void freeze(); // SIGSTOP ipmi_sim
