@@ -204,7 +204,7 @@ struct Args {
     int reboot_runs = 3;
     std::vector<size_t> counts{1, 16, 64, 256};
     std::string stockade;
-    bool fence_loop_all = true;
+    bool single = true;
 };
 
 } // namespace
@@ -219,6 +219,8 @@ int main(int argc, char **argv)
             a.runs = std::atoi(next().c_str());
         else if (k == "--reboot-runs")
             a.reboot_runs = std::atoi(next().c_str());
+        else if (k == "--many-only")
+            a.single = false;
         else if (k == "--stockade")
             a.stockade = next();
         else if (k == "--counts") {
@@ -284,6 +286,7 @@ int main(int argc, char **argv)
         }
 
         // ---- single BMC --------------------------------------------------------------------
+        if (a.single) {
         std::map<std::string, std::map<std::string, Cell>> table; // op -> tool -> cell
         auto ext = [&](const std::string &op, const std::string &tool, const std::vector<std::string> &cmd, int runs,
                        const std::function<void()> &before, const std::function<bool(const Run &)> &check) {
@@ -406,6 +409,7 @@ int main(int argc, char **argv)
             std::printf("\n");
         }
         std::printf("\n");
+        }
 
         // ---- many BMCs at once -----------------------------------------------------------------
         std::printf("### Status of N BMCs at once (median of %d runs; fence_ipmilan loop: 1 run)\n\n", std::min(a.runs, 3));
@@ -418,7 +422,7 @@ int main(int argc, char **argv)
             int runs = std::min(a.runs, 3);
             Cell cli, inproc, ipp, loop;
             for (int i = 0; i < runs; ++i) {
-                Run r = run_cmd({sk, "--config", cfg, "-q", "status"});
+                Run r = run_cmd({a.stockade, "--config", cfg, "-q", "status"});
                 cli.ms.push_back(r.ms);
                 cli.maxrss_kb = std::max(cli.maxrss_kb, r.maxrss_kb);
                 cli.failures += r.exit_code != 0;
@@ -434,7 +438,11 @@ int main(int argc, char **argv)
                         auto reps = runner.status_all();
                         inproc.ms.push_back(since_ms(t0));
                         for (auto &rep : reps)
-                            inproc.failures += rep.power_state != STOCKADE_POWER_ON;
+                            if (rep.power_state != STOCKADE_POWER_ON) {
+                                if (!inproc.failures)
+                                    std::fprintf(stderr, "  in-process %s: %s\n", rep.node.c_str(), rep.reason.c_str());
+                                ++inproc.failures;
+                            }
                     }
                 }
             }

@@ -12,6 +12,6 @@ export STOCKADE_AGENT_PATH="$build/lib/stockade/agents"
 export STOCKADE_AGENT_HOST="$build/libexec/stockade/stockade-agent-host"
 echo "## ipmi agent benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "versions: openipmi $(dpkg-query -W -f="${Version}" openipmi 2>/dev/null); $(ipmitool -V); $(ipmipower --version | head -1); fence-agents $(dpkg-query -W -f='${Version}' fence-agents 2>/dev/null)"
+echo "versions: openipmi $(dpkg-query -W -f='${Version}' openipmi 2>/dev/null); $(ipmitool -V); $(ipmipower --version | head -1); fence-agents $(dpkg-query -W -f='${Version}' fence-agents 2>/dev/null)"
 echo
 exec "$build/bench/ipmi_bench" --stockade "$build/bin/stockade" "$@"

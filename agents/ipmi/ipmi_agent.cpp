@@ -15,6 +15,7 @@
 #include <freeipmi/freeipmi.h>
 
 #include "ipmi_config.hpp"
+#include "ipmi_console.hpp"
 #include "ipmi_link.hpp"
 #include "stockade/agent.h"
 
@@ -67,6 +68,11 @@ constexpr stockade_param_desc kParams[] = {
     {kAbi, kPSize, "nmi_before_off", STOCKADE_PARAM_SECONDS, 0, "0", nullptr, "diag_before_off",
      "If set, send a diagnostic interrupt (NMI) and wait this many seconds before power-off (crash dump); "
      "its failure never blocks the fence"},
+    {kAbi, kPSize, "capture_console", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
+     "File to append the victim's Serial-over-LAN output to before power-off (post-mortem evidence; best "
+     "effort, never blocks the fence)"},
+    {kAbi, kPSize, "capture_seconds", STOCKADE_PARAM_SECONDS, 0, "5", nullptr, "",
+     "How long to record the console before power-off (capture_console)"},
     {kAbi, kPSize, "hostlist", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr,
      "hostname plug nodename",
      "Node name(s) this BMC powers; any other target is refused"},
@@ -138,6 +144,12 @@ private:
     Step set_power(const stockade_ctx *ctx, uint32_t want, uint32_t known_state);
     Step reboot(const stockade_ctx *ctx, uint32_t *verified);
     void nmi_before_off(const stockade_ctx *ctx);
+    void console_before_off(const stockade_ctx *ctx, const std::string &target);
+    // What must stay free of the deadline for the power-off itself.
+    int64_t off_reserve_ms() const
+    {
+        return int64_t(cfg_.power_timeout_s) * 1000 + 2 * int64_t(cfg_.session_timeout_ms);
+    }
     IpmiFailure unknown_target(const std::string &target) const;
 
     IpmiConfig cfg_;
@@ -236,7 +248,7 @@ void IpmiDevice::nmi_before_off(const stockade_ctx *ctx)
         return;
     }
     // Leave the victim time to dump, but never eat the time the power-off itself needs.
-    const int64_t reserve = int64_t(cfg_.power_timeout_s) * 1000 + 2 * int64_t(cfg_.session_timeout_ms);
+    const int64_t reserve = off_reserve_ms();
     const int64_t left = stockade_remaining_ms(ctx);
     int64_t wait = int64_t(cfg_.nmi_wait_s) * 1000;
     if (left != INT64_MAX)
@@ -245,6 +257,22 @@ void IpmiDevice::nmi_before_off(const stockade_ctx *ctx)
                                       std::to_string(std::max<int64_t>(wait, 0)) + " ms before power-off");
     if (wait > 0)
         (void)sleep_within(ctx, wait);
+}
+
+void IpmiDevice::console_before_off(const stockade_ctx *ctx, const std::string &target)
+{
+    if (cfg_.capture_console.empty())
+        return;
+    int64_t budget = int64_t(cfg_.capture_seconds) * 1000;
+    const int64_t left = stockade_remaining_ms(ctx);
+    if (left != INT64_MAX)
+        budget = std::min(budget, left - off_reserve_ms());
+    auto got = capture_console(cfg_, ctx, target, budget);
+    if (got)
+        log(ctx, STOCKADE_LOG_NOTICE, "ipmi " + cfg_.endpoint() + ": recorded " + std::to_string(*got) +
+                                          " bytes of console output to " + cfg_.capture_console);
+    else
+        log(ctx, STOCKADE_LOG_WARNING, got.failure().message + "; fencing without a console record");
 }
 
 Step IpmiDevice::reboot(const stockade_ctx *ctx, uint32_t *verified)
@@ -303,8 +331,11 @@ uint32_t IpmiDevice::power(const stockade_ctx *ctx, uint32_t action, const std::
         auto st = link_.power_state(ctx);
         if (!st)
             return report(ctx, st.failure());
-        if (*st == STOCKADE_POWER_ON)
+        if (*st == STOCKADE_POWER_ON) {
+            link_.close(); // no idle session held open while the console is recorded
+            console_before_off(ctx, target);
             nmi_before_off(ctx);
+        }
         Step s = set_power(ctx, STOCKADE_POWER_OFF, *st);
         if (!s)
             return report(ctx, s.failure());

@@ -303,3 +303,21 @@ TEST_CASE("ipmi: passwd_method=env reads IPMI_PASSWORD when no password is confi
     CHECK(st.ok());
     CHECK(st.power_state == STOCKADE_POWER_ON);
 }
+
+TEST_CASE("ipmi: capture_console is best effort; a BMC without Serial-over-LAN never blocks the fence", "[ipmi]")
+{
+    IPMI_SKIP_IF_NO_SIM();
+    TempDir d;
+    auto bmc = SimBmc::start(d.path());
+    const std::string path = d.file("console.log");
+    auto s = open_ipmi(sim_params(*bmc, {{"capture_console", path}, {"capture_seconds", "2"}}));
+    auto t0 = std::chrono::steady_clock::now();
+    OpResult off = s->power(PowerAction::Off, "node1", 30s);
+    long ms = elapsed_ms_since(t0);
+    INFO(off.message << " after " << ms << " ms");
+    REQUIRE(off.ok());
+    CHECK(off.verified & STOCKADE_VERIFIED_OFF);
+    CHECK_FALSE(bmc->node_alive());
+    CHECK(bmc->ipmitool_power_status() == "off");
+    CHECK(ms < 2000 + 2000 + 2500); // session timeout + capture budget + the off itself
+}
