@@ -56,7 +56,7 @@ constexpr stockade_param_desc kParams[] = {
      "FreeIPMI workaround names, comma-separated (e.g. opensesspriv, authcap, intel20, supermicro20, sun20)"},
     {kAbi, kPSize, "session_timeout", STOCKADE_PARAM_INTEGER, 0, "5000", nullptr, "session_timeout_ms",
      "Milliseconds without an answer before the BMC is declared unreachable"},
-    {kAbi, kPSize, "retransmission_timeout", STOCKADE_PARAM_INTEGER, 0, "400", nullptr, "retransmission_timeout_ms",
+    {kAbi, kPSize, "retransmission_timeout", STOCKADE_PARAM_INTEGER, 0, "1000", nullptr, "retransmission_timeout_ms",
      "Longest wait before an unanswered packet is sent again (shortened so FreeIPMI's resend backoff "
      "ends exactly at session_timeout)"},
     {kAbi, kPSize, "method", STOCKADE_PARAM_SELECT, 0, "onoff", "onoff|cycle", "",

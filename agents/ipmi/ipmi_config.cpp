@@ -449,11 +449,6 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
     c.hostlist = split_words(hostlist);
     if (c.hostlist.empty())
         return bad("hostlist", "name the node(s) this BMC powers (a BMC never fences an unnamed target)");
-    if (c.retransmission_timeout_ms >= c.session_timeout_ms)
-        return bad("retransmission_timeout", std::to_string(c.retransmission_timeout_ms) +
-                                                 " ms must be shorter than session_timeout (" +
-                                                 std::to_string(c.session_timeout_ms) + " ms)");
-
     if (c.lanplus) {
         if (cipher == 0 && !allow_cipher_zero)
             return bad("cipher", "cipher suite 0 means no authentication at all; refused unless allow_cipher_zero=1");

@@ -48,7 +48,7 @@ struct IpmiConfig {
     std::string privilege_name = "administrator";
     unsigned workaround_flags = 0;
     unsigned session_timeout_ms = 5000;
-    unsigned retransmission_timeout_ms = 400;
+    unsigned retransmission_timeout_ms = 1000;
     RebootMethod method = RebootMethod::OnOff;
     unsigned power_timeout_s = 20;
     unsigned power_wait_s = 0;

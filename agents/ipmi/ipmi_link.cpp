@@ -86,8 +86,9 @@ std::string hex2(unsigned v)
 // notices its session timeout when it is about to resend, so a plain (timeout, R) pair overshoots
 // the timeout by up to a few R (measured: 1000 ms/400 ms gave up after 1617 ms).  These are the
 // instants of that schedule in units of R; we pick R' <= R so one instant lands exactly on the
-// limit and set FreeIPMI's timeout just below it: the call then gives up at the limit.
-constexpr std::array<unsigned, 19> kResendInstants{1, 2, 4, 6, 9, 12, 16, 20, 25, 30, 36, 42, 49, 56, 64, 72, 81, 90, 100};
+// limit and set FreeIPMI's timeout just below it: the call then gives up at the limit.  (The
+// first instant, R itself, cannot be used: FreeIPMI needs R below its session timeout.)
+constexpr std::array<unsigned, 18> kResendInstants{2, 4, 6, 9, 12, 16, 20, 25, 30, 36, 42, 49, 56, 64, 72, 81, 90, 100};
 
 struct FreeIpmiTimeouts {
     unsigned session_ms;
