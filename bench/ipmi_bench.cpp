@@ -165,12 +165,14 @@ nlohmann::json device_json(const SimBmc &b, const std::string &node, bool many)
 }
 
 std::string write_config(const fs::path &dir, std::vector<std::unique_ptr<SimBmc>> &bmcs, size_t n,
-                         const std::string &name)
+                         const std::string &name, bool isolate = true)
 {
     nlohmann::json devices = nlohmann::json::object(), nodes = nlohmann::json::object();
     for (size_t i = 0; i < n; ++i) {
         std::string node = "node" + std::to_string(i + 1);
         devices["bmc" + std::to_string(i + 1)] = device_json(*bmcs[i], node, n > 1);
+        if (!isolate)
+            devices["bmc" + std::to_string(i + 1)]["isolate"] = false;
         nodes[node] = {{"levels", {{"bmc" + std::to_string(i + 1)}}}, {"action", "reboot"}};
     }
     nlohmann::json cfg = {{"version", 1},
@@ -403,7 +405,7 @@ int main(int argc, char **argv)
                 std::printf(" %s |", fmt_ms(row[t]).c_str());
             std::printf(" %s | %s | %s |\n", ratio(row["fence_ipmilan -C 3"], row["stockade CLI"]).c_str(),
                         ratio(row["fence_ipmilan -C 3"], row["stockade library"]).c_str(),
-                        ratio(row["stockade library"], table["status"]["bare libfreeipmi"]).c_str());
+                        std::string(op) == "status" ? ratio(row["stockade library"], row["bare libfreeipmi"]).c_str() : "-");
         }
         std::printf("\noff and reboot of stockade and fence_ipmilan are confirmed (status read back; the bench also "
                     "checks the node process). ipmitool/ipmipower off and reset are single unconfirmed commands.\n\n");
@@ -421,19 +423,25 @@ int main(int argc, char **argv)
         // ---- many BMCs at once -----------------------------------------------------------------
         std::printf("### Status of N BMCs at once (median of %d runs; fence_ipmilan loop: 1 run; N > 1: stockade and ipmipower "
                     "both with 10 s session / 1.5 s resend timeouts)\n\n", std::min(a.runs, 3));
-        std::printf("| N | stockade status (CLI, concurrency N) | stockade runner in-process | ipmipower host list (fanout N) | "
-                    "loop of fence_ipmilan | stockade CLI / ipmipower | loop / stockade CLI | stockade CLI peak RSS |\n"
-                    "|---|---|---|---|---|---|---|---|\n");
+        std::printf("| N | stockade status (CLI, concurrency N) | stockade CLI, devices isolate=false | stockade runner in-process | "
+                    "ipmipower host list (fanout N) | loop of fence_ipmilan | stockade CLI / ipmipower | "
+                    "CLI isolate=false / ipmipower | runner in-process / ipmipower | loop / stockade CLI | stockade CLI peak RSS |\n"
+                    "|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (size_t n : a.counts) {
             std::fprintf(stderr, "status of %zu BMCs...\n", n);
             const std::string cfg = write_config(dir, bmcs, n, "n" + std::to_string(n) + ".json");
             int runs = std::min(a.runs, 3);
-            Cell cli, inproc, ipp, loop;
+            const std::string cfg_noiso = write_config(dir, bmcs, n, "n" + std::to_string(n) + "-noiso.json", false);
+            Cell cli, cli_noiso, inproc, ipp, loop;
             for (int i = 0; i < runs; ++i) {
                 Run r = run_cmd({a.stockade, "--config", cfg, "-q", "status"});
                 cli.ms.push_back(r.ms);
                 cli.maxrss_kb = std::max(cli.maxrss_kb, r.maxrss_kb);
                 cli.failures += r.exit_code != 0;
+                r = run_cmd({a.stockade, "--config", cfg_noiso, "-q", "status"});
+                cli_noiso.ms.push_back(r.ms);
+                cli_noiso.maxrss_kb = std::max(cli_noiso.maxrss_kb, r.maxrss_kb);
+                cli_noiso.failures += r.exit_code != 0;
             }
             {
                 auto parsed = stockade::load_config(cfg);
@@ -470,9 +478,10 @@ int main(int argc, char **argv)
                 }
                 loop.ms.push_back(since_ms(t0));
             }
-            std::printf("| %zu | %s | %s | %s | %s | %s | %s | %.1f MB |\n", n, fmt_ms(cli).c_str(), fmt_ms(inproc).c_str(),
-                        fmt_ms(ipp).c_str(), fmt_ms(loop).c_str(), ratio(cli, ipp).c_str(), ratio(loop, cli).c_str(),
-                        double(cli.maxrss_kb) / 1024.0);
+            std::printf("| %zu | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f MB |\n", n, fmt_ms(cli).c_str(),
+                        fmt_ms(cli_noiso).c_str(), fmt_ms(inproc).c_str(), fmt_ms(ipp).c_str(), fmt_ms(loop).c_str(),
+                        ratio(cli, ipp).c_str(), ratio(cli_noiso, ipp).c_str(), ratio(inproc, ipp).c_str(),
+                        ratio(loop, cli).c_str(), double(cli.maxrss_kb) / 1024.0);
             std::fflush(stdout);
         }
         rusage self{};
