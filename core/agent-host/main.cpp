@@ -6,6 +6,8 @@
 // parent kills this process and everything it started; if the agent crashes, this process dies
 // and the parent reports the failure.  The agent's own stdout is redirected to stderr so that
 // stray output can never corrupt the protocol stream.
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <mutex>
@@ -24,6 +26,9 @@ namespace {
 
 std::mutex g_out_mu;
 FILE *g_out = nullptr;
+std::atomic<bool> g_cancel{false};
+
+extern "C" void on_term(int) { g_cancel.store(true); }
 
 void send(const nlohmann::json &j)
 {
@@ -47,6 +52,13 @@ int main(int argc, char **argv)
     g_out = ::fdopen(proto, "w");
     if (!g_out)
         return 2;
+
+    // SIGTERM from the parent means "cancel": the agent sees it through ctx->is_cancelled and
+    // can clean up before the parent's SIGKILL.
+    struct sigaction sa {};
+    sa.sa_handler = on_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, nullptr);
 
     Logger logger;
     logger.set_level(STOCKADE_LOG_DEBUG);
@@ -87,6 +99,7 @@ int main(int argc, char **argv)
             o.isolate = false;
             o.logger = &logger;
             o.registry = registry.get();
+            o.cancel = &g_cancel;
             session = make_session(*agent, o);
             ParamList params;
             if (auto it = req.find("params"); it != req.end() && it->is_array())

@@ -84,7 +84,160 @@ Error param_error(const std::string &source, const std::string &base, const Erro
     return make_error(STOCKADE_RC_BAD_CONFIG, "{}: {}: {}", source, base, e.message);
 }
 
+// One table per enum: configuration spelling -> value ("off" is LifeKeeper's synonym of "none").
+struct QuorumModeName { std::string_view name; QuorumMode mode; };
+constexpr QuorumModeName kQuorumModes[] = {
+    {"none", QuorumMode::None}, {"majority", QuorumMode::Majority}, {"tcp_remote", QuorumMode::TcpRemote}, {"off", QuorumMode::None}};
+struct WitnessModeName { std::string_view name; WitnessMode mode; };
+constexpr WitnessModeName kWitnessModes[] = {
+    {"none", WitnessMode::None}, {"remote_verify", WitnessMode::RemoteVerify}, {"off", WitnessMode::None}};
+struct LossActionName { std::string_view name; LossAction action; };
+constexpr LossActionName kLossActions[] = {
+    {"osu", LossAction::Osu}, {"fastkill", LossAction::Fastkill}, {"fastboot", LossAction::Fastboot}};
+
+// LifeKeeper's table of quorum x witness modes that make sense together.  Every pair stockade
+// implements is allowed (its "storage" modes, which only pair with each other, are not
+// implemented); a pair missing here is a configuration error naming /witness/mode.
+struct ModePair { QuorumMode quorum; WitnessMode witness; };
+constexpr ModePair kAllowedModePairs[] = {
+    {QuorumMode::Majority, WitnessMode::RemoteVerify}, {QuorumMode::Majority, WitnessMode::None},
+    {QuorumMode::TcpRemote, WitnessMode::RemoteVerify}, {QuorumMode::TcpRemote, WitnessMode::None},
+    {QuorumMode::None, WitnessMode::RemoteVerify},     {QuorumMode::None, WitnessMode::None},
+};
+
+std::vector<std::string> string_list(const json &a)
+{
+    std::vector<std::string> out;
+    for (const auto &v : a)
+        out.push_back(v.get<std::string>());
+    return out;
+}
+
+Status check_command(const std::string &source, const std::string &path, const std::vector<std::string> &argv)
+{
+    if (!argv.empty() && argv[0][0] != '/')
+        return make_error(STOCKADE_RC_BAD_CONFIG, "{}: {}/0: '{}' must be an absolute path", source, path, argv[0]);
+    return {};
+}
+
+// The quorum and witness sections, and the rules that span sections.
+Status parse_cluster_gates(const json &doc, Config &c)
+{
+    const std::string &src = c.source;
+    if (doc.contains("quorum")) {
+        const json &q = doc["quorum"];
+        if (q.contains("mode"))
+            for (const auto &e : kQuorumModes)
+                if (e.name == q["mode"].get<std::string>())
+                    c.quorum.mode = e.mode;
+        if (q.contains("hosts"))
+            c.quorum.hosts = string_list(q["hosts"]);
+        c.quorum.timeout = seconds_field(q, "timeout", c.quorum.timeout);
+        if (q.contains("loss_action"))
+            for (const auto &e : kLossActions)
+                if (e.name == q["loss_action"].get<std::string>())
+                    c.quorum.loss_action = e.action;
+        if (q.contains("osu_command"))
+            c.quorum.osu_command = string_list(q["osu_command"]);
+        if (q.contains("loss_hook"))
+            c.quorum.loss_hook = string_list(q["loss_hook"]);
+        c.quorum.allow_self_fence = q.value("allow_self_fence", false);
+        if (auto s = check_command(src, "/quorum/osu_command", c.quorum.osu_command); !s)
+            return s;
+        if (auto s = check_command(src, "/quorum/loss_hook", c.quorum.loss_hook); !s)
+            return s;
+    }
+    if (doc.contains("witness")) {
+        const json &w = doc["witness"];
+        if (w.contains("mode"))
+            for (const auto &e : kWitnessModes)
+                if (e.name == w["mode"].get<std::string>())
+                    c.witness.mode = e.mode;
+        c.witness.port = w.value("port", c.witness.port);
+        c.witness.listen = w.value("listen", "");
+        c.witness.key_file = w.value("key_file", c.witness.key_file);
+        c.witness.timeout = seconds_field(w, "timeout", c.witness.timeout);
+        c.witness.max_skew = seconds_field(w, "max_skew", c.witness.max_skew);
+        if (w.contains("check_ports"))
+            for (const auto &p : w["check_ports"])
+                c.witness.check_ports.push_back(p.get<int>());
+        c.witness.icmp = w.value("icmp", true);
+        if (w.contains("nodes"))
+            for (auto it = w["nodes"].begin(); it != w["nodes"].end(); ++it) {
+                if (c.find_node(it.key()) || c.find_witness_node(it.key()))
+                    return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /witness/nodes/{}: '{}' is already a node (names ignore case)",
+                                      src, pointer_escape(it.key()), it.key());
+                WitnessOnlyNode n;
+                n.name = it.key();
+                n.addresses = string_list(it.value()["addresses"]);
+                n.witness_port = it.value().value("witness_port", 0);
+                c.witness.nodes.push_back(std::move(n));
+            }
+    }
+
+    bool allowed = false;
+    for (const auto &p : kAllowedModePairs)
+        allowed = allowed || (p.quorum == c.quorum.mode && p.witness == c.witness.mode);
+    if (!allowed)
+        return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /witness/mode: '{}' cannot be combined with quorum mode '{}'", src,
+                          witness_mode_name(c.witness.mode), quorum_mode_name(c.quorum.mode));
+    if (c.quorum.mode == QuorumMode::None && c.witness.mode == WitnessMode::None)
+        return {};
+
+    if (c.quorum.mode == QuorumMode::TcpRemote && c.quorum.hosts.empty())
+        return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /quorum/hosts: required when quorum mode is tcp_remote", src);
+    if (c.quorum.mode != QuorumMode::None && c.quorum.loss_action == LossAction::Osu && c.quorum.osu_command.empty())
+        return make_error(STOCKADE_RC_BAD_CONFIG,
+                          "{}: /quorum/osu_command: required when loss_action is osu (the command that takes this node's "
+                          "resources out of service)", src);
+    if (!c.find_node(c.local_node) && !c.find_witness_node(c.local_node))
+        return make_error(STOCKADE_RC_BAD_CONFIG,
+                          "{}: /local_node: '{}' is neither a node nor a witness node; quorum and witness need to know "
+                          "which one this is", src, c.local_node);
+    // Every other member must be reachable somewhere, or majority/remote_verify cannot ask it.
+    bool needs_addresses = c.quorum.mode == QuorumMode::Majority || c.witness.mode == WitnessMode::RemoteVerify;
+    if (needs_addresses)
+        for (const auto &n : c.nodes)
+            if (n.addresses.empty() && to_lower(n.name) != to_lower(c.local_node))
+                return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /nodes/{}/addresses: required when quorum mode is {} and witness mode is {}",
+                                  src, pointer_escape(n.name), quorum_mode_name(c.quorum.mode), witness_mode_name(c.witness.mode));
+    return {};
+}
+
 } // namespace
+
+std::string_view quorum_mode_name(QuorumMode m)
+{
+    for (const auto &e : kQuorumModes)
+        if (e.mode == m)
+            return e.name;
+    return "?";
+}
+
+std::string_view witness_mode_name(WitnessMode m)
+{
+    for (const auto &e : kWitnessModes)
+        if (e.mode == m)
+            return e.name;
+    return "?";
+}
+
+std::string_view loss_action_name(LossAction a)
+{
+    for (const auto &e : kLossActions)
+        if (e.action == a)
+            return e.name;
+    return "?";
+}
+
+const WitnessOnlyNode *Config::find_witness_node(std::string_view name) const
+{
+    std::string want = to_lower(name);
+    for (const auto &n : witness.nodes)
+        if (to_lower(n.name) == want)
+            return &n;
+    return nullptr;
+}
 
 const NodeConfig *Config::find_node(std::string_view name) const
 {
@@ -151,6 +304,9 @@ Result<Config> parse_config(std::string_view text, const std::string &source)
                               pointer_escape(n.name));
         if (it.value().contains("action"))
             n.action = *parse_power_action(it.value()["action"].get<std::string>());
+        if (it.value().contains("addresses"))
+            n.addresses = string_list(it.value()["addresses"]);
+        n.witness_port = it.value().value("witness_port", 0);
         const json &levels = it.value()["levels"];
         for (size_t li = 0; li < levels.size(); ++li) {
             std::vector<LevelDevice> level;
@@ -179,6 +335,8 @@ Result<Config> parse_config(std::string_view text, const std::string &source)
         }
         c.nodes.push_back(std::move(n));
     }
+    if (auto s = parse_cluster_gates(doc, c); !s)
+        return s.error();
     return c;
 }
 

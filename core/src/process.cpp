@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <poll.h>
+#include <pthread.h>
 #include <set>
 #include <sys/wait.h>
 #include <thread>
@@ -159,8 +160,43 @@ Subprocess::~Subprocess()
     close_fd(err_);
 }
 
+namespace {
+
+// A child that exits without reading its stdin must not kill us with SIGPIPE.  Library code may
+// not change the process's signal dispositions, so SIGPIPE is blocked for this thread around
+// the write and a pending one is consumed before the mask is restored.
+class SigpipeGuard {
+public:
+    SigpipeGuard()
+    {
+        sigset_t pipe_set;
+        sigemptyset(&pipe_set);
+        sigaddset(&pipe_set, SIGPIPE);
+        sigpending(&pending_before_);
+        pthread_sigmask(SIG_BLOCK, &pipe_set, &old_);
+    }
+    ~SigpipeGuard()
+    {
+        if (!sigismember(&pending_before_, SIGPIPE)) {
+            sigset_t pipe_set;
+            sigemptyset(&pipe_set);
+            sigaddset(&pipe_set, SIGPIPE);
+            struct timespec zero {};
+            while (sigtimedwait(&pipe_set, nullptr, &zero) > 0) {
+            }
+        }
+        pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    }
+
+private:
+    sigset_t old_, pending_before_;
+};
+
+} // namespace
+
 Status Subprocess::write_all(std::string_view data, int64_t deadline_ms)
 {
+    SigpipeGuard guard;
     while (!data.empty()) {
         if (in_ < 0)
             return make_error(STOCKADE_RC_INTERNAL, "child stdin closed");

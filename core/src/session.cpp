@@ -53,6 +53,11 @@ public:
 
     OpResult power(PowerAction action, const std::string &target, Millis timeout) override
     {
+        bool known = false;
+        for (const auto &a : kPowerActions)
+            known = known || a.action == action;
+        if (!known)
+            return fail(STOCKADE_RC_BAD_CONFIG, fmt::format("unknown power action {}", uint32_t(action)));
         const auto &info = power_action_info(action);
         if (!agent_.can(info.capability))
             return fail(STOCKADE_RC_UNSUPPORTED, fmt::format("agent '{}' does not support {}", agent_.name, info.name));
@@ -203,6 +208,8 @@ std::string describe_wait_status(int st)
 }
 
 class IsolatedSession final : public AgentSession {
+    static constexpr int64_t kCancelGraceMs = 1000;
+
 public:
     IsolatedSession(const AgentInfo &a, SessionOptions o) : agent_(a), opt_(std::move(o)) {}
     ~IsolatedSession() override { close(); }
@@ -290,8 +297,19 @@ private:
                            fmt::format("no answer from agent '{}' within {} ms; its process tree was killed",
                                        agent_.name, t),
                            start);
-            if (rd == Subprocess::Read::Cancelled)
+            if (rd == Subprocess::Read::Cancelled) {
+                // Ask the agent to stop (SIGTERM feeds its ctx->is_cancelled) so it can clean up,
+                // e.g. remove a FIFO; whatever is left after a short grace is killed.
+                ::kill(child_->pid(), SIGTERM);
+                int64_t grace = std::min(deadline, monotonic_ms() + kCancelGraceMs);
+                std::string late;
+                while (child_->read_line(late, grace) == Subprocess::Read::Line) {
+                    auto lj = nlohmann::json::parse(late, nullptr, false);
+                    if (lj.is_object() && lj.value("type", "") == "result")
+                        break;
+                }
                 return die(STOCKADE_RC_CANCELLED, "cancelled; agent process tree killed", start);
+            }
             if (rd == Subprocess::Read::Eof) {
                 auto st = child_->wait(monotonic_ms() + 1000);
                 return die(STOCKADE_RC_INTERNAL,

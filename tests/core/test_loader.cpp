@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 
 #include "stockade/registry.hpp"
+#include "stockade/process.hpp"
 #include "stockade/session.hpp"
+
+#include <thread>
 #include "test_support.hpp"
 
 using namespace stockade;
@@ -118,4 +121,40 @@ TEST_CASE("in-process and isolated sessions give the same answers", "[session]")
             s->close();
         }
     }
+}
+
+TEST_CASE("cancelling an isolated operation asks the agent to stop, then kills it", "[session][isolation]")
+{
+    test::TempDir d;
+    AgentRegistry reg;
+    const AgentInfo &a = **reg.find("testagent");
+    // delay_ms sleeps in slices and stops early once ctx->is_cancelled() says so.
+    auto params = resolve_params(a, {{"delay_ms", "20000"}, {"journal", d.file("j")}}, UnknownParams::Reject);
+    REQUIRE(params.ok());
+    std::atomic<bool> cancel{false};
+    SessionOptions o;
+    o.cancel = &cancel;
+    auto s = make_session(a, o);
+    REQUIRE(s->open(*params, 5s).ok());
+    std::thread t([&] {
+        std::this_thread::sleep_for(300ms);
+        cancel = true;
+    });
+    int64_t t0 = monotonic_ms();
+    auto r = s->status("n1", 30s);
+    int64_t took = monotonic_ms() - t0;
+    t.join();
+    CHECK(r.rc == STOCKADE_RC_CANCELLED);
+    CHECK(took < 1500);
+    s->close();
+}
+
+TEST_CASE("a child that exits without reading its input does not kill the caller with SIGPIPE", "[process]")
+{
+    SpawnSpec spec;
+    spec.argv = {"/bin/true"};
+    std::string big(1 << 20, 'x');
+    auto r = run_command(spec, big, 5s);
+    REQUIRE(r.ok());
+    CHECK(r->exit_code == 0);
 }

@@ -6,6 +6,10 @@
 
 #include <fmt/format.h>
 
+#ifdef STOCKADE_HAVE_CLUSTER_CONF
+#include "cluster_conf.hpp"
+#endif
+
 namespace stockade::cli {
 
 namespace {
@@ -40,6 +44,26 @@ std::optional<Config> load_checked_config(const GlobalOptions &g, const AgentReg
         return std::nullopt;
     }
     return std::move(c.value());
+}
+
+std::optional<Config> load_checked_cluster_conf(const std::string &path, const AgentRegistry &registry)
+{
+#ifdef STOCKADE_HAVE_CLUSTER_CONF
+    auto c = load_cluster_conf(path);
+    if (!c) {
+        fmt::print(stderr, "stockade: {}\n", c.error().message);
+        return std::nullopt;
+    }
+    if (auto s = check_config_agents(c->config, registry); !s) {
+        fmt::print(stderr, "stockade: {}\n", s.error().message);
+        return std::nullopt;
+    }
+    return std::move(c->config);
+#else
+    (void)registry;
+    fmt::print(stderr, "stockade: {}: this build has no cluster.conf support (frontends/fence_node)\n", path);
+    return std::nullopt;
+#endif
 }
 
 const std::atomic<bool> *install_cancel_signals()

@@ -21,6 +21,10 @@ Logger &setup_logger(const GlobalOptions &g, bool use_syslog = true);
 std::optional<Config> load_checked_config(const GlobalOptions &g, const AgentRegistry &registry,
                                           const std::string &path_override = "");
 
+// Loads a cman cluster.conf (--cluster-conf FILE) as a configuration and checks it against the
+// agents.  On error prints one line and returns nullopt.
+std::optional<Config> load_checked_cluster_conf(const std::string &path, const AgentRegistry &registry);
+
 // Set by SIGINT/SIGTERM once install_cancel_signals() ran.
 const std::atomic<bool> *install_cancel_signals();
 

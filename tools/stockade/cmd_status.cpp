@@ -17,12 +17,13 @@ namespace {
 int run_status(const GlobalOptions &g, std::vector<std::string> args)
 {
     bool json = g.json || take_flag(args, "--json");
+    auto cluster_conf = take_option(args, "--cluster-conf");
     for (const auto &a : args)
         if (!a.empty() && a[0] == '-')
             return fail_usage(fmt::format("status: unknown option '{}'", a), 1);
     Logger &log = setup_logger(g);
     AgentRegistry registry;
-    auto config = load_checked_config(g, registry);
+    auto config = cluster_conf ? load_checked_cluster_conf(*cluster_conf, registry) : load_checked_config(g, registry);
     if (!config)
         return 1;
     for (const auto &n : args)
@@ -55,7 +56,7 @@ int run_status(const GlobalOptions &g, std::vector<std::string> args)
 
 } // namespace
 
-STOCKADE_COMMAND("status", "status [NODE...] [--json]",
+STOCKADE_COMMAND("status", "status [NODE...] [--json] [--cluster-conf FILE]",
                  "power state of nodes via their devices (one node: exit 0 on, 2 off, 1 unknown)", run_status);
 
 } // namespace stockade::cli

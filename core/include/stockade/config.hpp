@@ -38,7 +38,50 @@ struct NodeConfig {
     std::string name;
     std::vector<std::vector<LevelDevice>> levels;
     PowerAction action = PowerAction::Reboot;
+    std::vector<std::string> addresses; // where its witness service answers, what witnesses probe
+    int witness_port = 0;               // 0 = witness.port
 };
+
+// Quorum before fencing (LifeKeeper's QUORUM_MODE): a node may fence only while it holds quorum.
+enum class QuorumMode { None, Majority, TcpRemote };
+// What a node that finds itself without quorum does (LifeKeeper's QUORUM_LOSS_ACTION).
+enum class LossAction { Osu, Fastkill, Fastboot };
+// Second opinion before fencing (LifeKeeper's WITNESS_MODE).
+enum class WitnessMode { None, RemoteVerify };
+
+struct QuorumConfig {
+    QuorumMode mode = QuorumMode::None;
+    std::vector<std::string> hosts;           // tcp_remote: "host:port"
+    std::chrono::milliseconds timeout{5000};  // per probe
+    LossAction loss_action = LossAction::Osu;
+    std::vector<std::string> osu_command;     // argv
+    std::vector<std::string> loss_hook;       // argv, run first on every loss
+    bool allow_self_fence = false;            // fastkill/fastboot may call reboot(2)
+};
+
+// A node that only runs the witness service (counts for majority, gives opinions, never fenced).
+struct WitnessOnlyNode {
+    std::string name;
+    std::vector<std::string> addresses;
+    int witness_port = 0;
+};
+
+struct WitnessConfig {
+    WitnessMode mode = WitnessMode::None;
+    int port = 7410;
+    std::string listen;                        // "" = any address
+    std::string key_file = "/etc/stockade/cluster.key";
+    std::chrono::milliseconds timeout{2000};   // per request / per probe
+    std::chrono::milliseconds max_skew{30000}; // validity window of a signed message
+    std::vector<int> check_ports;              // TCP ports probed on a victim
+    bool icmp = true;
+    std::vector<WitnessOnlyNode> nodes;
+};
+
+// Name of each mode as in the configuration (first spelling is the canonical one).
+std::string_view quorum_mode_name(QuorumMode m);
+std::string_view witness_mode_name(WitnessMode m);
+std::string_view loss_action_name(LossAction a);
 
 struct EscalationPolicy {
     std::chrono::milliseconds retry_delay{3000};
@@ -54,8 +97,11 @@ struct Config {
     unsigned concurrency = 16;
     std::map<std::string, DeviceConfig> devices;
     std::vector<NodeConfig> nodes; // in file order
+    QuorumConfig quorum;
+    WitnessConfig witness;
 
     const NodeConfig *find_node(std::string_view name) const;
+    const WitnessOnlyNode *find_witness_node(std::string_view name) const;
 };
 
 // The schema text (schemas/config.schema.json as built in).

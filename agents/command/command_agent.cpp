@@ -1,0 +1,442 @@
+// command_agent.cpp -- the "command" device: a site's own fencing command lines, as in
+// LifeKeeper's stonith.conf (`<node> <command line>`), run for off/on/reboot/status.
+//
+// Sites already have a working `ipmitool ... power reset` line per node; this agent lets such a
+// line become a stockade level without a wrapper script.  The line is split like a shell would
+// split words (quotes, backslashes) but no shell runs it, so a target name can never inject
+// anything; {target} and {action} are substituted after splitting.  Each command runs in its own
+// process group with stdin on /dev/null and is killed (whole group, SIGKILL) at the deadline.
+//
+// Results: the command's exit code is the result.  off/reboot/on: exit 0 = done (the command's
+// promise: that is LifeKeeper's contract); with a status command configured, off is also read
+// back until status reports off.  status follows fence-agents: exit 0 = on, 2 = off, anything
+// else = unknown (the operation fails).  Command lines may hold passwords (ipmitool -P), so every
+// command parameter is secret: never logged, masked in output.
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+#include "stockade/agent.h"
+
+namespace {
+
+constexpr uint32_t kSecret = STOCKADE_PARAM_SECRET;
+
+const stockade_param_desc kParams[] = {
+    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "command", STOCKADE_PARAM_STRING, kSecret, nullptr, nullptr,
+     "stonith_command", "Command line that fences the target (LifeKeeper stonith.conf); run for off and reboot unless "
+                        "off_command/reboot_command are set"},
+    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "off_command", STOCKADE_PARAM_STRING, kSecret, nullptr, nullptr, "",
+     "Command line that powers the target off (exit 0 = off)"},
+    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "on_command", STOCKADE_PARAM_STRING, kSecret, nullptr, nullptr, "",
+     "Command line that powers the target on (exit 0 = on)"},
+    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "reboot_command", STOCKADE_PARAM_STRING, kSecret, nullptr, nullptr,
+     "", "Command line that resets the target (exit 0 = reset done)"},
+    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "status_command", STOCKADE_PARAM_STRING, kSecret, nullptr, nullptr,
+     "", "Command line that reads the target's power: exit 0 = on, 2 = off, other = unknown"},
+    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "verify_interval", STOCKADE_PARAM_SECONDS, 0, "1", nullptr, "",
+     "Seconds between status reads while confirming off"},
+};
+
+struct Device {
+    std::string command, off_command, on_command, reboot_command, status_command;
+    int verify_interval_s = 1;
+};
+
+void set_err(const stockade_ctx *ctx, const std::string &m)
+{
+    if (ctx->errbuf && ctx->errbuf_size)
+        std::snprintf(ctx->errbuf, ctx->errbuf_size, "%s", m.c_str());
+}
+
+void log(const stockade_ctx *ctx, int level, const std::string &m)
+{
+    if (ctx->log)
+        ctx->log(ctx, level, m.c_str());
+}
+
+// Splits a command line into words: blanks separate, '...' is literal, "..." allows \" \\ \$,
+// a backslash outside quotes escapes the next character.  Returns false on an open quote.
+bool split_words(const std::string &line, std::vector<std::string> &out, std::string &err)
+{
+    std::string cur;
+    bool have = false;
+    for (size_t i = 0; i < line.size(); ++i) {
+        char c = line[i];
+        if (c == ' ' || c == '\t' || c == '\n') {
+            if (have)
+                out.push_back(cur);
+            cur.clear();
+            have = false;
+        } else if (c == '\'') {
+            size_t end = line.find('\'', i + 1);
+            if (end == std::string::npos) {
+                err = "unterminated ' quote";
+                return false;
+            }
+            cur.append(line, i + 1, end - i - 1);
+            have = true;
+            i = end;
+        } else if (c == '"') {
+            have = true;
+            for (++i;; ++i) {
+                if (i >= line.size()) {
+                    err = "unterminated \" quote";
+                    return false;
+                }
+                if (line[i] == '"')
+                    break;
+                if (line[i] == '\\' && i + 1 < line.size() && std::strchr("\"\\$`", line[i + 1]))
+                    ++i;
+                cur += line[i];
+            }
+        } else if (c == '\\' && i + 1 < line.size()) {
+            cur += line[++i];
+            have = true;
+        } else {
+            cur += c;
+            have = true;
+        }
+    }
+    if (have)
+        out.push_back(cur);
+    if (out.empty()) {
+        err = "empty command line";
+        return false;
+    }
+    return true;
+}
+
+void substitute(std::string &word, const std::string &token, const std::string &value)
+{
+    for (size_t p = 0; (p = word.find(token, p)) != std::string::npos; p += value.size())
+        word.replace(p, token.size(), value);
+}
+
+struct RunResult {
+    uint32_t rc = STOCKADE_RC_OK; // OK = the command exited (see exit_code)
+    int exit_code = -1;
+    std::string last_line; // last non-empty output line, for messages
+};
+
+std::string last_line_of(const std::string &out)
+{
+    size_t end = out.find_last_not_of(" \t\r\n");
+    if (end == std::string::npos)
+        return {};
+    size_t start = out.find_last_of('\n', end);
+    std::string l = out.substr(start == std::string::npos ? 0 : start + 1, end + 1 - (start == std::string::npos ? 0 : start + 1));
+    return l.size() > 200 ? l.substr(0, 200) : l;
+}
+
+// Runs one command line for `target`; the whole process group dies at the deadline.
+RunResult run_line(const stockade_ctx *ctx, const std::string &line, const std::string &target, const char *action)
+{
+    RunResult res;
+    std::vector<std::string> words;
+    std::string err;
+    if (!split_words(line, words, err)) {
+        res.rc = STOCKADE_RC_BAD_CONFIG;
+        res.last_line = "command line: " + err;
+        return res;
+    }
+    for (auto &w : words) {
+        substitute(w, "{target}", target);
+        substitute(w, "{action}", action);
+    }
+    std::vector<char *> argv;
+    for (auto &w : words)
+        argv.push_back(w.data());
+    argv.push_back(nullptr);
+
+    int pipefd[2];
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) {
+        res.rc = STOCKADE_RC_INTERNAL;
+        res.last_line = std::string("pipe: ") + std::strerror(errno);
+        return res;
+    }
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        ::close(pipefd[0]);
+        ::close(pipefd[1]);
+        res.rc = STOCKADE_RC_INTERNAL;
+        res.last_line = std::string("fork: ") + std::strerror(errno);
+        return res;
+    }
+    if (pid == 0) {
+        ::setpgid(0, 0);
+        int devnull = ::open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            ::dup2(devnull, 0);
+        ::dup2(pipefd[1], 1);
+        ::dup2(pipefd[1], 2);
+        ::closefrom(3);
+        ::signal(SIGPIPE, SIG_DFL);
+        ::execvp(argv[0], argv.data());
+        const char *msg = std::strerror(errno);
+        ssize_t w = ::write(2, "cannot run ", 11);
+        w = ::write(2, argv[0], std::strlen(argv[0]));
+        w = ::write(2, ": ", 2);
+        w = ::write(2, msg, std::strlen(msg));
+        (void)w;
+        ::_exit(127);
+    }
+    ::setpgid(pid, pid); // no race: whichever runs first, the group exists before we kill it
+    ::close(pipefd[1]);
+    std::string out;
+    bool eof = false, killed = false, cancelled = false, exited = false;
+    int64_t drain_until = 0; // after the command exited: a short grace for output still in flight
+    while (!eof) {
+        int64_t left = stockade_remaining_ms(ctx);
+        if (!exited && (left == 0 || (ctx->is_cancelled && ctx->is_cancelled(ctx)))) {
+            cancelled = left != 0;
+            killed = true;
+            break;
+        }
+        if (exited && stockade_monotonic_ms() >= drain_until)
+            break; // something it started still holds the pipe; do not wait for it
+        if (!exited) {
+            // Look without reaping: while the zombie leader exists its group id cannot be reused.
+            siginfo_t si{};
+            if (::waitid(P_PID, id_t(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) {
+                exited = true;
+                drain_until = stockade_monotonic_ms() + 200;
+            }
+        }
+        pollfd p{pipefd[0], POLLIN, 0};
+        int n = ::poll(&p, 1, int(left > 50 ? 50 : (left > 0 ? left : 50)));
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n > 0) {
+            char buf[1024];
+            ssize_t r = ::read(pipefd[0], buf, sizeof buf);
+            if (r <= 0)
+                eof = true;
+            else if (out.size() < 65536)
+                out.append(buf, size_t(r));
+        }
+    }
+    ::close(pipefd[0]);
+    // Kill the group (anything the command left behind, or all of it at the deadline) before the
+    // leader is reaped, so the group id still names our group.
+    ::kill(-pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    res.last_line = last_line_of(out);
+    if (killed) {
+        res.rc = cancelled ? STOCKADE_RC_CANCELLED : STOCKADE_RC_TIMEOUT;
+        return res;
+    }
+    if (WIFEXITED(status))
+        res.exit_code = WEXITSTATUS(status);
+    else
+        res.exit_code = 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return res;
+}
+
+// Turns a run into an ABI result code and message for a power action.
+uint32_t power_result(const stockade_ctx *ctx, const RunResult &r, const char *what, const std::string &target)
+{
+    if (r.rc == STOCKADE_RC_TIMEOUT) {
+        set_err(ctx, std::string(what) + " command for " + target + " killed at the deadline" +
+                         (r.last_line.empty() ? "" : " (last output: " + r.last_line + ")"));
+        return r.rc;
+    }
+    if (r.rc != STOCKADE_RC_OK) {
+        set_err(ctx, std::string(what) + " command for " + target + ": " + (r.last_line.empty() ? "failed" : r.last_line));
+        return r.rc;
+    }
+    if (r.exit_code == 127) {
+        set_err(ctx, std::string(what) + " command for " + target + ": " + r.last_line);
+        return STOCKADE_RC_BAD_CONFIG;
+    }
+    if (r.exit_code != 0) {
+        set_err(ctx, std::string(what) + " command for " + target + " exited " + std::to_string(r.exit_code) +
+                         (r.last_line.empty() ? "" : ": " + r.last_line));
+        return STOCKADE_RC_FAILED;
+    }
+    return STOCKADE_RC_OK;
+}
+
+uint32_t read_status(const Device &d, const stockade_ctx *ctx, const std::string &target, uint32_t *state)
+{
+    *state = STOCKADE_POWER_UNKNOWN;
+    if (d.status_command.empty()) {
+        set_err(ctx, "no status_command configured");
+        return STOCKADE_RC_UNSUPPORTED;
+    }
+    RunResult r = run_line(ctx, d.status_command, target, "status");
+    if (r.rc != STOCKADE_RC_OK || r.exit_code == 127)
+        return power_result(ctx, r, "status", target);
+    if (r.exit_code == 0) {
+        *state = STOCKADE_POWER_ON;
+        return STOCKADE_RC_OK;
+    }
+    if (r.exit_code == 2) {
+        *state = STOCKADE_POWER_OFF;
+        return STOCKADE_RC_OK;
+    }
+    set_err(ctx, "status command for " + target + " exited " + std::to_string(r.exit_code) +
+                     " (0 = on, 2 = off expected)" + (r.last_line.empty() ? "" : ": " + r.last_line));
+    return STOCKADE_RC_FAILED;
+}
+
+// After a successful off: read status back until it says off, or the deadline.
+uint32_t confirm_off(const Device &d, const stockade_ctx *ctx, const std::string &target)
+{
+    for (;;) {
+        uint32_t state = STOCKADE_POWER_UNKNOWN;
+        uint32_t rc = read_status(d, ctx, target, &state);
+        if (rc == STOCKADE_RC_OK && state == STOCKADE_POWER_OFF)
+            return STOCKADE_RC_OK;
+        int64_t left = stockade_remaining_ms(ctx);
+        if (left <= int64_t(d.verify_interval_s) * 1000 || (ctx->is_cancelled && ctx->is_cancelled(ctx))) {
+            set_err(ctx, "off command for " + target + " exited 0 but status still says " +
+                             (rc == STOCKADE_RC_OK ? "on" : "unknown") + " at the deadline");
+            return STOCKADE_RC_TIMEOUT;
+        }
+        ::usleep(useconds_t(d.verify_interval_s) * 1000000u);
+    }
+}
+
+uint32_t do_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, void **handle)
+{
+    try {
+        auto d = new Device;
+        for (size_t i = 0; i < n; ++i) {
+            std::string name = params[i].name, value = params[i].value ? params[i].value : "";
+            if (name == "command") d->command = value;
+            else if (name == "off_command") d->off_command = value;
+            else if (name == "on_command") d->on_command = value;
+            else if (name == "reboot_command") d->reboot_command = value;
+            else if (name == "status_command") d->status_command = value;
+            else if (name == "verify_interval") d->verify_interval_s = std::max(1, std::atoi(value.c_str()));
+        }
+        if (d->command.empty() && d->off_command.empty()) {
+            delete d;
+            set_err(ctx, "parameter 'command' or 'off_command' is required");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        for (const std::string *line : {&d->command, &d->off_command, &d->on_command, &d->reboot_command, &d->status_command}) {
+            std::vector<std::string> words;
+            std::string err;
+            if (!line->empty() && !split_words(*line, words, err)) {
+                delete d;
+                set_err(ctx, "command line: " + err);
+                return STOCKADE_RC_BAD_CONFIG;
+            }
+        }
+        *handle = d;
+        return STOCKADE_RC_OK;
+    } catch (...) {
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+void do_close(void *h) { delete static_cast<Device *>(h); }
+
+uint32_t do_power(void *h, const stockade_ctx *ctx, uint32_t action, const char *target_c, uint32_t flags, uint32_t *verified)
+{
+    try {
+        *verified = 0;
+        if (flags) {
+            set_err(ctx, "unknown flags");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        const Device &d = *static_cast<Device *>(h);
+        std::string target = target_c ? target_c : "";
+        if (action == STOCKADE_ACTION_OFF) {
+            const std::string &line = d.off_command.empty() ? d.command : d.off_command;
+            uint32_t rc = power_result(ctx, run_line(ctx, line, target, "off"), "off", target);
+            if (rc != STOCKADE_RC_OK)
+                return rc;
+            if (!d.status_command.empty()) {
+                if ((rc = confirm_off(d, ctx, target)) != STOCKADE_RC_OK)
+                    return rc;
+                log(ctx, STOCKADE_LOG_INFO, "command: " + target + " off, confirmed by the status command");
+            } else {
+                log(ctx, STOCKADE_LOG_NOTICE, "command: " + target + " off, confirmed by the off command's exit code only");
+            }
+            *verified = STOCKADE_VERIFIED_OFF;
+            return STOCKADE_RC_OK;
+        }
+        if (action == STOCKADE_ACTION_ON) {
+            if (d.on_command.empty()) {
+                set_err(ctx, "no on_command configured");
+                return STOCKADE_RC_UNSUPPORTED;
+            }
+            uint32_t rc = power_result(ctx, run_line(ctx, d.on_command, target, "on"), "on", target);
+            if (rc == STOCKADE_RC_OK)
+                *verified = STOCKADE_VERIFIED_ON;
+            return rc;
+        }
+        if (action == STOCKADE_ACTION_REBOOT) {
+            const std::string &line = !d.reboot_command.empty() ? d.reboot_command : d.command;
+            if (!line.empty()) {
+                uint32_t rc = power_result(ctx, run_line(ctx, line, target, "reboot"), "reboot", target);
+                if (rc == STOCKADE_RC_OK) {
+                    *verified = STOCKADE_VERIFIED_OFF;
+                    log(ctx, STOCKADE_LOG_NOTICE, "command: " + target + " reset, confirmed by the command's exit code");
+                }
+                return rc;
+            }
+            // Only off_command (+ on_command): off, confirm, on.
+            uint32_t rc = do_power(h, ctx, STOCKADE_ACTION_OFF, target_c, 0, verified);
+            if (rc != STOCKADE_RC_OK || d.on_command.empty())
+                return rc;
+            uint32_t on_verified = 0;
+            if (do_power(h, ctx, STOCKADE_ACTION_ON, target_c, 0, &on_verified) == STOCKADE_RC_OK)
+                *verified |= on_verified;
+            else
+                log(ctx, STOCKADE_LOG_WARNING, "command: " + target + " is off but powering it on failed");
+            return STOCKADE_RC_OK;
+        }
+        set_err(ctx, "unsupported action");
+        return STOCKADE_RC_UNSUPPORTED;
+    } catch (...) {
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+uint32_t do_status(void *h, const stockade_ctx *ctx, const char *target, uint32_t *state)
+{
+    try {
+        return read_status(*static_cast<Device *>(h), ctx, target ? target : "", state);
+    } catch (...) {
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+const stockade_agent kAgent = {
+    STOCKADE_ABI_MAJOR,
+    sizeof(stockade_agent),
+    STOCKADE_ABI_MINOR,
+    STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS,
+    "command",
+    "1.0",
+    "Site command lines (LifeKeeper stonith.conf) for off/on/reboot/status",
+    "Runs a configured command line per action with {target} and {action} substituted, without a shell, in its own "
+    "process group killed at the deadline. Exit 0 = done; status: 0 on, 2 off, other unknown. Command lines are "
+    "treated as secrets (they often hold a password).",
+    kParams,
+    sizeof(kParams) / sizeof(kParams[0]),
+    sizeof(stockade_param_desc),
+    do_open,
+    do_close,
+    do_power,
+    do_status,
+    nullptr,
+    nullptr,
+};
+
+} // namespace
+
+extern "C" STOCKADE_EXPORT const stockade_agent *stockade_agent_entry(void) { return &kAgent; }

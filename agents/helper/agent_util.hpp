@@ -1,0 +1,130 @@
+// agent_util.hpp -- small pieces both helper agents share: error/log plumbing over the C ABI,
+// parameter lookup, waiting under the host's deadline and cancel flag, and the SFEX "is this node
+// active?" question.  Header-only so each agent .so stays self-contained.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cctype>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "stockade/agent.h"
+#include "stockade/sfex.hpp"
+
+namespace stockade::helper {
+
+__attribute__((format(printf, 2, 3))) inline void set_err(const stockade_ctx *ctx, const char *fmt, ...)
+{
+    if (!ctx || !ctx->errbuf || !ctx->errbuf_size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(ctx->errbuf, ctx->errbuf_size, fmt, ap);
+    va_end(ap);
+}
+
+inline void log(const stockade_ctx *ctx, int level, const std::string &msg)
+{
+    if (ctx && ctx->log)
+        ctx->log(ctx, level, msg.c_str());
+}
+
+inline bool cancelled(const stockade_ctx *ctx) { return ctx && ctx->is_cancelled && ctx->is_cancelled(ctx); }
+
+// The value of a parameter (the host fills defaults, so optional ones may simply be absent).
+inline std::string param(const stockade_param *p, size_t n, const char *name, const std::string &def = "")
+{
+    for (size_t i = 0; i < n; ++i)
+        if (p[i].name && p[i].value && std::string(p[i].name) == name)
+            return p[i].value;
+    return def;
+}
+
+inline bool parse_long(const std::string &s, long &out)
+{
+    if (s.empty())
+        return false;
+    char *end = nullptr;
+    long v = std::strtol(s.c_str(), &end, 10);
+    if (!end || *end)
+        return false;
+    out = v;
+    return true;
+}
+
+inline std::vector<std::string> split_list(const std::string &s)
+{
+    std::vector<std::string> out;
+    std::string tok;
+    for (char c : s) {
+        if (c == ' ' || c == ',' || c == '\t' || c == '\n') {
+            if (!tok.empty())
+                out.push_back(tok);
+            tok.clear();
+        } else {
+            tok += c;
+        }
+    }
+    if (!tok.empty())
+        out.push_back(tok);
+    return out;
+}
+
+inline std::string lower(std::string s)
+{
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return s;
+}
+
+enum class WaitEnd { done, cancelled, deadline };
+
+// Sleeps `ms`, stopping early on cancel or at the host's deadline.
+inline WaitEnd wait_ms(const stockade_ctx *ctx, int64_t ms)
+{
+    const int64_t end = stockade_monotonic_ms() + ms;
+    for (;;) {
+        if (cancelled(ctx))
+            return WaitEnd::cancelled;
+        int64_t now = stockade_monotonic_ms();
+        if (now >= end)
+            return WaitEnd::done;
+        if (ctx && ctx->deadline_ms > 0 && now >= ctx->deadline_ms)
+            return WaitEnd::deadline;
+        int64_t step = std::min<int64_t>(end - now, 20);
+        if (ctx && ctx->deadline_ms > 0)
+            step = std::min<int64_t>(step, std::max<int64_t>(1, ctx->deadline_ms - now));
+        std::this_thread::sleep_for(std::chrono::milliseconds(step));
+    }
+}
+
+// What the SFEX lock says about this node.
+struct LockView {
+    bool read_ok = false;
+    bool ours = false;
+    sfex::LockData lock;
+    std::string message; // error, or a description of the lock
+};
+
+inline LockView read_lock_view(const std::string &device, int index, const std::string &nodename)
+{
+    LockView v;
+    sfex::ControlData c;
+    sfex::Status s = sfex::stat(device, index, c, v.lock);
+    if (!s.ok()) {
+        v.message = s.message;
+        return v;
+    }
+    v.read_ok = true;
+    v.ours = v.lock.held_by(nodename);
+    v.message = "SFEX lock #" + std::to_string(index) + " on " + device + " is " +
+                (v.lock.locked() ? "held by '" + v.lock.nodename + "'" : std::string("free")) + ", count " +
+                std::to_string(v.lock.count);
+    return v;
+}
+
+} // namespace stockade::helper

@@ -1,0 +1,364 @@
+// stonith_helper.cpp -- the "stonith-helper" agent: death check and mutual-kill guard.
+//
+// Parameter-compatible with pm_extras' external/stonith-helper, placed in an escalation level
+// before the real fencing device.  Two field failures it exists for: (1) a node whose power died
+// cannot be fenced through a BMC sharing that power, so fencing retries forever; if every address
+// of the victim is silent, the victim is dead and fencing may count as done.  (2) In a split brain
+// both nodes shoot at once; the standby side waits first so the active side wins.
+//
+// Its only success is "all targets are dead" (every dead_check_target silent for trialcount
+// echoes).  Otherwise it performs the standby wait (skipped on the active node: the command exits
+// 0, or this node holds the SFEX lock) and reports FAILED so the runner escalates to the real
+// device.  It never powers anything on.
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent_util.hpp"
+#include "icmp_probe.hpp"
+#include "stockade/agent.h"
+#include "stockade/sfex.hpp"
+
+using namespace stockade::helper;
+namespace sfex = stockade::sfex;
+
+namespace {
+
+constexpr uint32_t kParamSize = sizeof(stockade_param_desc);
+
+const stockade_param_desc kParams[] = {
+    {STOCKADE_ABI_MAJOR, kParamSize, "hostlist", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr,
+     "pcmk_host_list", "Nodes this device fences, separated by spaces or commas"},
+    {STOCKADE_ABI_MAJOR, kParamSize, "dead_check_target", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
+     "Addresses of the victim (numeric IPv4/IPv6, optional %iface), separated by spaces or commas; all silent = dead"},
+    {STOCKADE_ABI_MAJOR, kParamSize, "dead_check_trialcount", STOCKADE_PARAM_INTEGER, 0, "5", nullptr, "",
+     "ICMP echoes per target (one per second) before it counts as silent"},
+    {STOCKADE_ABI_MAJOR, kParamSize, "run_dead_check", STOCKADE_PARAM_BOOLEAN, 0, "1", nullptr, "",
+     "Check whether every dead_check_target is silent"},
+    {STOCKADE_ABI_MAJOR, kParamSize, "run_standby_wait", STOCKADE_PARAM_BOOLEAN, 0, "1", nullptr, "",
+     "On the standby node, wait standby_wait_time before letting the real device shoot"},
+    {STOCKADE_ABI_MAJOR, kParamSize, "standby_check_command", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
+     "Shell command that exits 0 when this node is the active one"},
+    {STOCKADE_ABI_MAJOR, kParamSize, "standby_wait_time", STOCKADE_PARAM_SECONDS, 0, "25", nullptr, "",
+     "Seconds the standby node waits so the active node shoots first"},
+    {STOCKADE_ABI_MAJOR, kParamSize, "run_online_check", STOCKADE_PARAM_BOOLEAN, 0, "0", nullptr, "",
+     "pm_extras' crm_node membership check: accepted only as 'no' (not supported)"},
+    {STOCKADE_ABI_MAJOR, kParamSize, "run_quorum_check", STOCKADE_PARAM_BOOLEAN, 0, "0", nullptr, "",
+     "pm_extras' quorum check: accepted only as 'no' (it reported success without quorum)"},
+    {STOCKADE_ABI_MAJOR, kParamSize, "quorum_check_wait_time", STOCKADE_PARAM_SECONDS, 0, "10", nullptr, "",
+     "Accepted for compatibility; unused"},
+    {STOCKADE_ABI_MAJOR, kParamSize, "sfex_device", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
+     "SFEX device: this node is active when it holds the lock (instead of standby_check_command)"},
+    {STOCKADE_ABI_MAJOR, kParamSize, "sfex_index", STOCKADE_PARAM_INTEGER, 0, "1", nullptr, "",
+     "SFEX lock index (1..999)"},
+    {STOCKADE_ABI_MAJOR, kParamSize, "sfex_nodename", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
+     "Node name the SFEX lock is compared with (default: uname -n)"},
+};
+
+struct Helper {
+    std::vector<std::string> hosts; // lower-case
+    bool run_dead_check = true;
+    bool run_standby_wait = true;
+    std::vector<ProbeTarget> targets;
+    int trials = 5;
+    std::string standby_command;
+    int64_t standby_wait_ms = 25000;
+    std::string sfex_device;
+    int sfex_index = 1;
+    std::string sfex_nodename;
+};
+
+bool truthy(const std::string &v)
+{
+    std::string l = lower(v);
+    return l == "1" || l == "yes" || l == "true" || l == "on";
+}
+
+// Runs `command` through /bin/sh in its own process group with stdio on /dev/null, killing the
+// group at timeout_ms.  Returns the exit status (0..255), -1 on timeout, -2 when it could not run.
+int run_check_command(const stockade_ctx *ctx, const std::string &command, int64_t timeout_ms, std::string &why)
+{
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        why = std::string("fork failed: ") + std::strerror(errno);
+        return -2;
+    }
+    if (pid == 0) {
+        ::setpgid(0, 0);
+        int nul = ::open("/dev/null", O_RDWR);
+        if (nul >= 0) {
+            ::dup2(nul, 0);
+            ::dup2(nul, 1);
+            ::dup2(nul, 2);
+        }
+        ::close_range(3, ~0u, 0);
+        ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char *>(nullptr));
+        ::_exit(127);
+    }
+    ::setpgid(pid, pid);
+    const int64_t end = stockade_monotonic_ms() + timeout_ms;
+    for (;;) {
+        int st = 0;
+        pid_t w = ::waitpid(pid, &st, WNOHANG);
+        if (w == pid) {
+            if (WIFEXITED(st))
+                return WEXITSTATUS(st);
+            why = "killed by signal " + std::to_string(WTERMSIG(st));
+            return -2;
+        }
+        if (w < 0 && errno != EINTR) {
+            why = std::string("waitpid failed: ") + std::strerror(errno);
+            return -2;
+        }
+        if (stockade_monotonic_ms() >= end || cancelled(ctx)) {
+            ::kill(-pid, SIGKILL);
+            ::waitpid(pid, &st, 0);
+            why = "timed out after " + std::to_string(timeout_ms) + " ms";
+            return -1;
+        }
+        ::usleep(10000);
+    }
+}
+
+// Is this node the active one?  Any doubt means "no": the only cost is a delay.
+bool node_is_active(const Helper &h, const stockade_ctx *ctx)
+{
+    if (!h.sfex_device.empty()) {
+        LockView v = read_lock_view(h.sfex_device, h.sfex_index, h.sfex_nodename);
+        if (!v.read_ok) {
+            log(ctx, STOCKADE_LOG_WARNING, "cannot read the SFEX lock, assuming standby: " + v.message);
+            return false;
+        }
+        log(ctx, STOCKADE_LOG_INFO, v.message + (v.ours ? ": this node is active" : ": this node is standby"));
+        return v.ours;
+    }
+    int64_t left = stockade_remaining_ms(ctx);
+    std::string why;
+    int rc = run_check_command(ctx, h.standby_command, std::min<int64_t>(left, 60000), why);
+    if (rc < 0) {
+        log(ctx, STOCKADE_LOG_WARNING, "standby_check_command " + why + ", assuming standby");
+        return false;
+    }
+    log(ctx, STOCKADE_LOG_INFO, "standby_check_command exited " + std::to_string(rc) +
+                                    (rc == 0 ? ": this node is active" : ": this node is standby"));
+    return rc == 0;
+}
+
+uint32_t helper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx, void **handle)
+{
+    try {
+        auto h = std::make_unique<Helper>();
+        for (auto &host : split_list(param(p, n, "hostlist")))
+            h->hosts.push_back(lower(host));
+        if (h->hosts.empty()) {
+            set_err(ctx, "parameter 'hostlist' is empty");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        // pm_extras' two cluster-manager checks are refused rather than ignored: the quorum check
+        // reported "fenced" when quorum was lost, which a fencing framework must never do.
+        if (truthy(param(p, n, "run_quorum_check", "0"))) {
+            set_err(ctx, "parameter 'run_quorum_check': not supported (pm_extras reported success without "
+                         "quorum); use a quorum gate in the runner");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        if (truthy(param(p, n, "run_online_check", "0"))) {
+            set_err(ctx, "parameter 'run_online_check': not supported (needs crm_node); set it to no");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        h->run_dead_check = truthy(param(p, n, "run_dead_check", "1"));
+        h->run_standby_wait = truthy(param(p, n, "run_standby_wait", "1"));
+        long v = 0;
+        std::string s = param(p, n, "dead_check_trialcount", "5");
+        if (!parse_long(s, v) || v < 1 || v > 100) {
+            set_err(ctx, "parameter 'dead_check_trialcount': '%s' is not a number of tries in 1..100", s.c_str());
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        h->trials = int(v);
+        if (h->run_dead_check) {
+            std::string err;
+            if (!parse_probe_targets(param(p, n, "dead_check_target"), h->targets, err)) {
+                set_err(ctx, "parameter 'dead_check_target' (needed while run_dead_check is on): %s", err.c_str());
+                return STOCKADE_RC_BAD_CONFIG;
+            }
+        }
+        s = param(p, n, "standby_wait_time", "25");
+        if (!parse_long(s, v) || v < 0 || v > 86400) {
+            set_err(ctx, "parameter 'standby_wait_time': '%s' is not a number of seconds", s.c_str());
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        h->standby_wait_ms = v * 1000;
+        h->standby_command = param(p, n, "standby_check_command");
+        h->sfex_device = param(p, n, "sfex_device");
+        s = param(p, n, "sfex_index", "1");
+        if (!parse_long(s, v) || v < sfex::kMinLocks || v > sfex::kMaxLocks) {
+            set_err(ctx, "parameter 'sfex_index': '%s' is not in 1..999", s.c_str());
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        h->sfex_index = int(v);
+        h->sfex_nodename = param(p, n, "sfex_nodename");
+        if (h->sfex_nodename.empty() && !h->sfex_device.empty()) {
+            sfex::Status st = sfex::local_nodename(h->sfex_nodename);
+            if (!st.ok()) {
+                set_err(ctx, "parameter 'sfex_nodename' unset and %s", st.message.c_str());
+                return STOCKADE_RC_BAD_CONFIG;
+            }
+        }
+        if (h->run_standby_wait) {
+            if (h->standby_command.empty() == h->sfex_device.empty()) {
+                set_err(ctx, "%s", h->standby_command.empty()
+                                       ? "run_standby_wait is on: set standby_check_command or sfex_device"
+                                       : "set only one of standby_check_command and sfex_device");
+                return STOCKADE_RC_BAD_CONFIG;
+            }
+        }
+        *handle = h.release();
+        return STOCKADE_RC_OK;
+    } catch (...) {
+        set_err(ctx, "internal error in open");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+void helper_close(void *handle) { delete static_cast<Helper *>(handle); }
+
+uint32_t helper_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
+                      uint32_t *verified)
+{
+    try {
+        *verified = 0;
+        auto &h = *static_cast<Helper *>(handle);
+        if (flags) {
+            set_err(ctx, "unknown flags 0x%x", flags);
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT) {
+            set_err(ctx, "stonith-helper only checks whether a node is dead; it cannot power anything on");
+            return STOCKADE_RC_UNSUPPORTED;
+        }
+        std::string node = lower(target ? target : "");
+        if (std::find(h.hosts.begin(), h.hosts.end(), node) == h.hosts.end()) {
+            set_err(ctx, "target '%s' is not in hostlist", target ? target : "");
+            return STOCKADE_RC_UNKNOWN_TARGET;
+        }
+
+        std::string not_dead = "dead check disabled";
+        if (h.run_dead_check) {
+            ProbeOptions o;
+            o.trials = h.trials;
+            o.deadline_ms = ctx->deadline_ms;
+            o.cancelled = [ctx] { return cancelled(ctx); };
+            o.log = [ctx](int level, const std::string &m) { log(ctx, level, m); };
+            ProbeResult r = probe_all(h.targets, o);
+            switch (r.verdict) {
+            case ProbeVerdict::all_silent:
+                log(ctx, STOCKADE_LOG_NOTICE, "all targets are dead: " + r.message);
+                *verified = STOCKADE_VERIFIED_OFF;
+                return STOCKADE_RC_OK;
+            case ProbeVerdict::alive:
+                log(ctx, STOCKADE_LOG_INFO, node + " is alive: " + r.message);
+                not_dead = r.message;
+                break;
+            case ProbeVerdict::cancelled:
+                set_err(ctx, "cancelled during the death check of %s", node.c_str());
+                return STOCKADE_RC_CANCELLED;
+            case ProbeVerdict::timeout:
+                set_err(ctx, "death check of %s: %s", node.c_str(), r.message.c_str());
+                return STOCKADE_RC_TIMEOUT;
+            case ProbeVerdict::error:
+                log(ctx, STOCKADE_LOG_WARNING, "death check failed, treating " + node + " as alive: " + r.message);
+                not_dead = "death check failed: " + r.message;
+                break;
+            }
+        }
+
+        if (h.run_standby_wait) {
+            if (node_is_active(h, ctx)) {
+                log(ctx, STOCKADE_LOG_INFO, "this node is active: no standby wait");
+            } else {
+                log(ctx, STOCKADE_LOG_NOTICE, "this node is standby: waiting " + std::to_string(h.standby_wait_ms / 1000) +
+                                                  " s so the active node shoots first");
+                switch (wait_ms(ctx, h.standby_wait_ms)) {
+                case WaitEnd::done:
+                    break;
+                case WaitEnd::cancelled:
+                    set_err(ctx, "cancelled during the standby wait");
+                    return STOCKADE_RC_CANCELLED;
+                case WaitEnd::deadline:
+                    set_err(ctx, "deadline reached during the %lld s standby wait",
+                            static_cast<long long>(h.standby_wait_ms / 1000));
+                    return STOCKADE_RC_TIMEOUT;
+                }
+            }
+        }
+        set_err(ctx, "%s is not known to be dead (%s): leaving it to the next device", node.c_str(), not_dead.c_str());
+        return STOCKADE_RC_FAILED;
+    } catch (...) {
+        set_err(ctx, "internal error in power");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+uint32_t helper_list(void *handle, const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
+{
+    try {
+        for (const auto &host : static_cast<Helper *>(handle)->hosts)
+            emit(emit_ctx, host.c_str(), nullptr);
+        return STOCKADE_RC_OK;
+    } catch (...) {
+        set_err(ctx, "internal error in list");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+// pm_extras' "status": the parameters were validated by open(); an SFEX device must be readable.
+uint32_t helper_monitor(void *handle, const stockade_ctx *ctx)
+{
+    try {
+        auto &h = *static_cast<Helper *>(handle);
+        if (!h.sfex_device.empty()) {
+            LockView v = read_lock_view(h.sfex_device, h.sfex_index, h.sfex_nodename);
+            if (!v.read_ok) {
+                set_err(ctx, "%s", v.message.c_str());
+                return STOCKADE_RC_UNREACHABLE;
+            }
+        }
+        return STOCKADE_RC_OK;
+    } catch (...) {
+        set_err(ctx, "internal error in monitor");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+const stockade_agent kAgent = {
+    STOCKADE_ABI_MAJOR,
+    sizeof(stockade_agent),
+    STOCKADE_ABI_MINOR,
+    STOCKADE_CAP_OFF | STOCKADE_CAP_REBOOT | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR,
+    "stonith-helper",
+    "1.0",
+    "Death check (ICMP) and standby wait before the real fencing device",
+    "Compatible with pm_extras' stonith-helper.  Reports the target fenced only when every dead_check_target "
+    "stays silent for dead_check_trialcount ICMP echoes.  Otherwise the standby node waits standby_wait_time "
+    "(the active node, per standby_check_command or the SFEX lock, does not) and the agent fails so the next "
+    "escalation level, the real device, shoots.",
+    kParams,
+    sizeof kParams / sizeof kParams[0],
+    kParamSize,
+    helper_open,
+    helper_close,
+    helper_power,
+    nullptr,
+    helper_list,
+    helper_monitor,
+};
+
+} // namespace
+
+extern "C" STOCKADE_EXPORT const stockade_agent *stockade_agent_entry(void) { return &kAgent; }

@@ -1,0 +1,987 @@
+// libvirt_agent.cpp -- the "libvirt" fencing agent: fences virtual machines by destroying the
+// domain at its hypervisor through the libvirt C API (no virsh, no output scraping).
+//
+// Why this shape:
+//   - One libvirt connection per handle serves a whole sequence (off, verify, on): the in-process
+//     test driver keeps its state only while a connection is open, and reconnecting per step
+//     would cost a remote handshake each time.  A dead connection is noticed
+//     (virConnectIsAlive) and reopened at the next operation.
+//   - Every operation runs through run_bounded (bounded_op.hpp), so a hung hypervisor cannot hold
+//     the caller past ctx->deadline_ms or connect_timeout; keepalive (with libvirt's default
+//     event loop on one background thread) then releases the abandoned connection.
+//   - Success is only ever what the hypervisor confirmed: off polls virDomainGetState until the
+//     domain is shut off (or gone), on until it runs.
+//   - libvirt's own error printing (stderr) is replaced by a handler that queues each error into
+//     the running operation's log; the last error becomes the one-line reason, mapped to a
+//     STOCKADE_RC_* code by the tables below.
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "bounded_op.hpp"
+#include "stockade/agent.h"
+#include "target_map.hpp"
+
+namespace stockade::libvirt_agent {
+namespace {
+
+// ---- Tables -----------------------------------------------------------------------------------
+
+struct DomainStateInfo {
+    int state;
+    std::string_view name;
+    uint32_t power; // what status() reports
+};
+
+// Only shut off (and crashed) count as off: a paused or suspended guest can resume and write.
+constexpr std::array<DomainStateInfo, 8> kDomainStates{{
+    {VIR_DOMAIN_NOSTATE, "no state", STOCKADE_POWER_ON},
+    {VIR_DOMAIN_RUNNING, "running", STOCKADE_POWER_ON},
+    {VIR_DOMAIN_BLOCKED, "blocked", STOCKADE_POWER_ON},
+    {VIR_DOMAIN_PAUSED, "paused", STOCKADE_POWER_ON},
+    {VIR_DOMAIN_SHUTDOWN, "shutting down", STOCKADE_POWER_ON},
+    {VIR_DOMAIN_SHUTOFF, "shut off", STOCKADE_POWER_OFF},
+    {VIR_DOMAIN_CRASHED, "crashed", STOCKADE_POWER_OFF},
+    {VIR_DOMAIN_PMSUSPENDED, "pmsuspended", STOCKADE_POWER_ON},
+}};
+
+constexpr const DomainStateInfo *domain_state_info(int state)
+{
+    for (const auto &s : kDomainStates)
+        if (s.state == state)
+            return &s;
+    return nullptr;
+}
+
+// libvirt error code -> result code.  Checked before the domain table.
+struct ErrorCodeRule {
+    int code;
+    uint32_t rc;
+};
+constexpr std::array<ErrorCodeRule, 12> kErrorCodeRules{{
+    {VIR_ERR_NO_DOMAIN, STOCKADE_RC_UNKNOWN_TARGET},
+    {VIR_ERR_AUTH_FAILED, STOCKADE_RC_ACCESS_DENIED},
+    {VIR_ERR_AUTH_CANCELLED, STOCKADE_RC_ACCESS_DENIED},
+    {VIR_ERR_AUTH_UNAVAILABLE, STOCKADE_RC_ACCESS_DENIED},
+    {VIR_ERR_ACCESS_DENIED, STOCKADE_RC_ACCESS_DENIED},
+    {VIR_ERR_OPERATION_DENIED, STOCKADE_RC_ACCESS_DENIED},
+    {VIR_ERR_NO_SUPPORT, STOCKADE_RC_UNSUPPORTED},
+    {VIR_ERR_OPERATION_UNSUPPORTED, STOCKADE_RC_UNSUPPORTED},
+    {VIR_ERR_OPERATION_TIMEOUT, STOCKADE_RC_TIMEOUT},
+    {VIR_ERR_INVALID_ARG, STOCKADE_RC_BAD_CONFIG},
+    {VIR_ERR_XML_ERROR, STOCKADE_RC_BAD_CONFIG},  // test driver file that is not a <node> document
+    {VIR_ERR_XML_DETAIL, STOCKADE_RC_BAD_CONFIG}, // test driver file that is not XML at all
+}};
+
+// libvirt error domain (where it was raised) -> result code.
+struct ErrorDomainRule {
+    int domain;
+    uint32_t rc;
+};
+constexpr std::array<ErrorDomainRule, 3> kErrorDomainRules{{
+    {VIR_FROM_URI, STOCKADE_RC_BAD_CONFIG},  // unparsable hypervisor_uri
+    {VIR_FROM_AUTH, STOCKADE_RC_ACCESS_DENIED},
+    {VIR_FROM_RPC, STOCKADE_RC_UNREACHABLE}, // socket refused/closed, keepalive timeout, EOF
+}};
+
+enum class Phase { Connect, Operation };
+
+struct LibvirtError {
+    int code = VIR_ERR_OK;
+    int domain = VIR_FROM_NONE;
+    std::string message;
+};
+
+uint32_t rc_for(const LibvirtError &e, Phase phase)
+{
+    for (const auto &r : kErrorCodeRules)
+        if (r.code == e.code)
+            return r.rc;
+    for (const auto &r : kErrorDomainRules)
+        if (r.domain == e.domain)
+            return r.rc;
+    return phase == Phase::Connect ? STOCKADE_RC_UNREACHABLE : STOCKADE_RC_FAILED;
+}
+
+enum class ResetMethod { PowerCycle, Reboot };
+
+struct ResetMethodInfo {
+    ResetMethod method;
+    std::string_view name;
+};
+constexpr std::array<ResetMethodInfo, 2> kResetMethods{{
+    {ResetMethod::PowerCycle, "power_cycle"},
+    {ResetMethod::Reboot, "reboot"},
+}};
+
+// ---- Parameters -------------------------------------------------------------------------------
+
+#define PARAM(name, type, flags, def, choices, aliases, desc) \
+    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), name, type, flags, def, choices, aliases, desc}
+
+const stockade_param_desc kParams[] = {
+    PARAM("hypervisor_uri", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr, "uri",
+          "libvirt connection URI, e.g. qemu:///system, qemu+ssh://root@kvm1/system, test:///default"),
+    PARAM("hostlist", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
+          "Nodes this device fences, as node[:domain] separated by spaces or commas (cluster-glue syntax; "
+          "node names case-insensitive, domain defaults to the node name)"),
+    PARAM("plug", STOCKADE_PARAM_STRING, STOCKADE_PARAM_HOST_SUPPLIED, nullptr, nullptr, "port",
+          "Domain name or UUID to act on (fence-agents plug/port); without it and without hostlist the "
+          "target is the domain"),
+    PARAM("reset_method", STOCKADE_PARAM_SELECT, 0, "power_cycle", "power_cycle|reboot", "reboot_method",
+          "reboot as destroy + confirm shut off + start (power_cycle), or the virtual reset button "
+          "virDomainReset (reboot: no off state can be read back; the hypervisor's acknowledgement counts)"),
+    PARAM("missing_as_off", STOCKADE_PARAM_BOOLEAN, 0, "0", nullptr, "",
+          "A domain that does not exist counts as off (status off, off succeeds)"),
+    PARAM("connect_timeout", STOCKADE_PARAM_SECONDS, 0, "10", nullptr, "login_timeout",
+          "Seconds to open the hypervisor connection (also bounded by the operation deadline)"),
+    PARAM("power_timeout", STOCKADE_PARAM_SECONDS, 0, "20", nullptr, "",
+          "Seconds to wait for a domain to reach shut off / running after destroy / start"),
+    PARAM("power_wait", STOCKADE_PARAM_SECONDS, 0, "0", nullptr, "",
+          "Seconds to wait between the off and the on of a power_cycle reboot"),
+    PARAM("keepalive_interval", STOCKADE_PARAM_SECONDS, 0, "2", nullptr, "",
+          "Seconds between libvirt keepalive probes on remote connections (0 = off); a dead daemon is "
+          "dropped after interval * (count + 1) seconds"),
+    PARAM("keepalive_count", STOCKADE_PARAM_INTEGER, 0, "3", nullptr, "",
+          "Unanswered keepalive probes before a remote connection is closed"),
+    PARAM("login", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "username",
+          "User name for libvirt authentication (SASL, libssh) when the URI asks for one"),
+    PARAM("password", STOCKADE_PARAM_STRING, STOCKADE_PARAM_SECRET, nullptr, nullptr, "passwd",
+          "Password or passphrase for libvirt authentication; never logged"),
+};
+#undef PARAM
+
+struct Config {
+    std::string uri;       // as configured
+    std::string open_uri;  // as opened (effective_uri)
+    std::string shown_uri; // for messages (password masked)
+    HostList hosts;
+    std::string plug;
+    ResetMethod reset_method = ResetMethod::PowerCycle;
+    bool missing_as_off = false;
+    int64_t connect_timeout_ms = 10000;
+    int64_t power_timeout_ms = 20000;
+    int64_t power_wait_ms = 0;
+    int keepalive_interval = 2;
+    unsigned keepalive_count = 3;
+    std::string login;
+    std::string password;
+};
+
+bool parse_number(std::string_view name, const char *value, long long max, long long &out, Status &err)
+{
+    char *end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(value, &end, 10);
+    if (errno || end == value || *end || v < 0 || v > max) {
+        err = {STOCKADE_RC_BAD_CONFIG, "parameter '" + std::string(name) + "': '" + value +
+                                           "' is not a whole number between 0 and " + std::to_string(max)};
+        return false;
+    }
+    out = v;
+    return true;
+}
+
+bool parse_bool(const char *value)
+{
+    for (const char *yes : {"1", "yes", "on", "true"})
+        if (iequals(value, yes))
+            return true;
+    return false;
+}
+
+Status parse_config(const stockade_param *params, size_t n, Config &cfg)
+{
+    Status err;
+    long long num = 0;
+    std::string hostlist;
+    for (size_t i = 0; i < n; ++i) {
+        std::string_view k = params[i].name ? params[i].name : "";
+        const char *v = params[i].value ? params[i].value : "";
+        if (k == "hypervisor_uri") {
+            cfg.uri = v;
+        } else if (k == "hostlist") {
+            hostlist = v;
+        } else if (k == "plug") {
+            cfg.plug = v;
+        } else if (k == "reset_method") {
+            auto it = std::find_if(kResetMethods.begin(), kResetMethods.end(),
+                                   [&](const ResetMethodInfo &m) { return iequals(m.name, v); });
+            if (it == kResetMethods.end())
+                return {STOCKADE_RC_BAD_CONFIG,
+                        "parameter 'reset_method': '" + std::string(v) + "' is not power_cycle|reboot"};
+            cfg.reset_method = it->method;
+        } else if (k == "missing_as_off") {
+            cfg.missing_as_off = parse_bool(v);
+        } else if (k == "connect_timeout" || k == "power_timeout" || k == "power_wait") {
+            if (!parse_number(k, v, 86400, num, err))
+                return err;
+            (k == "connect_timeout" ? cfg.connect_timeout_ms
+                                    : k == "power_timeout" ? cfg.power_timeout_ms : cfg.power_wait_ms) = num * 1000;
+        } else if (k == "keepalive_interval") {
+            if (!parse_number(k, v, 3600, num, err))
+                return err;
+            cfg.keepalive_interval = static_cast<int>(num);
+        } else if (k == "keepalive_count") {
+            if (!parse_number(k, v, 100, num, err))
+                return err;
+            cfg.keepalive_count = static_cast<unsigned>(num);
+        } else if (k == "login") {
+            cfg.login = v;
+        } else if (k == "password") {
+            cfg.password = v;
+        } else {
+            return {STOCKADE_RC_BAD_CONFIG, "unknown parameter '" + std::string(k) + "'"};
+        }
+    }
+    if (cfg.uri.empty())
+        return {STOCKADE_RC_BAD_CONFIG,
+                "parameter 'hypervisor_uri' is required (an empty URI would let libvirt guess the hypervisor)"};
+    if (Status s = parse_hostlist(hostlist, cfg.hosts); !s.ok())
+        return {s.rc, "parameter 'hostlist': " + s.message};
+    if (cfg.connect_timeout_ms == 0)
+        return {STOCKADE_RC_BAD_CONFIG, "parameter 'connect_timeout': must be at least 1 second"};
+    cfg.open_uri = effective_uri(cfg.uri);
+    cfg.shown_uri = uri_for_display(cfg.uri);
+    return {};
+}
+
+// ---- libvirt plumbing -------------------------------------------------------------------------
+
+// The operation running on this thread, if any: libvirt errors raised here are logged into it.
+thread_local OpChannel *t_channel = nullptr;
+
+void route_libvirt_error(void *, virErrorPtr err)
+{
+    if (!err || !t_channel)
+        return; // never print: the default handler would write to stderr
+    t_channel->log(STOCKADE_LOG_DEBUG, "libvirt error " + std::to_string(err->code) + " (domain " +
+                                           std::to_string(err->domain) + "): " +
+                                           (err->message ? err->message : "(no message)"));
+}
+
+// Once per process: thread-safe libvirt initialisation, the error handler, and libvirt's default
+// event loop on a background thread (keepalive on remote connections needs a registered loop, and
+// it answers the daemon's own keepalive probes between operations).
+void global_init()
+{
+    static std::once_flag once;
+    std::call_once(once, [] {
+        virInitialize();
+        virSetErrorFunc(nullptr, route_libvirt_error);
+        if (virEventRegisterDefaultImpl() == 0) {
+            std::thread([] {
+                for (;;)
+                    if (virEventRunDefaultImpl() < 0)
+                        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            }).detach();
+        }
+    });
+}
+
+LibvirtError last_error()
+{
+    LibvirtError e;
+    if (virErrorPtr p = virGetLastError()) {
+        e.code = p->code;
+        e.domain = p->domain;
+        e.message = p->message ? p->message : "";
+        // Some messages quote the offending input on further lines: our reasons are one line.
+        e.message = e.message.substr(0, e.message.find('\n'));
+    }
+    if (e.message.empty())
+        e.message = "unknown libvirt error";
+    return e;
+}
+
+class Connection {
+public:
+    explicit Connection(virConnectPtr c) : conn_(c) {}
+    ~Connection() { virConnectClose(conn_); }
+    Connection(const Connection &) = delete;
+    Connection &operator=(const Connection &) = delete;
+    virConnectPtr get() const { return conn_; }
+
+private:
+    virConnectPtr conn_;
+};
+
+struct DomainFree {
+    void operator()(virDomainPtr d) const { virDomainFree(d); }
+};
+using Domain = std::unique_ptr<virDomain, DomainFree>;
+
+int auth_callback(virConnectCredentialPtr cred, unsigned int ncred, void *cbdata)
+{
+    const Config *cfg = static_cast<const Config *>(cbdata);
+    for (unsigned i = 0; i < ncred; ++i) {
+        const std::string *value = nullptr;
+        switch (cred[i].type) {
+        case VIR_CRED_AUTHNAME:
+        case VIR_CRED_USERNAME:
+            value = &cfg->login;
+            break;
+        case VIR_CRED_PASSPHRASE:
+        case VIR_CRED_NOECHOPROMPT:
+            value = &cfg->password;
+            break;
+        default:
+            return -1; // never prompt: anything we cannot answer from the configuration fails
+        }
+        if (value->empty())
+            return -1;
+        cred[i].result = strdup(value->c_str());
+        if (!cred[i].result)
+            return -1;
+        cred[i].resultlen = static_cast<unsigned>(value->size());
+    }
+    return 0;
+}
+
+// Everything an operation body needs, owned by the body's thread.
+struct OpEnv {
+    std::shared_ptr<const Config> cfg;
+    std::shared_ptr<Connection> conn; // may be null or dead: connect() fixes that
+    std::string domain;               // resolved target ("" for list/monitor)
+    std::string target;               // as the host named it
+    std::string source;               // how the domain was found, for logs
+};
+
+struct OpOut {
+    Status status;
+    uint32_t verified = 0;
+    uint32_t power_state = STOCKADE_POWER_UNKNOWN;
+    std::vector<std::pair<std::string, std::string>> listed;
+    std::shared_ptr<Connection> conn; // the connection the body used (adopted by the handle)
+};
+
+Status fail(const LibvirtError &e, Phase phase, const std::string &what)
+{
+    return {rc_for(e, phase), what + ": " + e.message};
+}
+
+Status connect(OpChannel &ch, OpEnv &env)
+{
+    const Config &cfg = *env.cfg;
+    if (env.conn) {
+        if (virConnectIsAlive(env.conn->get()) == 1)
+            return {};
+        ch.log(STOCKADE_LOG_WARNING, "connection to " + cfg.shown_uri + " was lost; reconnecting");
+        env.conn.reset();
+    }
+    if (auto file = test_driver_file(cfg.open_uri)) {
+        // Checked here because libxml2 would print its own warning to stderr for a missing file.
+        struct stat st {};
+        if (::stat(file->c_str(), &st) != 0)
+            return {STOCKADE_RC_BAD_CONFIG,
+                    "hypervisor_uri " + cfg.shown_uri + ": test driver file " + *file + ": " + std::strerror(errno)};
+    }
+    int64_t limit = stockade_monotonic_ms() + cfg.connect_timeout_ms;
+    ch.begin_step("connecting to " + cfg.shown_uri, limit,
+                  "connect_timeout (" + std::to_string(cfg.connect_timeout_ms / 1000) + " s)");
+    static int cred_types[] = {VIR_CRED_AUTHNAME, VIR_CRED_USERNAME, VIR_CRED_PASSPHRASE, VIR_CRED_NOECHOPROMPT};
+    virConnectAuth auth{cred_types, sizeof cred_types / sizeof cred_types[0], auth_callback,
+                        const_cast<Config *>(&cfg)};
+    const int64_t t0 = stockade_monotonic_ms();
+    virConnectPtr c = virConnectOpenAuth(cfg.open_uri.c_str(), &auth, 0);
+    if (!c)
+        return fail(last_error(), Phase::Connect, "cannot connect to " + cfg.shown_uri);
+    virConnSetErrorFunc(c, nullptr, route_libvirt_error);
+    env.conn = std::make_shared<Connection>(c);
+    ch.log(STOCKADE_LOG_DEBUG,
+           "connected to " + cfg.shown_uri + " in " + std::to_string(stockade_monotonic_ms() - t0) + " ms");
+    if (cfg.keepalive_interval > 0) {
+        int ka = virConnectSetKeepAlive(c, cfg.keepalive_interval, cfg.keepalive_count);
+        if (ka < 0) {
+            LibvirtError e = last_error();
+            if (e.code != VIR_ERR_NO_SUPPORT) // in-process drivers (test:///) have no keepalive
+                ch.log(STOCKADE_LOG_WARNING, "keepalive not enabled on " + cfg.shown_uri + ": " + e.message);
+        } else if (ka == 1) {
+            ch.log(STOCKADE_LOG_WARNING, "the daemon behind " + cfg.shown_uri + " does not support keepalive");
+        }
+    }
+    ch.begin_step("talking to " + cfg.shown_uri);
+    return {};
+}
+
+// Looks the domain up by UUID when it looks like one, else (or then) by name.
+Status lookup(OpChannel &ch, OpEnv &env, Domain &dom)
+{
+    virConnectPtr c = env.conn->get();
+    const std::string &d = env.domain;
+    if (looks_like_uuid(d)) {
+        ch.begin_step("virDomainLookupByUUIDString(" + d + ")");
+        dom.reset(virDomainLookupByUUIDString(c, d.c_str()));
+        if (dom)
+            return {};
+        LibvirtError e = last_error();
+        if (e.code != VIR_ERR_NO_DOMAIN)
+            return fail(e, Phase::Operation, "looking up domain UUID " + d + " on " + env.cfg->shown_uri);
+    }
+    ch.begin_step("virDomainLookupByName(" + d + ")");
+    dom.reset(virDomainLookupByName(c, d.c_str()));
+    if (dom)
+        return {};
+    LibvirtError e = last_error();
+    if (e.code == VIR_ERR_NO_DOMAIN)
+        return {STOCKADE_RC_UNKNOWN_TARGET, "domain '" + d + "' (" + env.source + ") not found on " + env.cfg->shown_uri};
+    return fail(e, Phase::Operation, "looking up domain '" + d + "' on " + env.cfg->shown_uri);
+}
+
+struct DomainState {
+    int state = VIR_DOMAIN_NOSTATE;
+    int reason = 0;
+    bool gone = false; // a transient domain disappears once destroyed
+    bool active = true;
+
+    std::string name() const
+    {
+        if (gone)
+            return "gone";
+        const DomainStateInfo *i = domain_state_info(state);
+        return i ? std::string(i->name) : "state " + std::to_string(state);
+    }
+    uint32_t power() const
+    {
+        if (gone)
+            return STOCKADE_POWER_OFF;
+        const DomainStateInfo *i = domain_state_info(state);
+        return i ? i->power : STOCKADE_POWER_UNKNOWN;
+    }
+    // Confirmed off: shut off, gone, or crashed with no process left (a preserved crashed guest
+    // still has its emulator and is destroyed first).
+    bool confirmed_off() const
+    {
+        return gone || state == VIR_DOMAIN_SHUTOFF || (state == VIR_DOMAIN_CRASHED && !active);
+    }
+    bool confirmed_on() const { return !gone && power() == STOCKADE_POWER_ON && state != VIR_DOMAIN_SHUTDOWN; }
+};
+
+Status read_state(OpChannel &ch, OpEnv &env, virDomainPtr dom, DomainState &st)
+{
+    ch.begin_step("virDomainGetState(" + env.domain + ")");
+    st = {};
+    if (virDomainGetState(dom, &st.state, &st.reason, 0) < 0) {
+        LibvirtError e = last_error();
+        if (e.code == VIR_ERR_NO_DOMAIN) {
+            st.gone = true;
+            return {};
+        }
+        return fail(e, Phase::Operation, "reading the state of domain '" + env.domain + "' on " + env.cfg->shown_uri);
+    }
+    if (st.state == VIR_DOMAIN_CRASHED) {
+        int a = virDomainIsActive(dom);
+        st.active = a != 0; // unknown (-1) counts as active: destroy it to be sure
+    }
+    return {};
+}
+
+// Polls the state until `want` holds, within power_timeout and the operation deadline.
+template <class Want>
+Status wait_for_state(OpChannel &ch, OpEnv &env, virDomainPtr dom, const char *after, const char *goal, Want want,
+                      DomainState &st)
+{
+    const int64_t start = stockade_monotonic_ms();
+    int64_t limit = start + env.cfg->power_timeout_ms;
+    if (ch.deadline_ms() > 0)
+        limit = std::min(limit, ch.deadline_ms());
+    int64_t pause = 20;
+    for (;;) {
+        if (Status s = read_state(ch, env, dom, st); !s.ok())
+            return s;
+        if (want(st))
+            return {};
+        int64_t now = stockade_monotonic_ms();
+        if (now >= limit)
+            return {STOCKADE_RC_TIMEOUT, "domain '" + env.domain + "' is still " + st.name() + " " +
+                                             std::to_string(now - start) + " ms after " + after + " (wanted " + goal +
+                                             ", power_timeout " + std::to_string(env.cfg->power_timeout_ms / 1000) +
+                                             " s)"};
+        ch.begin_step("waiting for domain '" + env.domain + "' to be " + goal);
+        if (!ch.sleep_ms(std::min(pause, limit - now)))
+            return {STOCKADE_RC_CANCELLED, "stopped while waiting for domain '" + env.domain + "'"};
+        pause = std::min<int64_t>(pause * 2, 500);
+    }
+}
+
+// off: destroy unless already off, then confirm shut off.  Sets VERIFIED_OFF.
+Status do_off(OpChannel &ch, OpEnv &env, OpOut &out)
+{
+    Domain dom;
+    if (Status s = lookup(ch, env, dom); !s.ok()) {
+        if (s.rc == STOCKADE_RC_UNKNOWN_TARGET && env.cfg->missing_as_off) {
+            ch.log(STOCKADE_LOG_NOTICE, s.message + "; missing_as_off: counted as off");
+            out.verified |= STOCKADE_VERIFIED_OFF;
+            return {};
+        }
+        return s;
+    }
+    DomainState st;
+    if (Status s = read_state(ch, env, dom.get(), st); !s.ok())
+        return s;
+    if (st.confirmed_off()) {
+        ch.log(STOCKADE_LOG_INFO, "domain '" + env.domain + "' is already " + st.name());
+        out.verified |= STOCKADE_VERIFIED_OFF;
+        return {};
+    }
+    const std::string before = st.name();
+    const int64_t t0 = stockade_monotonic_ms();
+    ch.begin_step("virDomainDestroy(" + env.domain + ")");
+    if (virDomainDestroy(dom.get()) < 0) {
+        LibvirtError e = last_error();
+        // "domain is not running" (it stopped meanwhile) or gone: the state check below decides.
+        if (e.code != VIR_ERR_OPERATION_INVALID && e.code != VIR_ERR_NO_DOMAIN)
+            return fail(e, Phase::Operation, "virDomainDestroy(" + env.domain + ") on " + env.cfg->shown_uri);
+        ch.log(STOCKADE_LOG_INFO, "virDomainDestroy(" + env.domain + "): " + e.message + "; checking the state");
+    }
+    if (Status s = wait_for_state(ch, env, dom.get(), "virDomainDestroy", "shut off",
+                                  [](const DomainState &x) { return x.confirmed_off(); }, st);
+        !s.ok())
+        return s;
+    ch.log(STOCKADE_LOG_INFO, "domain '" + env.domain + "' " + before + " -> " + st.name() + " (destroyed, confirmed in " +
+                                  std::to_string(stockade_monotonic_ms() - t0) + " ms)");
+    out.verified |= STOCKADE_VERIFIED_OFF;
+    return {};
+}
+
+// on: start unless already on, then confirm running.  Sets VERIFIED_ON.
+Status do_on(OpChannel &ch, OpEnv &env, OpOut &out)
+{
+    Domain dom;
+    if (Status s = lookup(ch, env, dom); !s.ok())
+        return s; // missing_as_off does not help: a missing domain cannot be started
+    DomainState st;
+    if (Status s = read_state(ch, env, dom.get(), st); !s.ok())
+        return s;
+    if (st.confirmed_on()) {
+        ch.log(STOCKADE_LOG_INFO, "domain '" + env.domain + "' is already " + st.name());
+        out.verified |= STOCKADE_VERIFIED_ON;
+        return {};
+    }
+    const std::string before = st.name();
+    const int64_t t0 = stockade_monotonic_ms();
+    ch.begin_step("virDomainCreate(" + env.domain + ")");
+    if (virDomainCreate(dom.get()) < 0) {
+        LibvirtError e = last_error();
+        if (e.code != VIR_ERR_OPERATION_INVALID && e.code != VIR_ERR_INTERNAL_ERROR)
+            return fail(e, Phase::Operation, "virDomainCreate(" + env.domain + ") on " + env.cfg->shown_uri);
+        // "already running/active": the state decides.
+        if (Status s = read_state(ch, env, dom.get(), st); !s.ok())
+            return s;
+        if (!st.confirmed_on())
+            return fail(e, Phase::Operation, "virDomainCreate(" + env.domain + ") on " + env.cfg->shown_uri);
+    }
+    if (Status s = wait_for_state(ch, env, dom.get(), "virDomainCreate", "running",
+                                  [](const DomainState &x) { return x.confirmed_on(); }, st);
+        !s.ok())
+        return s;
+    ch.log(STOCKADE_LOG_INFO, "domain '" + env.domain + "' " + before + " -> " + st.name() + " (started, confirmed in " +
+                                  std::to_string(stockade_monotonic_ms() - t0) + " ms)");
+    out.verified |= STOCKADE_VERIFIED_ON;
+    return {};
+}
+
+// The on half of a reboot: a failure is a warning, the reboot stays successful (ABI rule).
+void reboot_power_on(OpChannel &ch, OpEnv &env, OpOut &out)
+{
+    if (Status s = do_on(ch, env, out); !s.ok()) {
+        ch.log(STOCKADE_LOG_WARNING, "reboot: domain '" + env.domain + "' is confirmed off but did not come back on: " +
+                                         s.message);
+        out.status.message = "off confirmed; power-on failed: " + s.message;
+    }
+}
+
+Status do_reboot(OpChannel &ch, OpEnv &env, OpOut &out)
+{
+    if (env.cfg->reset_method == ResetMethod::PowerCycle) {
+        if (Status s = do_off(ch, env, out); !s.ok())
+            return s;
+        if (env.cfg->power_wait_ms > 0) {
+            ch.begin_step("power_wait before starting '" + env.domain + "'");
+            if (!ch.sleep_ms(env.cfg->power_wait_ms))
+                return {STOCKADE_RC_CANCELLED, "stopped during power_wait"};
+        }
+        reboot_power_on(ch, env, out);
+        return {};
+    }
+    // reset_method=reboot: the virtual reset button.
+    Domain dom;
+    if (Status s = lookup(ch, env, dom); !s.ok())
+        return s;
+    DomainState st;
+    if (Status s = read_state(ch, env, dom.get(), st); !s.ok())
+        return s;
+    if (!st.confirmed_off()) {
+        ch.begin_step("virDomainReset(" + env.domain + ")");
+        if (virDomainReset(dom.get(), 0) == 0) {
+            if (Status s = read_state(ch, env, dom.get(), st); !s.ok())
+                return s;
+            ch.log(STOCKADE_LOG_NOTICE, "domain '" + env.domain + "' reset by virDomainReset (now " + st.name() +
+                                            "); the hypervisor's acknowledgement is the off confirmation");
+            out.verified |= STOCKADE_VERIFIED_OFF;
+            if (st.confirmed_on())
+                out.verified |= STOCKADE_VERIFIED_ON;
+            return {};
+        }
+        LibvirtError e = last_error();
+        if (e.code != VIR_ERR_OPERATION_INVALID)
+            return fail(e, Phase::Operation, "virDomainReset(" + env.domain + ") on " + env.cfg->shown_uri);
+        if (Status s = read_state(ch, env, dom.get(), st); !s.ok())
+            return s;
+        if (!st.confirmed_off())
+            return fail(e, Phase::Operation, "virDomainReset(" + env.domain + ") on " + env.cfg->shown_uri);
+    }
+    ch.log(STOCKADE_LOG_INFO, "domain '" + env.domain + "' is " + st.name() + "; reboot starts it");
+    out.verified |= STOCKADE_VERIFIED_OFF;
+    reboot_power_on(ch, env, out);
+    return {};
+}
+
+Status do_diag(OpChannel &ch, OpEnv &env, OpOut &)
+{
+    Domain dom;
+    if (Status s = lookup(ch, env, dom); !s.ok())
+        return s;
+    ch.begin_step("virDomainInjectNMI(" + env.domain + ")");
+    if (virDomainInjectNMI(dom.get(), 0) < 0)
+        return fail(last_error(), Phase::Operation, "virDomainInjectNMI(" + env.domain + ") on " + env.cfg->shown_uri);
+    ch.log(STOCKADE_LOG_INFO, "NMI injected into domain '" + env.domain + "'");
+    return {};
+}
+
+Status do_status(OpChannel &ch, OpEnv &env, OpOut &out)
+{
+    Domain dom;
+    Status s = lookup(ch, env, dom);
+    DomainState st;
+    if (s.ok())
+        s = read_state(ch, env, dom.get(), st);
+    if (s.ok() && st.gone)
+        s = {STOCKADE_RC_UNKNOWN_TARGET, "domain '" + env.domain + "' disappeared from " + env.cfg->shown_uri};
+    if (!s.ok()) {
+        if (s.rc == STOCKADE_RC_UNKNOWN_TARGET && env.cfg->missing_as_off) {
+            ch.log(STOCKADE_LOG_INFO, s.message + "; missing_as_off: reported off");
+            out.power_state = STOCKADE_POWER_OFF;
+            return {};
+        }
+        return s;
+    }
+    out.power_state = st.power();
+    ch.log(STOCKADE_LOG_DEBUG, "domain '" + env.domain + "' is " + st.name() + " (reason " + std::to_string(st.reason) + ")");
+    return {};
+}
+
+Status do_list(OpChannel &ch, OpEnv &env, OpOut &out)
+{
+    ch.begin_step("virConnectListAllDomains");
+    virDomainPtr *doms = nullptr;
+    int n = virConnectListAllDomains(env.conn->get(), &doms, 0);
+    if (n < 0)
+        return fail(last_error(), Phase::Operation, "listing domains on " + env.cfg->shown_uri);
+    std::vector<Domain> owned;
+    for (int i = 0; i < n; ++i)
+        owned.emplace_back(doms[i]);
+    std::free(doms);
+    for (const Domain &d : owned) {
+        const char *name = virDomainGetName(d.get());
+        char uuid[VIR_UUID_STRING_BUFLEN] = {0};
+        if (!name)
+            continue;
+        if (virDomainGetUUIDString(d.get(), uuid) < 0)
+            uuid[0] = 0;
+        out.listed.emplace_back(name, uuid);
+    }
+    for (const HostEntry &h : env.cfg->hosts.entries) {
+        bool shadowed = std::any_of(out.listed.begin(), out.listed.end(),
+                                    [&](const auto &l) { return iequals(l.first, h.node); });
+        if (!shadowed)
+            out.listed.emplace_back(h.node, h.domain);
+    }
+    return {};
+}
+
+Status do_monitor(OpChannel &ch, OpEnv &env, OpOut &)
+{
+    ch.begin_step("virConnectGetLibVersion");
+    unsigned long version = 0;
+    if (virConnectGetLibVersion(env.conn->get(), &version) < 0)
+        return fail(last_error(), Phase::Operation, "asking " + env.cfg->shown_uri + " for its version");
+    ch.log(STOCKADE_LOG_DEBUG, env.cfg->shown_uri + " answers: libvirt " + std::to_string(version / 1000000) + "." +
+                                   std::to_string(version / 1000 % 1000) + "." + std::to_string(version % 1000));
+    for (const HostEntry &h : env.cfg->hosts.entries) {
+        OpEnv one = env;
+        one.domain = h.domain;
+        one.source = "hostlist entry for " + h.node;
+        Domain dom;
+        if (Status s = lookup(ch, one, dom); !s.ok())
+            ch.log(STOCKADE_LOG_WARNING, s.message);
+    }
+    return {};
+}
+
+using OpFn = Status (*)(OpChannel &, OpEnv &, OpOut &);
+
+// The power actions this agent performs, and the body that does each.
+struct PowerActionInfo {
+    uint32_t action;
+    std::string_view name;
+    OpFn run;
+};
+constexpr std::array<PowerActionInfo, 4> kPowerActions{{
+    {STOCKADE_ACTION_OFF, "off", do_off},
+    {STOCKADE_ACTION_ON, "on", do_on},
+    {STOCKADE_ACTION_REBOOT, "reboot", do_reboot},
+    {STOCKADE_ACTION_DIAG, "diag", do_diag},
+}};
+
+constexpr const PowerActionInfo *power_action_info(uint32_t action)
+{
+    for (const auto &a : kPowerActions)
+        if (a.action == action)
+            return &a;
+    return nullptr;
+}
+
+// ---- The handle and the ABI thunks ------------------------------------------------------------
+
+struct Handle {
+    std::shared_ptr<const Config> cfg;
+    std::shared_ptr<Connection> conn;
+};
+
+void set_err(const stockade_ctx *ctx, const std::string &msg)
+{
+    if (ctx && ctx->errbuf && ctx->errbuf_size)
+        std::snprintf(ctx->errbuf, ctx->errbuf_size, "%s", msg.c_str());
+}
+
+void log_line(const stockade_ctx *ctx, int level, const std::string &msg)
+{
+    if (ctx && ctx->log)
+        ctx->log(ctx, level, msg.c_str());
+}
+
+// Runs `fn` for `target` (resolved first; "" for list/monitor) on the handle's connection within
+// the ctx deadline, adopting the connection it used, or dropping it when it was abandoned or lost.
+OpOut run_op(Handle &h, const stockade_ctx *ctx, OpFn fn, const char *target, bool needs_target)
+{
+    OpEnv env{h.cfg, h.conn, {}, target ? target : "", {}};
+    if (needs_target) {
+        ResolvedTarget rt;
+        if (Status s = resolve_target(h.cfg->hosts, h.cfg->plug, env.target, rt); !s.ok()) {
+            OpOut out;
+            out.status = s;
+            return out;
+        }
+        env.domain = rt.domain;
+        env.source = rt.source == TargetSource::HostList ? "hostlist entry for " + env.target
+                     : rt.source == TargetSource::Plug   ? "plug"
+                                                         : "target";
+        if (rt.domain != env.target)
+            log_line(ctx, STOCKADE_LOG_DEBUG, "target '" + env.target + "' is domain '" + rt.domain + "' (" + env.source + ")");
+    }
+    bool abandoned = false;
+    OpOut out = run_bounded<OpOut>(
+        ctx, h.cfg->shown_uri,
+        [env = std::move(env), fn](OpChannel &ch) mutable {
+            struct ChannelScope { // libvirt errors on this thread go to this operation's log
+                explicit ChannelScope(OpChannel &c) { t_channel = &c; }
+                ~ChannelScope() { t_channel = nullptr; }
+                ChannelScope(const ChannelScope &) = delete;
+                ChannelScope &operator=(const ChannelScope &) = delete;
+            } scope(ch);
+            const bool reused = env.conn != nullptr;
+            OpOut o;
+            o.status = connect(ch, env);
+            if (o.status.ok())
+                o.status = fn(ch, env, o);
+            // A kept connection may have died since the last operation (daemon restarted): one
+            // retry on a fresh connection.  Every operation reads the state before acting, so a
+            // repeat is harmless.
+            if (reused && o.status.rc == STOCKADE_RC_UNREACHABLE) {
+                ch.log(STOCKADE_LOG_WARNING, o.status.message + "; reconnecting once");
+                env.conn.reset();
+                o = OpOut{};
+                o.status = connect(ch, env);
+                if (o.status.ok())
+                    o.status = fn(ch, env, o);
+            }
+            o.conn = std::move(env.conn);
+            return o;
+        },
+        &abandoned);
+    if (abandoned || out.status.rc == STOCKADE_RC_UNREACHABLE)
+        h.conn.reset(); // reopened by the next operation
+    else
+        h.conn = std::move(out.conn);
+    return out;
+}
+
+// Closes a connection on a helper thread, waiting a bounded time: closing a remote connection is
+// itself an RPC, which a hung daemon would never answer.
+void close_bounded(std::shared_ptr<Connection> conn, std::chrono::milliseconds limit)
+{
+    if (!conn)
+        return;
+    struct Done {
+        std::mutex mu;
+        std::condition_variable cv;
+        bool done = false;
+    };
+    auto done = std::make_shared<Done>();
+    std::thread([conn = std::move(conn), done]() mutable {
+        conn.reset();
+        std::lock_guard lk(done->mu);
+        done->done = true;
+        done->cv.notify_all();
+    }).detach();
+    std::unique_lock lk(done->mu);
+    done->cv.wait_for(lk, limit, [&] { return done->done; });
+}
+
+uint32_t lv_open(const stockade_param *params, size_t n_params, const stockade_ctx *ctx, void **handle)
+{
+    try {
+        global_init();
+        auto cfg = std::make_shared<Config>();
+        if (Status s = parse_config(params, n_params, *cfg); !s.ok()) {
+            set_err(ctx, s.message);
+            return s.rc;
+        }
+        auto h = std::make_unique<Handle>();
+        h->cfg = std::move(cfg);
+        *handle = h.release();
+        return STOCKADE_RC_OK;
+    } catch (...) {
+        set_err(ctx, "libvirt agent: out of memory or internal error in open");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+void lv_close(void *handle)
+{
+    try {
+        std::unique_ptr<Handle> h(static_cast<Handle *>(handle));
+        if (h)
+            close_bounded(std::move(h->conn), std::chrono::milliseconds(2000));
+    } catch (...) {
+    }
+}
+
+uint32_t finish(const stockade_ctx *ctx, const OpOut &out)
+{
+    if (!out.status.message.empty())
+        set_err(ctx, out.status.message);
+    return out.status.rc;
+}
+
+uint32_t lv_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
+                  uint32_t *verified)
+{
+    try {
+        *verified = 0;
+        if (flags) {
+            set_err(ctx, "unknown flags " + std::to_string(flags) + " (this agent knows none)");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        const PowerActionInfo *a = power_action_info(action);
+        if (!a) {
+            set_err(ctx, "unknown action " + std::to_string(action));
+            return STOCKADE_RC_UNSUPPORTED;
+        }
+        log_line(ctx, STOCKADE_LOG_DEBUG, std::string(a->name) + " " + (target ? target : ""));
+        OpOut out = run_op(*static_cast<Handle *>(handle), ctx, a->run, target, true);
+        if (out.status.ok())
+            *verified = out.verified;
+        return finish(ctx, out);
+    } catch (...) {
+        set_err(ctx, "libvirt agent: internal error in power");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+uint32_t lv_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t *power_state)
+{
+    try {
+        *power_state = STOCKADE_POWER_UNKNOWN;
+        OpOut out = run_op(*static_cast<Handle *>(handle), ctx, do_status, target, true);
+        if (out.status.ok())
+            *power_state = out.power_state;
+        return finish(ctx, out);
+    } catch (...) {
+        set_err(ctx, "libvirt agent: internal error in status");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+uint32_t lv_list(void *handle, const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
+{
+    try {
+        OpOut out = run_op(*static_cast<Handle *>(handle), ctx, do_list, nullptr, false);
+        if (out.status.ok())
+            for (const auto &[name, alias] : out.listed)
+                emit(emit_ctx, name.c_str(), alias.c_str());
+        return finish(ctx, out);
+    } catch (...) {
+        set_err(ctx, "libvirt agent: internal error in list");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+uint32_t lv_monitor(void *handle, const stockade_ctx *ctx)
+{
+    try {
+        return finish(ctx, run_op(*static_cast<Handle *>(handle), ctx, do_monitor, nullptr, false));
+    } catch (...) {
+        set_err(ctx, "libvirt agent: internal error in monitor");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+const stockade_agent kDescriptor = {
+    STOCKADE_ABI_MAJOR,
+    sizeof(stockade_agent),
+    STOCKADE_ABI_MINOR,
+    STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST |
+        STOCKADE_CAP_MONITOR | STOCKADE_CAP_DIAG,
+    "libvirt",
+    "1.0",
+    "Virtual machines through the libvirt API (destroy/start the domain at its hypervisor)",
+    "Fences a virtual machine by destroying its libvirt domain and reading back that it is shut off. "
+    "Works with any libvirt URI (qemu:///system, qemu+ssh://host/system, xen, test:///...). Targets map to "
+    "domains through hostlist (node[:domain], as cluster-glue external/libvirt), plug/port (fence-agents), or "
+    "are the domain name or UUID themselves. One connection serves a whole session; every call is bounded "
+    "by the operation deadline even when the hypervisor hangs. diag injects an NMI.",
+    kParams,
+    sizeof kParams / sizeof kParams[0],
+    sizeof(stockade_param_desc),
+    lv_open,
+    lv_close,
+    lv_power,
+    lv_status,
+    lv_list,
+    lv_monitor,
+};
+
+} // namespace
+} // namespace stockade::libvirt_agent
+
+extern "C" STOCKADE_EXPORT const stockade_agent *stockade_agent_entry(void)
+{
+    return &stockade::libvirt_agent::kDescriptor;
+}
