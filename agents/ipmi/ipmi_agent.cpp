@@ -1,0 +1,499 @@
+// ipmi_agent.cpp -- the "ipmi" fencing agent: IPMI-over-LAN chassis power control through
+// FreeIPMI's library, with no ipmitool child and no password on any command line.
+//
+// Fencing rules kept here: power-off is confirmed by reading Get Chassis Status back (polling, not
+// sleeping) until it says off or power_timeout expires, and expiry is a failure; a reboot is off +
+// confirm, then on; "cycle" is never sent to a node that is already off and still has to be seen
+// off; a target that is not in the BMC's hostlist is refused.  One FreeIPMI context per handle.
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <ctime>
+#include <memory>
+#include <string>
+
+#include <freeipmi/freeipmi.h>
+
+#include "ipmi_config.hpp"
+#include "ipmi_console.hpp"
+#include "ipmi_link.hpp"
+#include "stockade/agent.h"
+
+namespace stockade::ipmi {
+namespace {
+
+constexpr uint32_t kAbi = STOCKADE_ABI_MAJOR;
+constexpr uint32_t kPSize = sizeof(stockade_param_desc);
+
+constexpr stockade_param_desc kParams[] = {
+    {kAbi, kPSize, "ip", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr, "ipaddr",
+     "BMC address or host name"},
+    {kAbi, kPSize, "ipport", STOCKADE_PARAM_INTEGER, 0, "623", nullptr, "", "BMC UDP port"},
+    {kAbi, kPSize, "username", STOCKADE_PARAM_STRING, 0, "", nullptr, "login userid",
+     "IPMI user name (empty = anonymous)"},
+    {kAbi, kPSize, "password", STOCKADE_PARAM_STRING, STOCKADE_PARAM_SECRET, nullptr, nullptr, "passwd",
+     "IPMI password"},
+    {kAbi, kPSize, "password_script", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "passwd_script",
+     "Shell command whose first output line is the password (run with /bin/sh -c, nothing secret on argv)"},
+    {kAbi, kPSize, "passwd_method", STOCKADE_PARAM_SELECT, 0, "param", "param|env|file", "",
+     "Where the password comes from: param (password/password_script), env (IPMI_PASSWORD when no password is "
+     "set), file (password_file)"},
+    {kAbi, kPSize, "password_file", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
+     "File whose first line is the password (passwd_method=file)"},
+    {kAbi, kPSize, "lanplus", STOCKADE_PARAM_BOOLEAN, 0, "1", nullptr, "",
+     "Use IPMI 2.0 / RMCP+ (off = IPMI 1.5)"},
+    {kAbi, kPSize, "cipher", STOCKADE_PARAM_INTEGER, 0, "3", nullptr, "",
+     "RMCP+ cipher suite (3 = HMAC-SHA1/AES-CBC-128; 0 is refused unless allow_cipher_zero=1)"},
+    {kAbi, kPSize, "allow_cipher_zero", STOCKADE_PARAM_BOOLEAN, 0, "0", nullptr, "",
+     "Permit cipher suite 0 / authentication type none (no authentication at all)"},
+    {kAbi, kPSize, "auth", STOCKADE_PARAM_SELECT, 0, "md5", "md5|md2|password|none", "",
+     "IPMI 1.5 authentication type (lanplus=0 only)"},
+    {kAbi, kPSize, "privlvl", STOCKADE_PARAM_SELECT, 0, "administrator", "administrator|operator|user", "",
+     "Privilege level requested for the session (chassis control needs operator)"},
+    {kAbi, kPSize, "k_g", STOCKADE_PARAM_STRING, STOCKADE_PARAM_SECRET, nullptr, nullptr, "kg hexadecimal_kg",
+     "BMC key K_g: up to 20 bytes of text, or hexadecimal (0x prefix or 40 digits)"},
+    {kAbi, kPSize, "workarounds", STOCKADE_PARAM_STRING, 0, "", nullptr, "workaround_flags",
+     "FreeIPMI workaround names, comma-separated (e.g. opensesspriv, authcap, intel20, supermicro20, sun20)"},
+    {kAbi, kPSize, "session_timeout", STOCKADE_PARAM_INTEGER, 0, "5000", nullptr, "session_timeout_ms",
+     "Milliseconds without an answer before the BMC is declared unreachable"},
+    {kAbi, kPSize, "retransmission_timeout", STOCKADE_PARAM_INTEGER, 0, "1000", nullptr, "retransmission_timeout_ms",
+     "Longest wait before an unanswered packet is sent again (shortened so FreeIPMI's resend backoff "
+     "ends exactly at session_timeout)"},
+    {kAbi, kPSize, "method", STOCKADE_PARAM_SELECT, 0, "onoff", "onoff|cycle", "",
+     "Reboot by off+on (each confirmed) or by one power-cycle command (still confirmed off)"},
+    {kAbi, kPSize, "power_timeout", STOCKADE_PARAM_SECONDS, 0, "20", nullptr, "",
+     "Seconds to wait for the BMC to report the new power state; expiry is a failure"},
+    {kAbi, kPSize, "power_wait", STOCKADE_PARAM_SECONDS, 0, "0", nullptr, "",
+     "Seconds to sleep after a power command before polling (0 = poll at once)"},
+    {kAbi, kPSize, "nmi_before_off", STOCKADE_PARAM_SECONDS, 0, "0", nullptr, "diag_before_off",
+     "If set, send a diagnostic interrupt (NMI) and wait this many seconds before power-off (crash dump); "
+     "its failure never blocks the fence"},
+    {kAbi, kPSize, "capture_console", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
+     "File to append the victim's Serial-over-LAN output to before power-off (post-mortem evidence; best "
+     "effort, never blocks the fence)"},
+    {kAbi, kPSize, "capture_seconds", STOCKADE_PARAM_SECONDS, 0, "5", nullptr, "",
+     "How long to record the console before power-off (capture_console)"},
+    {kAbi, kPSize, "hostlist", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr,
+     "hostname plug nodename",
+     "Node name(s) this BMC powers; any other target is refused"},
+};
+
+constexpr uint32_t kCaps = STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS |
+                           STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR | STOCKADE_CAP_DIAG;
+
+void set_err(const stockade_ctx *ctx, const std::string &msg)
+{
+    if (ctx && ctx->errbuf && ctx->errbuf_size)
+        std::snprintf(ctx->errbuf, ctx->errbuf_size, "%s", msg.c_str());
+}
+
+void log(const stockade_ctx *ctx, int level, const std::string &msg)
+{
+    if (ctx && ctx->log)
+        ctx->log(ctx, level, msg.c_str());
+}
+
+uint32_t report(const stockade_ctx *ctx, const IpmiFailure &f)
+{
+    set_err(ctx, f.message);
+    return f.rc;
+}
+
+bool cancelled(const stockade_ctx *ctx) { return ctx->is_cancelled && ctx->is_cancelled(ctx); }
+
+const char *state_name(uint32_t s) { return s == STOCKADE_POWER_ON ? "on" : s == STOCKADE_POWER_OFF ? "off" : "unknown"; }
+
+// Sleeps up to ms, waking for cancellation and never past ctx's deadline.
+Step sleep_within(const stockade_ctx *ctx, int64_t ms)
+{
+    const int64_t until = stockade_monotonic_ms() + ms;
+    for (;;) {
+        if (cancelled(ctx))
+            return fail(STOCKADE_RC_CANCELLED, "ipmi: cancelled");
+        int64_t now = stockade_monotonic_ms();
+        if (now >= until)
+            return {};
+        int64_t step = std::min<int64_t>({until - now, 20, stockade_remaining_ms(ctx)});
+        if (step <= 0)
+            return fail(STOCKADE_RC_TIMEOUT, "ipmi: the operation deadline passed");
+        struct timespec ts{step / 1000, (step % 1000) * 1000000L};
+        ::nanosleep(&ts, nullptr);
+    }
+}
+
+// Failures that polling again cannot cure.
+bool is_final(uint32_t rc)
+{
+    return rc == STOCKADE_RC_ACCESS_DENIED || rc == STOCKADE_RC_BAD_CONFIG || rc == STOCKADE_RC_CANCELLED ||
+           rc == STOCKADE_RC_TIMEOUT || rc == STOCKADE_RC_INTERNAL;
+}
+
+class IpmiDevice {
+public:
+    explicit IpmiDevice(IpmiConfig cfg) : cfg_(std::move(cfg)), link_(cfg_) {}
+
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
+    uint32_t list(stockade_list_fn emit, void *emit_ctx);
+    uint32_t monitor(const stockade_ctx *ctx);
+
+private:
+    // Polls status until it reads `want` or power_timeout passes (a failure).
+    Step wait_for(const stockade_ctx *ctx, uint32_t want, const char *after, int64_t max_interval_ms);
+    // Reads status, sends the command unless already there, then confirms.
+    Step set_power(const stockade_ctx *ctx, uint32_t want, uint32_t known_state);
+    Step reboot(const stockade_ctx *ctx, uint32_t *verified);
+    void nmi_before_off(const stockade_ctx *ctx);
+    void console_before_off(const stockade_ctx *ctx, const std::string &target);
+    // What must stay free of the deadline for the power-off itself.
+    int64_t off_reserve_ms() const
+    {
+        return int64_t(cfg_.power_timeout_s) * 1000 + 2 * int64_t(cfg_.session_timeout_ms);
+    }
+    IpmiFailure unknown_target(const std::string &target) const;
+
+    IpmiConfig cfg_;
+    IpmiLink link_;
+};
+
+IpmiFailure IpmiDevice::unknown_target(const std::string &target) const
+{
+    std::string names;
+    for (const auto &h : cfg_.hostlist)
+        names += (names.empty() ? "" : " ") + h;
+    return fail(STOCKADE_RC_UNKNOWN_TARGET, "ipmi " + cfg_.endpoint() + ": unknown target '" + target +
+                                                "': this BMC powers only [" + names + "] (hostlist)");
+}
+
+Step IpmiDevice::wait_for(const stockade_ctx *ctx, uint32_t want, const char *after, int64_t max_interval_ms)
+{
+    const int64_t start = stockade_monotonic_ms();
+    const int64_t give_up = start + int64_t(cfg_.power_timeout_s) * 1000;
+    if (cfg_.power_wait_s) {
+        Step s = sleep_within(ctx, int64_t(cfg_.power_wait_s) * 1000);
+        if (!s)
+            return s;
+    }
+    int64_t interval = 50;
+    std::string last_error;
+    uint32_t last_state = STOCKADE_POWER_UNKNOWN;
+    for (;;) {
+        auto st = link_.power_state(ctx);
+        if (st.ok()) {
+            last_state = *st;
+            if (*st == want) {
+                log(ctx, STOCKADE_LOG_INFO,
+                    "ipmi " + cfg_.endpoint() + ": confirmed " + state_name(want) + " " +
+                        std::to_string(stockade_monotonic_ms() - start) + " ms after " + after);
+                return {};
+            }
+        } else {
+            if (is_final(st.failure().rc))
+                return st.failure();
+            last_error = st.failure().message;
+            log(ctx, STOCKADE_LOG_WARNING, last_error + " (still waiting for " + state_name(want) + ")");
+        }
+        const int64_t now = stockade_monotonic_ms();
+        if (now >= give_up) {
+            std::string msg = "ipmi " + cfg_.endpoint() + ": " + after + " accepted, but the BMC did not report " +
+                              state_name(want) + " within power_timeout=" + std::to_string(cfg_.power_timeout_s) +
+                              " s (last status: " + state_name(last_state) + ")";
+            if (!last_error.empty())
+                msg += "; last error: " + last_error;
+            return fail(STOCKADE_RC_FAILED, msg);
+        }
+        Step s = sleep_within(ctx, std::min(interval, give_up - now));
+        if (!s)
+            return s;
+        interval = std::min(interval * 2, max_interval_ms);
+    }
+}
+
+Step IpmiDevice::set_power(const stockade_ctx *ctx, uint32_t want, uint32_t known_state)
+{
+    uint32_t cur = known_state;
+    if (cur == STOCKADE_POWER_UNKNOWN) {
+        auto st = link_.power_state(ctx);
+        if (!st)
+            return st.failure();
+        cur = *st;
+    }
+    if (cur == want) {
+        log(ctx, STOCKADE_LOG_NOTICE, "ipmi " + cfg_.endpoint() + ": already " + state_name(want));
+        return {};
+    }
+    const bool off = want == STOCKADE_POWER_OFF;
+    const char *what = off ? "power down" : "power up";
+    Step c = link_.chassis_control(ctx, off ? IPMI_CHASSIS_CONTROL_POWER_DOWN : IPMI_CHASSIS_CONTROL_POWER_UP, what);
+    if (!c) {
+        if (c.failure().rc != STOCKADE_RC_UNREACHABLE)
+            return c;
+        // The reply may be what got lost: read the state back once on a fresh session.
+        auto again = link_.power_state(ctx);
+        if (!again || *again != want)
+            return c;
+        log(ctx, STOCKADE_LOG_WARNING, c.failure().message + "; but the BMC now reports " + state_name(want));
+        return {};
+    }
+    return wait_for(ctx, want, what, 1000);
+}
+
+void IpmiDevice::nmi_before_off(const stockade_ctx *ctx)
+{
+    if (!cfg_.nmi_wait_s)
+        return;
+    Step s = link_.chassis_control(ctx, IPMI_CHASSIS_CONTROL_PULSE_DIAGNOSTIC_INTERRUPT, "diagnostic interrupt");
+    if (!s) {
+        log(ctx, STOCKADE_LOG_WARNING, s.failure().message + "; powering off without a crash dump");
+        return;
+    }
+    // Leave the victim time to dump, but never eat the time the power-off itself needs.
+    const int64_t reserve = off_reserve_ms();
+    const int64_t left = stockade_remaining_ms(ctx);
+    int64_t wait = int64_t(cfg_.nmi_wait_s) * 1000;
+    if (left != INT64_MAX)
+        wait = std::min(wait, left - reserve);
+    log(ctx, STOCKADE_LOG_NOTICE, "ipmi " + cfg_.endpoint() + ": NMI sent; waiting " +
+                                      std::to_string(std::max<int64_t>(wait, 0)) + " ms before power-off");
+    if (wait > 0)
+        (void)sleep_within(ctx, wait);
+}
+
+void IpmiDevice::console_before_off(const stockade_ctx *ctx, const std::string &target)
+{
+    if (cfg_.capture_console.empty())
+        return;
+    int64_t budget = int64_t(cfg_.capture_seconds) * 1000;
+    const int64_t left = stockade_remaining_ms(ctx);
+    if (left != INT64_MAX)
+        budget = std::min(budget, left - off_reserve_ms());
+    auto got = capture_console(cfg_, ctx, target, budget);
+    if (got)
+        log(ctx, STOCKADE_LOG_NOTICE, "ipmi " + cfg_.endpoint() + ": recorded " + std::to_string(*got) +
+                                          " bytes of console output to " + cfg_.capture_console);
+    else
+        log(ctx, STOCKADE_LOG_WARNING, got.failure().message + "; fencing without a console record");
+}
+
+Step IpmiDevice::reboot(const stockade_ctx *ctx, uint32_t *verified)
+{
+    auto st = link_.power_state(ctx);
+    if (!st)
+        return st.failure();
+    if (*st == STOCKADE_POWER_ON && cfg_.method == RebootMethod::Cycle) {
+        Step c = link_.chassis_control(ctx, IPMI_CHASSIS_CONTROL_POWER_CYCLE, "power cycle");
+        if (!c)
+            return c;
+        // A cycle counts as a fence only if the node is actually seen off (poll fast: the off
+        // window of a cycle can be short).
+        Step off = wait_for(ctx, STOCKADE_POWER_OFF, "power cycle", 200);
+        if (!off)
+            return fail(off.failure().rc, off.failure().message + "; the power cycle was NOT confirmed (node never "
+                                                                   "seen off)");
+        *verified |= STOCKADE_VERIFIED_OFF;
+        Step on = wait_for(ctx, STOCKADE_POWER_ON, "power cycle", 1000);
+        if (on)
+            *verified |= STOCKADE_VERIFIED_ON;
+        else
+            log(ctx, STOCKADE_LOG_WARNING, "reboot: node confirmed off, but not back on: " + on.failure().message);
+        return {};
+    }
+    if (*st == STOCKADE_POWER_ON) {
+        Step off = set_power(ctx, STOCKADE_POWER_OFF, *st);
+        if (!off)
+            return off;
+    } else {
+        log(ctx, STOCKADE_LOG_NOTICE, "ipmi " + cfg_.endpoint() + ": reboot: node already off, powering on");
+    }
+    *verified |= STOCKADE_VERIFIED_OFF;
+    Step on = set_power(ctx, STOCKADE_POWER_ON, STOCKADE_POWER_OFF);
+    if (on)
+        *verified |= STOCKADE_VERIFIED_ON;
+    else {
+        log(ctx, STOCKADE_LOG_WARNING, "reboot: node confirmed off, but power-on failed: " + on.failure().message);
+        set_err(ctx, "node confirmed off, but power-on failed: " + on.failure().message);
+    }
+    return {};
+}
+
+uint32_t IpmiDevice::power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+{
+    *verified = 0;
+    if (!cfg_.accepts_target(target))
+        return report(ctx, unknown_target(target));
+    struct CloseAtEnd {
+        IpmiLink &l;
+        ~CloseAtEnd() { l.close(); }
+    } closer{link_};
+
+    switch (action) {
+    case STOCKADE_ACTION_OFF: {
+        auto st = link_.power_state(ctx);
+        if (!st)
+            return report(ctx, st.failure());
+        if (*st == STOCKADE_POWER_ON) {
+            link_.close(); // no idle session held open while the console is recorded
+            console_before_off(ctx, target);
+            nmi_before_off(ctx);
+        }
+        Step s = set_power(ctx, STOCKADE_POWER_OFF, *st);
+        if (!s)
+            return report(ctx, s.failure());
+        *verified = STOCKADE_VERIFIED_OFF;
+        return STOCKADE_RC_OK;
+    }
+    case STOCKADE_ACTION_ON: {
+        Step s = set_power(ctx, STOCKADE_POWER_ON, STOCKADE_POWER_UNKNOWN);
+        if (!s)
+            return report(ctx, s.failure());
+        *verified = STOCKADE_VERIFIED_ON;
+        return STOCKADE_RC_OK;
+    }
+    case STOCKADE_ACTION_REBOOT: {
+        Step s = reboot(ctx, verified);
+        if (!s)
+            return report(ctx, s.failure());
+        return STOCKADE_RC_OK;
+    }
+    case STOCKADE_ACTION_DIAG: {
+        Step s = link_.chassis_control(ctx, IPMI_CHASSIS_CONTROL_PULSE_DIAGNOSTIC_INTERRUPT, "diagnostic interrupt");
+        if (!s)
+            return report(ctx, s.failure());
+        log(ctx, STOCKADE_LOG_NOTICE, "ipmi " + cfg_.endpoint() + ": diagnostic interrupt (NMI) sent to " + target);
+        return STOCKADE_RC_OK;
+    }
+    default:
+        set_err(ctx, "ipmi: unknown action " + std::to_string(action));
+        return STOCKADE_RC_UNSUPPORTED;
+    }
+}
+
+uint32_t IpmiDevice::status(const stockade_ctx *ctx, const std::string &target, uint32_t *state)
+{
+    *state = STOCKADE_POWER_UNKNOWN;
+    if (!cfg_.accepts_target(target))
+        return report(ctx, unknown_target(target));
+    auto st = link_.power_state(ctx);
+    link_.close();
+    if (!st)
+        return report(ctx, st.failure());
+    *state = *st;
+    return STOCKADE_RC_OK;
+}
+
+uint32_t IpmiDevice::monitor(const stockade_ctx *ctx)
+{
+    auto st = link_.power_state(ctx);
+    link_.close();
+    if (!st)
+        return report(ctx, st.failure());
+    return STOCKADE_RC_OK;
+}
+
+uint32_t IpmiDevice::list(stockade_list_fn emit, void *emit_ctx)
+{
+    for (const auto &h : cfg_.hostlist)
+        emit(emit_ctx, h.c_str(), "");
+    return STOCKADE_RC_OK;
+}
+
+// ---- C thunks: no exception crosses the boundary ----------------------------------------------
+
+uint32_t t_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, void **handle)
+{
+    try {
+        *handle = nullptr;
+        auto cfg = parse_config(params, n, ctx);
+        if (!cfg)
+            return report(ctx, cfg.failure());
+        *handle = new IpmiDevice(std::move(cfg.value()));
+        return STOCKADE_RC_OK;
+    } catch (...) {
+        set_err(ctx, "ipmi: internal error in open");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+void t_close(void *handle)
+{
+    try {
+        delete static_cast<IpmiDevice *>(handle);
+    } catch (...) {
+    }
+}
+
+uint32_t t_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
+                 uint32_t *verified)
+{
+    try {
+        *verified = 0;
+        if (flags) {
+            set_err(ctx, "ipmi: unknown flag bits 0x" + std::to_string(flags));
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        return static_cast<IpmiDevice *>(handle)->power(ctx, action, target ? target : "", verified);
+    } catch (...) {
+        set_err(ctx, "ipmi: internal error in power");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+uint32_t t_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t *state)
+{
+    try {
+        return static_cast<IpmiDevice *>(handle)->status(ctx, target ? target : "", state);
+    } catch (...) {
+        set_err(ctx, "ipmi: internal error in status");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+uint32_t t_list(void *handle, const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
+{
+    try {
+        return static_cast<IpmiDevice *>(handle)->list(emit, emit_ctx);
+    } catch (...) {
+        set_err(ctx, "ipmi: internal error in list");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+uint32_t t_monitor(void *handle, const stockade_ctx *ctx)
+{
+    try {
+        return static_cast<IpmiDevice *>(handle)->monitor(ctx);
+    } catch (...) {
+        set_err(ctx, "ipmi: internal error in monitor");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+const stockade_agent kAgent = {
+    STOCKADE_ABI_MAJOR,
+    sizeof(stockade_agent),
+    STOCKADE_ABI_MINOR,
+    kCaps,
+    "ipmi",
+    "1.0",
+    "IPMI-over-LAN chassis power control through FreeIPMI (no ipmitool, no password on argv)",
+    "Fences a node through its BMC (iDRAC, iLO, IPMI 2.0 boards) with FreeIPMI's library. Power-off is "
+    "confirmed by reading the chassis status back until it reports off or power_timeout expires (a failure). "
+    "Targets outside hostlist are refused.",
+    kParams,
+    sizeof(kParams) / sizeof(kParams[0]),
+    sizeof(stockade_param_desc),
+    t_open,
+    t_close,
+    t_power,
+    t_status,
+    t_list,
+    t_monitor,
+};
+
+} // namespace
+} // namespace stockade::ipmi
+
+extern "C" STOCKADE_EXPORT const stockade_agent *stockade_agent_entry(void)
+{
+    return &stockade::ipmi::kAgent;
+}

@@ -1,0 +1,512 @@
+// ipmi_config.cpp -- see ipmi_config.hpp.  Also home of the password_script runner: the script
+// runs as /bin/sh -c SCRIPT in its own process group with stdin from /dev/null and stdout on a
+// pipe; nothing secret is ever on its argv or in its environment, and it is SIGKILLed (whole
+// group) if it outlives the caller's deadline.
+#include "ipmi_config.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <poll.h>
+#include <signal.h>
+#include <string_view>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <freeipmi/freeipmi.h>
+
+extern char **environ;
+
+namespace stockade::ipmi {
+
+SecretString &SecretString::operator=(SecretString &&o) noexcept
+{
+    wipe();
+    s_ = std::move(o.s_);
+    o.wipe();
+    return *this;
+}
+
+void SecretString::wipe()
+{
+    if (!s_.empty())
+        ::explicit_bzero(s_.data(), s_.size());
+    s_.clear();
+}
+
+namespace {
+
+struct NamedValue {
+    std::string_view name;
+    unsigned value;
+};
+
+// FreeIPMI's workaround names (ipmipower -W), per protocol.
+constexpr std::array<NamedValue, 7> kWorkarounds20{{
+    {"authcap", IPMI_WORKAROUND_FLAGS_OUTOFBAND_2_0_AUTHENTICATION_CAPABILITIES},
+    {"intel20", IPMI_WORKAROUND_FLAGS_OUTOFBAND_2_0_INTEL_2_0_SESSION},
+    {"supermicro20", IPMI_WORKAROUND_FLAGS_OUTOFBAND_2_0_SUPERMICRO_2_0_SESSION},
+    {"sun20", IPMI_WORKAROUND_FLAGS_OUTOFBAND_2_0_SUN_2_0_SESSION},
+    {"opensesspriv", IPMI_WORKAROUND_FLAGS_OUTOFBAND_2_0_OPEN_SESSION_PRIVILEGE},
+    {"integritycheckvalue", IPMI_WORKAROUND_FLAGS_OUTOFBAND_2_0_NON_EMPTY_INTEGRITY_CHECK_VALUE},
+    {"nochecksumcheck", IPMI_WORKAROUND_FLAGS_OUTOFBAND_2_0_NO_CHECKSUM_CHECK},
+}};
+constexpr std::array<NamedValue, 7> kWorkarounds15{{
+    {"authcap", IPMI_WORKAROUND_FLAGS_OUTOFBAND_AUTHENTICATION_CAPABILITIES},
+    {"idzero", IPMI_WORKAROUND_FLAGS_OUTOFBAND_ACCEPT_SESSION_ID_ZERO},
+    {"forcepermsg", IPMI_WORKAROUND_FLAGS_OUTOFBAND_FORCE_PERMSG_AUTHENTICATION},
+    {"unexpectedauth", IPMI_WORKAROUND_FLAGS_OUTOFBAND_CHECK_UNEXPECTED_AUTHCODE},
+    {"endianseq", IPMI_WORKAROUND_FLAGS_OUTOFBAND_BIG_ENDIAN_SEQUENCE_NUMBER},
+    {"noauthcodecheck", IPMI_WORKAROUND_FLAGS_OUTOFBAND_NO_AUTH_CODE_CHECK},
+    {"nochecksumcheck", IPMI_WORKAROUND_FLAGS_OUTOFBAND_NO_CHECKSUM_CHECK},
+}};
+
+constexpr std::array<NamedValue, 3> kPrivileges{{
+    {"user", IPMI_PRIVILEGE_LEVEL_USER},
+    {"operator", IPMI_PRIVILEGE_LEVEL_OPERATOR},
+    {"administrator", IPMI_PRIVILEGE_LEVEL_ADMIN},
+}};
+
+constexpr std::array<NamedValue, 4> kAuthTypes{{
+    {"none", IPMI_AUTHENTICATION_TYPE_NONE},
+    {"md2", IPMI_AUTHENTICATION_TYPE_MD2},
+    {"md5", IPMI_AUTHENTICATION_TYPE_MD5},
+    {"password", IPMI_AUTHENTICATION_TYPE_STRAIGHT_PASSWORD_KEY},
+}};
+
+// Cipher suites FreeIPMI accepts (ipmi_ctx_open_outofband_2_0).
+constexpr std::array<int, 12> kCipherSuites{0, 1, 2, 3, 6, 7, 8, 11, 12, 15, 16, 17};
+
+template <size_t N>
+const NamedValue *lookup(const std::array<NamedValue, N> &table, std::string_view name)
+{
+    for (const auto &e : table)
+        if (e.name == name)
+            return &e;
+    return nullptr;
+}
+
+std::string lower(std::string s)
+{
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return s;
+}
+
+std::vector<std::string> split_words(const std::string &s)
+{
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : s) {
+        if (c == ' ' || c == ',' || c == ';' || c == '\t' || c == '\n') {
+            if (!cur.empty())
+                out.push_back(std::move(cur));
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    if (!cur.empty())
+        out.push_back(std::move(cur));
+    return out;
+}
+
+bool parse_uint(const std::string &s, long long lo, long long hi, long long &out)
+{
+    const char *b = s.data(), *e = s.data() + s.size();
+    auto r = std::from_chars(b, e, out);
+    return r.ec == std::errc() && r.ptr == e && out >= lo && out <= hi;
+}
+
+IpmiFailure bad(const std::string &param, const std::string &what)
+{
+    return fail(STOCKADE_RC_BAD_CONFIG, "parameter '" + param + "': " + what);
+}
+
+int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = char(std::tolower(static_cast<unsigned char>(c)));
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+// k_g is raw text of at most 20 bytes, or hex (a 0x prefix, or longer than 20 characters, as
+// fence_ipmilan's hexadecimal_kg).  The value itself never appears in a message.
+Expected<SecretString> parse_kg(const std::string &v)
+{
+    std::string_view s = v;
+    bool hex = false;
+    if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        s.remove_prefix(2);
+        hex = true;
+    } else if (s.size() > IPMI_MAX_K_G_LENGTH) {
+        hex = true;
+    }
+    if (!hex)
+        return SecretString(v);
+    if (s.size() % 2 || s.size() / 2 > IPMI_MAX_K_G_LENGTH)
+        return bad("k_g", "hexadecimal key must have an even number of digits, at most 40");
+    std::string bytes;
+    for (size_t i = 0; i < s.size(); i += 2) {
+        int hi = hex_digit(s[i]), lo = hex_digit(s[i + 1]);
+        if (hi < 0 || lo < 0) {
+            ::explicit_bzero(bytes.data(), bytes.size());
+            return bad("k_g", "not a hexadecimal key (and longer than the 20 bytes of a plain key)");
+        }
+        bytes += char(hi * 16 + lo);
+    }
+    return SecretString(std::move(bytes));
+}
+
+// Strips one trailing newline (and CR) the way `read` would.
+void chomp(std::string &s)
+{
+    auto nl = s.find('\n');
+    if (nl != std::string::npos) {
+        ::explicit_bzero(s.data() + nl, s.size() - nl);
+        s.resize(nl);
+    }
+    if (!s.empty() && s.back() == '\r')
+        s.pop_back();
+}
+
+void sleep_ms(int ms)
+{
+    struct timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+    ::nanosleep(&ts, nullptr);
+}
+
+} // namespace
+
+Expected<unsigned> parse_workarounds(const std::string &list, bool lanplus)
+{
+    unsigned flags = 0;
+    for (const std::string &w : split_words(lower(list))) {
+        if (w == "none")
+            continue;
+        const NamedValue *e = lanplus ? lookup(kWorkarounds20, w) : lookup(kWorkarounds15, w);
+        if (!e) {
+            std::string known;
+            if (lanplus)
+                for (const auto &k : kWorkarounds20)
+                    known += (known.empty() ? "" : ",") + std::string(k.name);
+            else
+                for (const auto &k : kWorkarounds15)
+                    known += (known.empty() ? "" : ",") + std::string(k.name);
+            return bad("workarounds", "unknown " + std::string(lanplus ? "IPMI 2.0" : "IPMI 1.5") + " workaround '" + w +
+                                          "' (known: " + known + ")");
+        }
+        flags |= e->value;
+    }
+    return flags;
+}
+
+bool IpmiConfig::accepts_target(const std::string &target) const
+{
+    const std::string t = lower(target);
+    return std::any_of(hostlist.begin(), hostlist.end(), [&](const std::string &h) { return lower(h) == t; });
+}
+
+// Runs password_script and returns the first line of its stdout.
+static Expected<SecretString> run_password_script(const std::string &script, const stockade_ctx *ctx)
+{
+    constexpr int64_t kDefaultLimitMs = 10000;
+    const int64_t start = stockade_monotonic_ms();
+    const int64_t remaining = stockade_remaining_ms(ctx);
+    const int64_t deadline = start + std::min<int64_t>(remaining, kDefaultLimitMs);
+
+    // Everything the child needs is built before fork(): after it only async-signal-safe calls.
+    std::vector<std::string> env_store;
+    for (char **e = environ; e && *e; ++e) {
+        std::string_view kv = *e;
+        if (kv.starts_with("IPMI_PASSWORD=") || kv.starts_with("IPMITOOL_PASSWORD="))
+            continue;
+        env_store.emplace_back(kv);
+    }
+    std::vector<char *> envp;
+    for (auto &s : env_store)
+        envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::string sh = "/bin/sh", dash_c = "-c", body = script;
+    char *argv[] = {sh.data(), dash_c.data(), body.data(), nullptr};
+
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0)
+        return fail(STOCKADE_RC_INTERNAL, std::string("password_script: pipe failed: ") + std::strerror(errno));
+    int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        int e = errno;
+        ::close(out[0]);
+        ::close(out[1]);
+        if (devnull >= 0)
+            ::close(devnull);
+        return fail(STOCKADE_RC_INTERNAL, std::string("password_script: fork failed: ") + std::strerror(e));
+    }
+    if (pid == 0) {
+        ::setpgid(0, 0);
+        if (devnull >= 0) {
+            ::dup2(devnull, 0);
+            ::dup2(devnull, 2);
+        }
+        ::dup2(out[1], 1);
+        ::syscall(SYS_close_range, 3U, ~0U, 0U);
+        ::execve(argv[0], argv, envp.data());
+        ::_exit(127);
+    }
+    ::setpgid(pid, pid); // both sides, so the group exists whoever runs first
+    ::close(out[1]);
+    if (devnull >= 0)
+        ::close(devnull);
+
+    std::string buf;
+    bool timed_out = false, cancelled = false;
+    char chunk[256];
+    for (;;) {
+        int64_t left = deadline - stockade_monotonic_ms();
+        if (left <= 0) {
+            timed_out = true;
+            break;
+        }
+        if (ctx->is_cancelled && ctx->is_cancelled(ctx)) {
+            cancelled = true;
+            break;
+        }
+        struct pollfd p{out[0], POLLIN, 0};
+        int r = ::poll(&p, 1, int(std::min<int64_t>(left, 100)));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            continue;
+        ssize_t n = ::read(out[0], chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (buf.size() < 4096)
+            buf.append(chunk, size_t(n));
+    }
+    ::explicit_bzero(chunk, sizeof chunk);
+    ::close(out[0]);
+    int status = 0;
+    if (timed_out || cancelled) {
+        ::kill(-pid, SIGKILL);
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        SecretString wipe_it(std::move(buf));
+        if (cancelled)
+            return fail(STOCKADE_RC_CANCELLED, "password_script: cancelled");
+        return fail(STOCKADE_RC_TIMEOUT, "password_script: no result within " +
+                                             std::to_string(deadline - start) + " ms; killed");
+    }
+    // Output ended: give the script a moment to exit, then make sure it is gone.
+    for (int i = 0; i < 200; ++i) {
+        pid_t w = ::waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            break;
+        if (stockade_monotonic_ms() >= deadline || i == 199) {
+            ::kill(-pid, SIGKILL);
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            break;
+        }
+        sleep_ms(10);
+    }
+    SecretString out_secret(std::move(buf));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                                            : "was killed by signal " + std::to_string(WTERMSIG(status));
+        return fail(STOCKADE_RC_BAD_CONFIG, "password_script " + how);
+    }
+    std::string pw = out_secret.str();
+    chomp(pw);
+    if (pw.empty()) {
+        return fail(STOCKADE_RC_BAD_CONFIG, "password_script printed no password");
+    }
+    return SecretString(std::move(pw));
+}
+
+static Expected<SecretString> read_password_file(const std::string &path, const stockade_ctx *ctx)
+{
+    struct stat st{};
+    if (::stat(path.c_str(), &st) != 0)
+        return bad("password_file", "cannot read '" + path + "': " + std::strerror(errno));
+    if ((st.st_mode & 0077) && ctx->log)
+        ctx->log(ctx, STOCKADE_LOG_WARNING,
+                 ("password file '" + path + "' is readable by group or others; chmod 600 it").c_str());
+    std::ifstream f(path, std::ios::binary);
+    if (!f)
+        return bad("password_file", "cannot open '" + path + "'");
+    std::string line;
+    std::getline(f, line);
+    chomp(line);
+    return SecretString(std::move(line));
+}
+
+Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const stockade_ctx *ctx)
+{
+    IpmiConfig c;
+    std::string workarounds, passwd_method = "param", password_script, password_file, hostlist;
+    bool have_password = false, allow_cipher_zero = false;
+    long long cipher = 3, num = 0;
+    std::string auth = "md5";
+
+    for (size_t i = 0; i < n; ++i) {
+        const std::string k = params[i].name ? params[i].name : "";
+        const std::string v = params[i].value ? params[i].value : "";
+        if (k == "ip") {
+            c.host = v;
+        } else if (k == "ipport") {
+            if (!parse_uint(v, 1, 65535, num))
+                return bad(k, "'" + v + "' is not a UDP port (1-65535)");
+            c.port = int(num);
+        } else if (k == "username") {
+            if (v.size() > IPMI_MAX_USER_NAME_LENGTH)
+                return bad(k, "longer than the 16 bytes IPMI allows");
+            c.username = v;
+        } else if (k == "password") {
+            c.password = SecretString(v);
+            have_password = true;
+        } else if (k == "password_script") {
+            password_script = v;
+        } else if (k == "password_file") {
+            password_file = v;
+        } else if (k == "passwd_method") {
+            passwd_method = lower(v);
+        } else if (k == "lanplus") {
+            c.lanplus = v == "1";
+        } else if (k == "cipher") {
+            if (!parse_uint(v, 0, 255, cipher) ||
+                std::find(kCipherSuites.begin(), kCipherSuites.end(), int(cipher)) == kCipherSuites.end())
+                return bad(k, "'" + v + "' is not a cipher suite FreeIPMI supports (0-3, 6-8, 11, 12, 15-17)");
+        } else if (k == "allow_cipher_zero") {
+            allow_cipher_zero = v == "1";
+        } else if (k == "auth") {
+            auth = lower(v);
+        } else if (k == "privlvl") {
+            const NamedValue *p = lookup(kPrivileges, lower(v));
+            if (!p)
+                return bad(k, "'" + v + "' is not one of administrator|operator|user");
+            c.privilege = uint8_t(p->value);
+            c.privilege_name = lower(v);
+        } else if (k == "k_g") {
+            auto kg = parse_kg(v);
+            if (!kg)
+                return kg.failure();
+            c.k_g = std::move(kg.value());
+        } else if (k == "workarounds") {
+            workarounds = v;
+        } else if (k == "session_timeout") {
+            if (!parse_uint(v, 100, 600000, num))
+                return bad(k, "'" + v + "' is not a number of milliseconds between 100 and 600000");
+            c.session_timeout_ms = unsigned(num);
+        } else if (k == "retransmission_timeout") {
+            if (!parse_uint(v, 10, 600000, num))
+                return bad(k, "'" + v + "' is not a number of milliseconds between 10 and 600000");
+            c.retransmission_timeout_ms = unsigned(num);
+        } else if (k == "method") {
+            if (lower(v) == "onoff")
+                c.method = RebootMethod::OnOff;
+            else if (lower(v) == "cycle")
+                c.method = RebootMethod::Cycle;
+            else
+                return bad(k, "'" + v + "' is not one of onoff|cycle");
+        } else if (k == "power_timeout") {
+            if (!parse_uint(v, 1, 3600, num))
+                return bad(k, "'" + v + "' is not a number of seconds between 1 and 3600");
+            c.power_timeout_s = unsigned(num);
+        } else if (k == "power_wait") {
+            if (!parse_uint(v, 0, 600, num))
+                return bad(k, "'" + v + "' is not a number of seconds between 0 and 600");
+            c.power_wait_s = unsigned(num);
+        } else if (k == "nmi_before_off") {
+            if (!parse_uint(v, 0, 600, num))
+                return bad(k, "'" + v + "' is not a number of seconds between 0 and 600");
+            c.nmi_wait_s = unsigned(num);
+        } else if (k == "hostlist") {
+            hostlist = v;
+        } else if (k == "capture_console") {
+            c.capture_console = v;
+        } else if (k == "capture_seconds") {
+            if (!parse_uint(v, 1, 300, num))
+                return bad(k, "'" + v + "' is not a number of seconds between 1 and 300");
+            c.capture_seconds = unsigned(num);
+        } else {
+            return fail(STOCKADE_RC_BAD_CONFIG, "parameter '" + k + "': the ipmi agent has no such parameter");
+        }
+    }
+
+    if (c.host.empty())
+        return bad("ip", "the BMC address is required");
+    c.hostlist = split_words(hostlist);
+    if (c.hostlist.empty())
+        return bad("hostlist", "name the node(s) this BMC powers (a BMC never fences an unnamed target)");
+    if (c.lanplus) {
+        if (cipher == 0 && !allow_cipher_zero)
+            return bad("cipher", "cipher suite 0 means no authentication at all; refused unless allow_cipher_zero=1");
+        c.cipher = uint8_t(cipher);
+    } else {
+        const NamedValue *a = lookup(kAuthTypes, auth);
+        if (!a)
+            return bad("auth", "'" + auth + "' is not one of md5|md2|password|none");
+        if (a->value == IPMI_AUTHENTICATION_TYPE_NONE && !allow_cipher_zero)
+            return bad("auth", "authentication type none means no authentication at all; refused unless "
+                               "allow_cipher_zero=1");
+        c.auth_type = uint8_t(a->value);
+        if (!c.k_g.empty())
+            return bad("k_g", "only used with lanplus (IPMI 2.0)");
+    }
+    auto w = parse_workarounds(workarounds, c.lanplus);
+    if (!w)
+        return w.failure();
+    c.workaround_flags = w.value();
+
+    // Where the password comes from.
+    int sources = int(have_password) + int(!password_script.empty());
+    if (sources > 1)
+        return bad("password_script", "set either password or password_script, not both");
+    if (passwd_method == "file") {
+        if (password_file.empty())
+            return bad("password_file", "required with passwd_method=file");
+        if (sources)
+            return bad("passwd_method", "file: the password comes from password_file; do not also set password");
+        auto pw = read_password_file(password_file, ctx);
+        if (!pw)
+            return pw.failure();
+        c.password = std::move(pw.value());
+    } else if (passwd_method == "env") {
+        // cluster-glue's meaning: the password never goes on a command line.  Ours never does, so a
+        // configured password is simply used; without one it comes from this process's environment.
+        if (!sources) {
+            const char *e = std::getenv("IPMI_PASSWORD");
+            if (!e)
+                e = std::getenv("IPMITOOL_PASSWORD");
+            if (!e)
+                return bad("passwd_method", "env: neither password nor IPMI_PASSWORD/IPMITOOL_PASSWORD is set");
+            c.password = SecretString(e);
+        }
+    } else if (passwd_method != "param") {
+        return bad("passwd_method", "'" + passwd_method + "' is not one of param|env|file");
+    }
+    if (!password_script.empty()) {
+        auto pw = run_password_script(password_script, ctx);
+        if (!pw)
+            return pw.failure();
+        c.password = std::move(pw.value());
+    }
+    size_t max_pw = c.lanplus ? IPMI_2_0_MAX_PASSWORD_LENGTH : IPMI_1_5_MAX_PASSWORD_LENGTH;
+    if (c.password.str().size() > max_pw)
+        return bad("password", "longer than the " + std::to_string(max_pw) + " bytes IPMI " +
+                                   (c.lanplus ? "2.0" : "1.5") + " allows");
+    return c;
+}
+
+} // namespace stockade::ipmi
