@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "stockade/agent.h"
+#include "stockade/agent_support.hpp"
 
 namespace {
 
@@ -50,17 +51,8 @@ struct Device {
     int verify_interval_s = 1;
 };
 
-void set_err(const stockade_ctx *ctx, const std::string &m)
-{
-    if (ctx->errbuf && ctx->errbuf_size)
-        std::snprintf(ctx->errbuf, ctx->errbuf_size, "%s", m.c_str());
-}
-
-void log(const stockade_ctx *ctx, int level, const std::string &m)
-{
-    if (ctx->log)
-        ctx->log(ctx, level, m.c_str());
-}
+using stockade::agent::set_err;
+using stockade::agent::log;
 
 // Splits a command line into words: blanks separate, '...' is literal, "..." allows \" \\ \$,
 // a backslash outside quotes escapes the next character.  Returns false on an open quote.
@@ -195,7 +187,7 @@ RunResult run_line(const stockade_ctx *ctx, const std::string &line, const std::
     int64_t drain_until = 0; // after the command exited: a short grace for output still in flight
     while (!eof) {
         int64_t left = stockade_remaining_ms(ctx);
-        if (!exited && (left == 0 || (ctx->is_cancelled && ctx->is_cancelled(ctx)))) {
+        if (!exited && (left == 0 || stockade::agent::cancelled(ctx))) {
             cancelled = left != 0;
             killed = true;
             break;
@@ -298,7 +290,7 @@ uint32_t confirm_off(const Device &d, const stockade_ctx *ctx, const std::string
         if (rc == STOCKADE_RC_OK && state == STOCKADE_POWER_OFF)
             return STOCKADE_RC_OK;
         int64_t left = stockade_remaining_ms(ctx);
-        if (left <= int64_t(d.verify_interval_s) * 1000 || (ctx->is_cancelled && ctx->is_cancelled(ctx))) {
+        if (left <= int64_t(d.verify_interval_s) * 1000 || stockade::agent::cancelled(ctx)) {
             set_err(ctx, "off command for " + target + " exited 0 but status still says " +
                              (rc == STOCKADE_RC_OK ? "on" : "unknown") + " at the deadline");
             return STOCKADE_RC_TIMEOUT;

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "stockade/agent.h"
+#include "stockade/agent_support.hpp"
 
 namespace stockade_exec {
 
@@ -290,6 +291,24 @@ inline bool secret_name(std::string n)
     for (auto &c : n)
         c = char(std::tolower(static_cast<unsigned char>(c)));
     return n.find("pass") != std::string::npos || n.find("secret") != std::string::npos || n == "k_g";
+}
+
+// Logs each non-empty line of the child's stdout, then stderr, at INFO as "<name> stdout: <line>"
+// with secrets masked -- what both wrapper agents show of the program they ran.
+inline void log_output(const stockade_ctx *ctx, const std::string &name, const ChildResult &r,
+                       const std::vector<std::string> &secrets)
+{
+    for (const std::string *s : {&r.out, &r.err}) {
+        size_t start = 0;
+        while (start < s->size()) {
+            size_t nl = s->find('\n', start);
+            std::string line = s->substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+            start = nl == std::string::npos ? s->size() : nl + 1;
+            if (!line.empty())
+                stockade::agent::log(ctx, STOCKADE_LOG_INFO,
+                                     name + (s == &r.out ? " stdout: " : " stderr: ") + mask_secrets(line, secrets));
+        }
+    }
 }
 
 } // namespace stockade_exec

@@ -23,6 +23,7 @@
 
 #include "../exec_common/run_child.hpp"
 #include "stockade/agent.h"
+#include "stockade/agent_support.hpp"
 
 namespace {
 
@@ -48,17 +49,9 @@ struct FenceExec {
     bool has_nodename = false;
 };
 
-void set_err(const stockade_ctx *ctx, const std::string &m)
-{
-    if (ctx->errbuf && ctx->errbuf_size)
-        std::snprintf(ctx->errbuf, ctx->errbuf_size, "%s", m.c_str());
-}
-
-void log(const stockade_ctx *ctx, int level, const std::string &m)
-{
-    if (ctx->log)
-        ctx->log(ctx, level, m.c_str());
-}
+using stockade::agent::set_err;
+using stockade::agent::log;
+using stockade::agent::cancelled;
 
 bool executable_file(const std::string &p)
 {
@@ -96,20 +89,8 @@ stockade_exec::ChildResult run_action(const FenceExec &f, const stockade_ctx *ct
         input += std::string("nodename=") + target + "\n";
     auto env = stockade_exec::environment_with({{"PYTHONWARNINGS", "ignore"}});
     auto r = stockade_exec::run_child({f.program}, env, input, ctx->deadline_ms,
-                                      [ctx] { return ctx->is_cancelled && ctx->is_cancelled(ctx); });
-    auto emit = [&](const std::string &text, const char *stream) {
-        size_t start = 0;
-        while (start < text.size()) {
-            size_t nl = text.find('\n', start);
-            std::string line = text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
-            start = nl == std::string::npos ? text.size() : nl + 1;
-            if (!line.empty())
-                log(ctx, STOCKADE_LOG_INFO,
-                    f.agent_name + " " + stream + ": " + stockade_exec::mask_secrets(line, f.secrets));
-        }
-    };
-    emit(r.out, "stdout");
-    emit(r.err, "stderr");
+                                      [ctx] { return cancelled(ctx); });
+    stockade_exec::log_output(ctx, f.agent_name, r, f.secrets);
     return r;
 }
 

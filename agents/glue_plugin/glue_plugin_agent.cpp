@@ -25,6 +25,7 @@
 
 #include "../exec_common/run_child.hpp"
 #include "stockade/agent.h"
+#include "stockade/agent_support.hpp"
 
 namespace {
 
@@ -72,24 +73,10 @@ struct Glue {
     std::vector<std::string> secrets;
 };
 
-void set_err(const stockade_ctx *ctx, const std::string &m)
-{
-    if (ctx->errbuf && ctx->errbuf_size)
-        std::snprintf(ctx->errbuf, ctx->errbuf_size, "%s", m.c_str());
-}
-
-void log(const stockade_ctx *ctx, int level, const std::string &m)
-{
-    if (ctx->log)
-        ctx->log(ctx, level, m.c_str());
-}
-
-std::string lower(std::string s)
-{
-    for (auto &c : s)
-        c = char(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
+using stockade::agent::set_err;
+using stockade::agent::log;
+using stockade::agent::lower;
+using stockade::agent::cancelled;
 
 bool safe_name(const std::string &s)
 {
@@ -118,24 +105,9 @@ std::vector<std::string> words(const std::string &s)
     return out;
 }
 
-void log_output(const Glue &g, const stockade_ctx *ctx, const stockade_exec::ChildResult &r)
-{
-    for (const std::string *s : {&r.out, &r.err}) {
-        size_t start = 0;
-        while (start < s->size()) {
-            size_t nl = s->find('\n', start);
-            std::string line = s->substr(start, nl == std::string::npos ? std::string::npos : nl - start);
-            start = nl == std::string::npos ? s->size() : nl + 1;
-            if (!line.empty())
-                log(ctx, STOCKADE_LOG_INFO,
-                    g.plugin + (s == &r.out ? " stdout: " : " stderr: ") + stockade_exec::mask_secrets(line, g.secrets));
-        }
-    }
-}
-
 std::function<bool()> cancel_fn(const stockade_ctx *ctx)
 {
-    return [ctx] { return ctx->is_cancelled && ctx->is_cancelled(ctx); };
+    return [ctx] { return cancelled(ctx); };
 }
 
 // external/*: one protocol call.
@@ -150,7 +122,7 @@ stockade_exec::ChildResult run_external(const Glue &g, const stockade_ctx *ctx, 
     if (!target.empty())
         argv.push_back(target);
     auto r = stockade_exec::run_child(argv, stockade_exec::environment_with(set), "", ctx->deadline_ms, cancel_fn(ctx));
-    log_output(g, ctx, r);
+    stockade_exec::log_output(ctx, g.plugin, r, g.secrets);
     return r;
 }
 
@@ -212,7 +184,7 @@ stockade_exec::ChildResult run_stonith(const Glue &g, const stockade_ctx *ctx, c
     argv.insert(argv.end(), op_args.begin(), op_args.end());
     r = stockade_exec::run_child(argv, env, "", ctx->deadline_ms, cancel_fn(ctx));
     unlink(path);
-    log_output(g, ctx, r);
+    stockade_exec::log_output(ctx, g.plugin, r, g.secrets);
     return r;
 }
 

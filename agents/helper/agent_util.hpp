@@ -1,4 +1,4 @@
-// agent_util.hpp -- small pieces both helper agents share: error/log plumbing over the C ABI,
+// agent_util.hpp -- small pieces both helper agents share: printf-style errors over the C ABI,
 // parameter lookup, waiting under the host's deadline and cancel flag, and the SFEX "is this node
 // active?" question.  Header-only so each agent .so stays self-contained.
 #pragma once
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "stockade/agent.h"
+#include "stockade/agent_support.hpp"
 #include "stockade/sfex.hpp"
 
 namespace stockade::helper {
@@ -28,13 +29,11 @@ __attribute__((format(printf, 2, 3))) inline void set_err(const stockade_ctx *ct
     va_end(ap);
 }
 
-inline void log(const stockade_ctx *ctx, int level, const std::string &msg)
-{
-    if (ctx && ctx->log)
-        ctx->log(ctx, level, msg.c_str());
-}
-
-inline bool cancelled(const stockade_ctx *ctx) { return ctx && ctx->is_cancelled && ctx->is_cancelled(ctx); }
+// Shared with every other agent (stockade/agent_support.hpp).  set_err stays here: the helper
+// agents format their errors printf-style.
+using stockade::agent::cancelled;
+using stockade::agent::log;
+using stockade::agent::lower;
 
 // The value of a parameter (the host fills defaults, so optional ones may simply be absent).
 inline std::string param(const stockade_param *p, size_t n, const char *name, const std::string &def = "")
@@ -73,12 +72,6 @@ inline std::vector<std::string> split_list(const std::string &s)
     if (!tok.empty())
         out.push_back(tok);
     return out;
-}
-
-inline std::string lower(std::string s)
-{
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-    return s;
 }
 
 enum class WaitEnd { done, cancelled, deadline };

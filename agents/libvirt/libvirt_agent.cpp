@@ -35,6 +35,7 @@
 
 #include "bounded_op.hpp"
 #include "stockade/agent.h"
+#include "stockade/agent_support.hpp"
 #include "target_map.hpp"
 
 namespace stockade::libvirt_agent {
@@ -764,17 +765,8 @@ struct Handle {
     std::shared_ptr<Connection> conn;
 };
 
-void set_err(const stockade_ctx *ctx, const std::string &msg)
-{
-    if (ctx && ctx->errbuf && ctx->errbuf_size)
-        std::snprintf(ctx->errbuf, ctx->errbuf_size, "%s", msg.c_str());
-}
-
-void log_line(const stockade_ctx *ctx, int level, const std::string &msg)
-{
-    if (ctx && ctx->log)
-        ctx->log(ctx, level, msg.c_str());
-}
+using stockade::agent::set_err;
+using stockade::agent::log;
 
 // Runs `fn` for `target` (resolved first; "" for list/monitor) on the handle's connection within
 // the ctx deadline, adopting the connection it used, or dropping it when it was abandoned or lost.
@@ -793,7 +785,7 @@ OpOut run_op(Handle &h, const stockade_ctx *ctx, OpFn fn, const char *target, bo
                      : rt.source == TargetSource::Plug   ? "plug"
                                                          : "target";
         if (rt.domain != env.target)
-            log_line(ctx, STOCKADE_LOG_DEBUG, "target '" + env.target + "' is domain '" + rt.domain + "' (" + env.source + ")");
+            log(ctx, STOCKADE_LOG_DEBUG, "target '" + env.target + "' is domain '" + rt.domain + "' (" + env.source + ")");
     }
     bool abandoned = false;
     OpOut out = run_bounded<OpOut>(
@@ -904,7 +896,7 @@ uint32_t lv_power(void *handle, const stockade_ctx *ctx, uint32_t action, const 
             set_err(ctx, "unknown action " + std::to_string(action));
             return STOCKADE_RC_UNSUPPORTED;
         }
-        log_line(ctx, STOCKADE_LOG_DEBUG, std::string(a->name) + " " + (target ? target : ""));
+        log(ctx, STOCKADE_LOG_DEBUG, std::string(a->name) + " " + (target ? target : ""));
         OpOut out = run_op(*static_cast<Handle *>(handle), ctx, a->run, target, true);
         if (out.status.ok())
             *verified = out.verified;

@@ -28,6 +28,7 @@
 
 #include "meatware_channel.hpp"
 #include "stockade/agent.h"
+#include "stockade/agent_support.hpp"
 
 namespace mw = stockade::meatware;
 
@@ -67,22 +68,9 @@ const ActionWords *action_words(uint32_t action)
     return nullptr;
 }
 
-void set_err(const stockade_ctx *ctx, const std::string &msg)
-{
-    if (ctx && ctx->errbuf && ctx->errbuf_size)
-        std::snprintf(ctx->errbuf, ctx->errbuf_size, "%s", msg.c_str());
-}
-
-void log(const stockade_ctx *ctx, int level, const std::string &msg)
-{
-    if (ctx && ctx->log)
-        ctx->log(ctx, level, msg.c_str());
-}
-
-bool cancelled(const stockade_ctx *ctx)
-{
-    return ctx->is_cancelled && ctx->is_cancelled(ctx);
-}
+using stockade::agent::set_err;
+using stockade::agent::log;
+using stockade::agent::cancelled;
 
 std::string errno_text(int e)
 {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "stockade/agent.h"
+#include "stockade/agent_support.hpp"
 
 namespace {
 
@@ -44,24 +45,10 @@ struct Sim {
     int power_timeout_s = 10;
 };
 
-void set_err(const stockade_ctx *ctx, const std::string &m)
-{
-    if (ctx->errbuf && ctx->errbuf_size)
-        std::snprintf(ctx->errbuf, ctx->errbuf_size, "%s", m.c_str());
-}
-
-void log(const stockade_ctx *ctx, int level, const std::string &m)
-{
-    if (ctx->log)
-        ctx->log(ctx, level, m.c_str());
-}
-
-std::string lower(std::string s)
-{
-    for (auto &c : s)
-        c = char(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
+using stockade::agent::set_err;
+using stockade::agent::log;
+using stockade::agent::lower;
+using stockade::agent::cancelled;
 
 bool valid_node_name(const std::string &n)
 {
@@ -138,8 +125,7 @@ uint32_t check_target(const Sim &s, const stockade_ctx *ctx, const std::string &
 bool wait_until(const stockade_ctx *ctx, int64_t until, bool (*done)(const NodeRecord &), const NodeRecord &r)
 {
     while (!done(r)) {
-        if (stockade_monotonic_ms() >= until || stockade_remaining_ms(ctx) == 0 ||
-            (ctx->is_cancelled && ctx->is_cancelled(ctx)))
+        if (stockade_monotonic_ms() >= until || stockade_remaining_ms(ctx) == 0 || cancelled(ctx))
             return false;
         usleep(5000);
     }
