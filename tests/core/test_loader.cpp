@@ -145,7 +145,7 @@ TEST_CASE("cancelling an isolated operation asks the agent to stop, then kills i
     int64_t took = monotonic_ms() - t0;
     t.join();
     CHECK(r.rc == STOCKADE_RC_CANCELLED);
-    CHECK(took < 1500);
+    CHECK(took < 2500); // 0.3 s + at most the 1 s grace, with room for a loaded machine
     s->close();
 }
 
