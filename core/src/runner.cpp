@@ -262,33 +262,26 @@ bool EscalationRunner::run_level(FenceReport &r, const NodeConfig &node, unsigne
         return v.ok();
     };
 
+    // The action on every device of the level, in order; the first failure loses the level.
+    // want_state: the state each device must confirm (none for a diagnostic interrupt).
+    auto every_device = [&](PowerAction a, std::optional<uint32_t> want_state) -> bool {
+        for (auto &dv : run.devs) {
+            if (!open(dv))
+                return false;
+            OpResult res = act(dv, a);
+            if (!res.ok() || (want_state && !confirm(dv, res, *want_state)))
+                return false;
+        }
+        return true;
+    };
+
     switch (r.action) {
     case PowerAction::Off:
-        for (auto &dv : run.devs) {
-            if (!open(dv))
-                return false;
-            OpResult res = act(dv, PowerAction::Off);
-            if (!res.ok() || !confirm(dv, res, STOCKADE_POWER_OFF))
-                return false;
-        }
-        return true;
+        return every_device(PowerAction::Off, STOCKADE_POWER_OFF);
     case PowerAction::On:
-        for (auto &dv : run.devs) {
-            if (!open(dv))
-                return false;
-            OpResult res = act(dv, PowerAction::On);
-            if (!res.ok() || !confirm(dv, res, STOCKADE_POWER_ON))
-                return false;
-        }
-        return true;
+        return every_device(PowerAction::On, STOCKADE_POWER_ON);
     case PowerAction::Diag:
-        for (auto &dv : run.devs) {
-            if (!open(dv))
-                return false;
-            if (!act(dv, PowerAction::Diag).ok())
-                return false;
-        }
-        return true;
+        return every_device(PowerAction::Diag, std::nullopt);
     case PowerAction::Reboot:
         break;
     }
@@ -317,13 +310,8 @@ bool EscalationRunner::run_level(FenceReport &r, const NodeConfig &node, unsigne
         }
     }
     // Several devices (or one without reboot): off on every device, then on on every device.
-    for (auto &dv : run.devs) {
-        if (!open(dv))
-            return false;
-        OpResult res = act(dv, PowerAction::Off);
-        if (!res.ok() || !confirm(dv, res, STOCKADE_POWER_OFF))
-            return false;
-    }
+    if (!every_device(PowerAction::Off, STOCKADE_POWER_OFF))
+        return false;
     for (auto &dv : run.devs) {
         if (!dv.agent->can(STOCKADE_CAP_ON)) {
             logger_.logf(STOCKADE_LOG_WARNING, "fence {}: device '{}' cannot power on; the node stays off", r.node,
