@@ -507,19 +507,27 @@ Status stat(const std::string &device, int index, ControlData &control, LockData
     return dev.read_lock(control, index, lock);
 }
 
-Status acquire(const std::string &device, int index, const std::string &nodename, const Timing &timing,
-               LockData *result)
+// acquire, renew and release start alike: valid index and node name, the device opened for
+// writing, and the lock block read.
+Status open_lock_for_update(const std::string &device, int index, const std::string &nodename, Device &dev,
+                            ControlData &c, LockData &l)
 {
     if (Status s = check_index(index); !s.ok())
         return s;
     if (Status s = check_nodename(nodename); !s.ok())
         return s;
-    Device dev;
-    ControlData c;
     if (Status s = open_checked(device, true, dev, c); !s.ok())
         return s;
+    return dev.read_lock(c, index, l);
+}
+
+Status acquire(const std::string &device, int index, const std::string &nodename, const Timing &timing,
+               LockData *result)
+{
+    Device dev;
+    ControlData c;
     LockData l;
-    if (Status s = dev.read_lock(c, index, l); !s.ok())
+    if (Status s = open_lock_for_update(device, index, nodename, dev, c, l); !s.ok())
         return s;
     if (l.locked() && l.nodename != nodename) {
         // Held by someone else: it is alive only if its count moves within lock_timeout.
@@ -560,16 +568,10 @@ Status acquire(const std::string &device, int index, const std::string &nodename
 
 Status renew(const std::string &device, int index, const std::string &nodename, LockData *result)
 {
-    if (Status s = check_index(index); !s.ok())
-        return s;
-    if (Status s = check_nodename(nodename); !s.ok())
-        return s;
     Device dev;
     ControlData c;
-    if (Status s = open_checked(device, true, dev, c); !s.ok())
-        return s;
     LockData l;
-    if (Status s = dev.read_lock(c, index, l); !s.ok())
+    if (Status s = open_lock_for_update(device, index, nodename, dev, c, l); !s.ok())
         return s;
     if (!l.held_by(nodename))
         return fail(Errc::not_holder, "can't update lock #" + std::to_string(index) + ": it is " +
@@ -584,16 +586,10 @@ Status renew(const std::string &device, int index, const std::string &nodename, 
 
 Status release(const std::string &device, int index, const std::string &nodename)
 {
-    if (Status s = check_index(index); !s.ok())
-        return s;
-    if (Status s = check_nodename(nodename); !s.ok())
-        return s;
     Device dev;
     ControlData c;
-    if (Status s = open_checked(device, true, dev, c); !s.ok())
-        return s;
     LockData l;
-    if (Status s = dev.read_lock(c, index, l); !s.ok())
+    if (Status s = open_lock_for_update(device, index, nodename, dev, c, l); !s.ok())
         return s;
     if (!l.held_by(nodename))
         return fail(Errc::not_holder, "lock #" + std::to_string(index) + " was already released (" +
