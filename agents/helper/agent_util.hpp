@@ -120,4 +120,16 @@ inline LockView read_lock_view(const std::string &device, int index, const std::
     return v;
 }
 
+// monitor of an agent whose device is an SFEX partition: readable and holding our lock index.
+inline uint32_t check_lock_readable(const stockade_ctx *ctx, const std::string &device, int index,
+                                    const std::string &nodename)
+{
+    LockView v = read_lock_view(device, index, nodename);
+    if (!v.read_ok) {
+        set_err(ctx, "%s", v.message.c_str());
+        return STOCKADE_RC_UNREACHABLE;
+    }
+    return STOCKADE_RC_OK;
+}
+
 } // namespace stockade::helper

@@ -399,12 +399,7 @@ uint32_t wrapper_monitor(void *handle, const stockade_ctx *ctx)
 {
     try {
         auto &w = *static_cast<Wrapper *>(handle);
-        LockView v = read_lock_view(w.device, w.index, w.nodename);
-        if (!v.read_ok) {
-            set_err(ctx, "%s", v.message.c_str());
-            return STOCKADE_RC_UNREACHABLE;
-        }
-        return STOCKADE_RC_OK;
+        return check_lock_readable(ctx, w.device, w.index, w.nodename);
     } catch (...) {
         set_err(ctx, "internal error in monitor");
         return STOCKADE_RC_INTERNAL;

@@ -322,13 +322,8 @@ uint32_t helper_monitor(void *handle, const stockade_ctx *ctx)
 {
     try {
         auto &h = *static_cast<Helper *>(handle);
-        if (!h.sfex_device.empty()) {
-            LockView v = read_lock_view(h.sfex_device, h.sfex_index, h.sfex_nodename);
-            if (!v.read_ok) {
-                set_err(ctx, "%s", v.message.c_str());
-                return STOCKADE_RC_UNREACHABLE;
-            }
-        }
+        if (!h.sfex_device.empty())
+            return check_lock_readable(ctx, h.sfex_device, h.sfex_index, h.sfex_nodename);
         return STOCKADE_RC_OK;
     } catch (...) {
         set_err(ctx, "internal error in monitor");
