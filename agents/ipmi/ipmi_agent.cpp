@@ -75,7 +75,7 @@ constexpr stockade_param_desc kParams[] = {
      "How long to record the console before power-off (capture_console)"},
     {kAbi, kPSize, "hostlist", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr,
      "hostname plug nodename",
-     "Node name(s) this BMC powers; any other target is refused"},
+     "Node name(s) this BMC powers, separated by spaces, commas or semicolons; any other target is refused"},
 };
 
 constexpr uint32_t kCaps = STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS |
