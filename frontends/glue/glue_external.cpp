@@ -11,7 +11,7 @@
 // getinfo-devid, getinfo-devname, getinfo-devdescr, getinfo-devurl, getinfo-xml; argv[2] the target
 // (on/off/reset only, already lower-cased by libstonith).  stdout carries only the answer (host
 // and name lists one per line, getinfo text); logs go to stderr and syslog.  Exit 0 = success;
-// failures exit with the cluster-glue S_* code of the result (outcome.hpp's table): external.c
+// failures exit with the cluster-glue S_* code of the result (code_tables.hpp's table): external.c
 // maps any non-zero exit of on/off/reset to S_RESETFAIL and returns status's code unmapped.
 // An off or reset succeeds only when the agent confirmed the target off (or a status read says
 // so).  Parameters are read from the environment under their canonical names and aliases and then
@@ -27,7 +27,7 @@
 #include <fmt/format.h>
 
 #include "stockade/log.hpp"
-#include "stockade/outcome.hpp"
+#include "stockade/code_tables.hpp"
 #include "stockade/registry.hpp"
 #include "stockade/sequence.hpp"
 #include "stockade/session.hpp"

@@ -39,7 +39,7 @@
 
 #include "stockade/frontend/fence_options.hpp"
 #include "stockade/log.hpp"
-#include "stockade/outcome.hpp"
+#include "stockade/code_tables.hpp"
 #include "stockade/process.hpp"
 #include "stockade/registry.hpp"
 #include "stockade/sequence.hpp"
