@@ -20,6 +20,8 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include "stockade/text.hpp"
+
 namespace stockade::helper {
 
 namespace {
@@ -231,16 +233,11 @@ bool parse_probe_targets(const std::string &list, std::vector<ProbeTarget> &out,
         tok.clear();
         return true;
     };
-    for (char c : list) {
-        if (c == ' ' || c == ',' || c == '\t' || c == '\n') {
-            if (!flush())
-                return false;
-        } else {
-            tok += c;
-        }
+    for (const std::string &entry : stockade::text::split_list(list)) {
+        tok = entry;
+        if (!flush())
+            return false;
     }
-    if (!flush())
-        return false;
     if (out.empty()) {
         error = "no address given";
         return false;
