@@ -40,6 +40,44 @@ CL_START_TIMEOUT=${CL_START_TIMEOUT:-150}
 CL_SECOND_BMC=${CL_SECOND_BMC:-0}
 CL_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
+# Test helpers: a check that counts failures (CL_FAILURES) instead of stopping the run, and a
+# bounded poll.  Bounds only rule out failure; the times they print are for the reader.
+CL_FAILURES=0
+cl_check() { # description command...
+  local what=$1; shift
+  if "$@"; then cl_log "ok: $what"; else cl_log "NOT OK: $what"; CL_FAILURES=$((CL_FAILURES + 1)); fi
+}
+cl_wait_for() { # limit-s description command...
+  local limit=$1 what=$2 t0; shift 2
+  t0=$(date +%s)
+  until "$@"; do
+    if [ $(($(date +%s) - t0)) -ge "$limit" ]; then
+      cl_log "NOT OK: $what (not within ${limit}s)"; CL_FAILURES=$((CL_FAILURES + 1)); return 1
+    fi
+    sleep 0.5
+  done
+  cl_log "ok: $what ($(($(date +%s) - t0))s)"
+}
+# The start of a test script: skip (exit 77) when this machine cannot run a cluster; $1 (or
+# $STOCKADE_BIN_DIR) is the folder of fence_stockade_ipmi; corosync's token is 1000 ms unless set.
+cl_test_init() {
+  local why; why=$(cl_skip_reason)
+  if [ -n "$why" ]; then echo "SKIPPED: $why"; exit 77; fi
+  CL_STOCKADE_BIN=${1:-${STOCKADE_BIN_DIR:?}}
+  CL_AGENT_HOST=${STOCKADE_AGENT_HOST:?}
+  CL_TOKEN=${CL_TOKEN:-1000}
+}
+# The end of a test script: exit status from CL_FAILURES; a failed run keeps its logs.
+cl_finish() {
+  if [ "$CL_FAILURES" -gt 0 ]; then
+    cl_log "$CL_FAILURES check(s) failed (logs kept in $CL_DIR)"
+    CL_KEEP=1
+    exit 1
+  fi
+  cl_log "all checks passed"
+  exit 0
+}
+
 cl_log() { printf '%s cluster: %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
 cl_die() { cl_log "FAIL: $*"; return 1; }
 

@@ -16,28 +16,9 @@
 set -u
 . "$(dirname "$0")/cluster_lib.sh"
 
-why=$(cl_skip_reason)
-if [ -n "$why" ]; then echo "SKIPPED: $why"; exit 77; fi
-CL_STOCKADE_BIN=${1:-${STOCKADE_BIN_DIR:?}} # the folder of fence_stockade_ipmi
-CL_AGENT_HOST=${STOCKADE_AGENT_HOST:?}
-CL_TOKEN=${CL_TOKEN:-1000}
+cl_test_init "$@"
 CL_SECOND_BMC=1
 
-failures=0
-check() { # description command...
-  local what=$1; shift
-  if "$@"; then cl_log "ok: $what"; else cl_log "NOT OK: $what"; failures=$((failures + 1)); fi
-}
-# Polls `cmd` every 0.5 s until it succeeds or `limit` seconds pass.
-wait_for() { # limit description command...
-  local limit=$1 what=$2 t0; shift 2
-  t0=$(date +%s)
-  until "$@"; do
-    if [ $(($(date +%s) - t0)) -ge "$limit" ]; then cl_log "NOT OK: $what (not within ${limit}s)"; failures=$((failures + 1)); return 1; fi
-    sleep 0.5
-  done
-  cl_log "ok: $what ($(($(date +%s) - t0))s)"
-}
 power_is() { [ "$(cl_power "$1")" = "$2" ]; }
 procs_are() { [ "$(cl_node_procs "$1")" = "$2" ]; }
 # Fence events for $2 seen from $1 that completed at or after epoch $3: "status action" lines.
@@ -72,8 +53,8 @@ pick() {
 heal_power_on_rejoin() {
   cl_heal "$victim"
   cl_bmc_ipmitool "$v" chassis power on >/dev/null
-  check "$victim BMC reads on after IPMI power on" power_is "$v" on
-  wait_for 120 "all 3 nodes online again, every resource started" rejoined "$survivor"
+  cl_check "$victim BMC reads on after IPMI power on" power_is "$v" on
+  cl_wait_for 120 "all 3 nodes online again, every resource started" rejoined "$survivor"
 }
 
 # ---- A: link cut, stonith-action=off ---------------------------------------------------------
@@ -81,10 +62,10 @@ cl_log "=== A: link cut, stonith-action=off"
 pick
 t_cut=$(date +%s)
 cl_cut "$victim"
-wait_for 90 "$victim BMC reads off" power_is "$v" off || fail_dump "$survivor" "$victim"
-wait_for 10 "$victim PID namespace has 0 processes" procs_are "$v" 0
-wait_for 60 "stonith_admin --history on $survivor: off of $victim successful" history_says "$survivor" "$victim" "success off"
-wait_for 60 "Dummy started on a survivor" dummy_on_survivor "$survivor" "$victim"
+cl_wait_for 90 "$victim BMC reads off" power_is "$v" off || fail_dump "$survivor" "$victim"
+cl_wait_for 10 "$victim PID namespace has 0 processes" procs_are "$v" 0
+cl_wait_for 60 "stonith_admin --history on $survivor: off of $victim successful" history_says "$survivor" "$victim" "success off"
+cl_wait_for 60 "Dummy started on a survivor" dummy_on_survivor "$survivor" "$victim"
 heal_power_on_rejoin
 
 # ---- B: stonith-action=reboot ----------------------------------------------------------------
@@ -98,13 +79,13 @@ powered_off_and_on() {
   awk -v t="$t_cut" '$1 >= t && /power off/ { off = 1 } $1 >= t && /power on/ && off { on = 1 } END { exit !on }' \
     "$CL_DIR/$victim/power.log"
 }
-wait_for 90 "$victim powered off and on again by the fence (power.log)" powered_off_and_on || fail_dump "$survivor" "$victim"
-check "$victim BMC reads on (came back by itself)" power_is "$v" on
-check "$victim runs a new PID 1" test "$(cl_pid1 "$v")" != "$old_pid1"
-wait_for 60 "history on $survivor: reboot of $victim successful" history_says "$survivor" "$victim" "success reboot"
-wait_for 60 "Dummy started on a survivor" dummy_on_survivor "$survivor" "$victim"
+cl_wait_for 90 "$victim powered off and on again by the fence (power.log)" powered_off_and_on || fail_dump "$survivor" "$victim"
+cl_check "$victim BMC reads on (came back by itself)" power_is "$v" on
+cl_check "$victim runs a new PID 1" test "$(cl_pid1 "$v")" != "$old_pid1"
+cl_wait_for 60 "history on $survivor: reboot of $victim successful" history_says "$survivor" "$victim" "success reboot"
+cl_wait_for 60 "Dummy started on a survivor" dummy_on_survivor "$survivor" "$victim"
 cl_heal "$victim"
-wait_for 120 "$victim rejoined without any IPMI command" rejoined "$survivor"
+cl_wait_for 120 "$victim rejoined without any IPMI command" rejoined "$survivor"
 cl_on "$survivor" crm_attribute --type crm_config --name stonith-action --update off
 
 # ---- C: two-level topology, level 1 has a dead BMC ------------------------------------------------
@@ -118,16 +99,16 @@ cl_on "$(cl_live_node)" cibadmin --create -o configuration --xml-text "<fencing-
 pick
 cl_kill_recorded "$CL_DIR/bmc2-$v/sim.pid" KILL
 bmc2_dead() { ! cl_recorded_alive "$CL_DIR/bmc2-$v/sim.pid"; }
-wait_for 10 "$victim second BMC is dead" bmc2_dead
+cl_wait_for 10 "$victim second BMC is dead" bmc2_dead
 t_cut=$(date +%s)
 cl_cut "$victim"
-wait_for 120 "$victim BMC reads off" power_is "$v" off || fail_dump "$survivor" "$victim"
-wait_for 10 "$victim PID namespace has 0 processes" procs_are "$v" 0
-wait_for 60 "history on $survivor: off of $victim successful" history_says "$survivor" "$victim" "success off"
+cl_wait_for 120 "$victim BMC reads off" power_is "$v" off || fail_dump "$survivor" "$victim"
+cl_wait_for 10 "$victim PID namespace has 0 processes" procs_are "$v" 0
+cl_wait_for 60 "history on $survivor: off of $victim successful" history_says "$survivor" "$victim" "success off"
 logs_have() { grep -q -h -E "$1" "$CL_DIR"/n*/pacemaker.log; }
-check "level 1 (st2-$victim, dead BMC) was tried and failed" logs_have "using st2-$victim returned [^0]"
-check "level 2 (st-$victim) fenced" logs_have "using st-$victim returned 0"
-wait_for 60 "Dummy started on a survivor" dummy_on_survivor "$survivor" "$victim"
+cl_check "level 1 (st2-$victim, dead BMC) was tried and failed" logs_have "using st2-$victim returned [^0]"
+cl_check "level 2 (st-$victim) fenced" logs_have "using st-$victim returned 0"
+cl_wait_for 60 "Dummy started on a survivor" dummy_on_survivor "$survivor" "$victim"
 cl_on "$survivor" cibadmin --delete -o configuration --xml-text "<fencing-topology/>"
 cl_start_bmc "$CL_DIR/bmc2-$v" "$(cl_bmc2_ip "$v")" "$CL_DIR/$victim"
 heal_power_on_rejoin
@@ -138,23 +119,23 @@ pick
 # Level 1 must not exist for this victim now; the second device is out of the way too.
 cl_on "$survivor" crm_resource --resource "st2-$victim" --set-parameter target-role --meta --parameter-value Stopped
 st2_stopped() { [ -z "$(cl_where "st2-$victim" "$survivor")" ]; }
-wait_for 60 "st2-$victim stopped" st2_stopped
+cl_wait_for 60 "st2-$victim stopped" st2_stopped
 cl_kill_recorded "$CL_DIR/bmc$v/sim.pid" STOP
 t_cut=$(date +%s)
 cl_cut "$victim"
-wait_for 90 "history on $survivor shows a failed fencing of $victim" history_says "$survivor" "$victim" "failed" ||
+cl_wait_for 90 "history on $survivor shows a failed fencing of $victim" history_says "$survivor" "$victim" "failed" ||
   fail_dump "$survivor" "$victim"
 if history_says "$survivor" "$victim" "success"; then
-  cl_log "NOT OK: history claims $victim was fenced while its BMC is frozen"; failures=$((failures + 1))
+  cl_log "NOT OK: history claims $victim was fenced while its BMC is frozen"; CL_FAILURES=$((CL_FAILURES + 1))
 fi
-check "$victim still runs (processes in its PID namespace)" test "$(cl_node_procs "$v")" -gt 0
+cl_check "$victim still runs (processes in its PID namespace)" test "$(cl_node_procs "$v")" -gt 0
 w=$(cl_where dummy "$survivor")
-check "Dummy not started on a survivor while $victim is unfenced (crm_mon: '${w}')" test -z "$w" -o "$w" = "$victim"
+cl_check "Dummy not started on a survivor while $victim is unfenced (crm_mon: '${w}')" test -z "$w" -o "$w" = "$victim"
 cl_kill_recorded "$CL_DIR/bmc$v/sim.pid" CONT
-wait_for 120 "after SIGCONT: $victim BMC reads off" power_is "$v" off || fail_dump "$survivor" "$victim"
-wait_for 10 "$victim PID namespace has 0 processes" procs_are "$v" 0
-wait_for 60 "history on $survivor: off of $victim successful" history_says "$survivor" "$victim" "success off"
-wait_for 60 "Dummy started on a survivor" dummy_on_survivor "$survivor" "$victim"
+cl_wait_for 120 "after SIGCONT: $victim BMC reads off" power_is "$v" off || fail_dump "$survivor" "$victim"
+cl_wait_for 10 "$victim PID namespace has 0 processes" procs_are "$v" 0
+cl_wait_for 60 "history on $survivor: off of $victim successful" history_says "$survivor" "$victim" "success off"
+cl_wait_for 60 "Dummy started on a survivor" dummy_on_survivor "$survivor" "$victim"
 # The device whose BMC was frozen failed its starts meanwhile: what an admin does once it is back.
 cl_on "$survivor" crm_resource --cleanup >/dev/null
 cl_on "$survivor" crm_resource --resource "st2-$victim" --meta --delete-parameter target-role >/dev/null
@@ -162,9 +143,4 @@ heal_power_on_rejoin
 
 cl_log "fence history seen from $survivor:"
 cl_on "$survivor" stonith_admin --history '*' --verbose >&2 2>/dev/null
-if [ "$failures" -gt 0 ]; then
-  cl_log "$failures check(s) failed (logs in $CL_DIR, kept)"
-  CL_KEEP=1
-  exit 1
-fi
-cl_log "all checks passed"
+cl_finish

@@ -15,25 +15,9 @@
 set -u
 . "$(dirname "$0")/cluster_lib.sh"
 
-why=$(cl_skip_reason)
-if [ -n "$why" ]; then echo "SKIPPED: $why"; exit 77; fi
-CL_STOCKADE_BIN=${1:-${STOCKADE_BIN_DIR:?}} # the folder of fence_stockade_ipmi
-CL_AGENT_HOST=${STOCKADE_AGENT_HOST:?}
-CL_TOKEN=${CL_TOKEN:-1000}
+cl_test_init "$@"
 CL_EXTRA_CIB_OPTIONS='        <nvpair id="opt-priority-fencing-delay" name="priority-fencing-delay" value="5s"/>'
 CL_DUMMY_META='        <meta_attributes id="dummy-meta"><nvpair id="dummy-priority" name="priority" value="10"/></meta_attributes>'
-
-failures=0
-check() { local what=$1; shift; if "$@"; then cl_log "ok: $what"; else cl_log "NOT OK: $what"; failures=$((failures + 1)); fi; }
-wait_for() {
-  local limit=$1 what=$2 t0; shift 2
-  t0=$(date +%s)
-  until "$@"; do
-    if [ $(($(date +%s) - t0)) -ge "$limit" ]; then cl_log "NOT OK: $what (not within ${limit}s)"; failures=$((failures + 1)); return 1; fi
-    sleep 0.5
-  done
-  cl_log "ok: $what ($(($(date +%s) - t0))s)"
-}
 
 # Drop (or stop dropping) corosync's UDP traffic inside node I's namespace: BMCs stay reachable.
 corosync_block() { # I -A|-D
@@ -53,21 +37,21 @@ race() { # expected-survivor description
   t_cut=$(date +%s)
   corosync_block 1 -A
   corosync_block 2 -A
-  wait_for 90 "one BMC reads off" one_off
+  cl_wait_for 90 "one BMC reads off" one_off
   sleep 10 # well past the 5 s delay: a second (late) fence would have happened by now
-  check "exactly one node is off" test "$(off_count)" = 1
-  check "$keep survived (BMC reads on)" test "$(cl_power "${keep#n}")" = on
-  check "$other was fenced (BMC reads off)" test "$(cl_power "${other#n}")" = off
-  wait_for 10 "$other PID namespace has 0 processes" test_procs0 "${other#n}"
-  check "$keep's fence history has the off of $other" history_has "$keep" "$other" "$t_cut"
-  check "$other had asked to fence $keep too (a real race)" \
+  cl_check "exactly one node is off" test "$(off_count)" = 1
+  cl_check "$keep survived (BMC reads on)" test "$(cl_power "${keep#n}")" = on
+  cl_check "$other was fenced (BMC reads off)" test "$(cl_power "${other#n}")" = off
+  cl_wait_for 10 "$other PID namespace has 0 processes" test_procs0 "${other#n}"
+  cl_check "$keep's fence history has the off of $other" history_has "$keep" "$other" "$t_cut"
+  cl_check "$other had asked to fence $keep too (a real race)" \
     cl_first_after "$other/pacemaker.log" "Requesting fencing \([a-z]+\) of node $keep" "$t_cut"
-  wait_for 60 "Dummy runs on $keep" dummy_on "$keep"
+  cl_wait_for 60 "Dummy runs on $keep" dummy_on "$keep"
   # Back to two nodes: unblock both, power the fenced one on over IPMI.
   corosync_block 1 -D
   corosync_block 2 -D
   cl_bmc_ipmitool "${other#n}" chassis power on >/dev/null
-  wait_for 120 "$other rejoined, both online, every resource started" cl_wait_ready_quiet
+  cl_wait_for 120 "$other rejoined, both online, every resource started" cl_wait_ready_quiet
 }
 test_procs0() { [ "$(cl_node_procs "$1")" = 0 ]; }
 history_has() { # node target since
@@ -86,15 +70,10 @@ race "$holder" "1: priority-fencing-delay=5s, Dummy priority 10 on $holder"
 
 holder=$(cl_where dummy)
 other=n$((3 - ${holder#n}))
-node=$(cl_live_node)
-cl_on "$node" crm_attribute --type crm_config --name priority-fencing-delay --update 0
-cl_on "$node" crm_resource --resource "st-$other" --set-parameter pcmk_delay_base --parameter-value 5s
+asker=$(cl_live_node)
+cl_on "$asker" crm_attribute --type crm_config --name priority-fencing-delay --update 0
+cl_on "$asker" crm_resource --resource "st-$other" --set-parameter pcmk_delay_base --parameter-value 5s
 cl_wait_ready 60 || exit 1
 race "$other" "2: pcmk_delay_base=5s on st-$other (the device that fences $other), no priority delay"
 
-if [ "$failures" -gt 0 ]; then
-  cl_log "$failures check(s) failed (logs in $CL_DIR, kept)"
-  CL_KEEP=1
-  exit 1
-fi
-cl_log "all checks passed"
+cl_finish
