@@ -31,7 +31,7 @@ using agent::set_err;
 using json = nlohmann::json;
 
 constexpr uint32_t kCaps = STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS |
-                           STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR | STOCKADE_CAP_DIAG;
+                           STOCKADE_CAP_MONITOR | STOCKADE_CAP_DIAG;
 
 // ResetType wanted per purpose, in order of preference (DMTF ResetType names).
 struct ResetChoice {
@@ -139,7 +139,6 @@ public:
 
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
     uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
-    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
     uint32_t monitor(const stockade_ctx *ctx);
 
 private:
@@ -543,22 +542,6 @@ uint32_t RedfishDevice::status(const stockade_ctx *ctx, const std::string &targe
     return STOCKADE_RC_OK;
 }
 
-uint32_t RedfishDevice::list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
-{
-    if (!cfg_.systems_uri.empty()) {
-        emit(emit_ctx, last_segment(cfg_.systems_uri).c_str(), cfg_.systems_uri.c_str());
-        return STOCKADE_RC_OK;
-    }
-    if (cfg_.port_as_ip)
-        return report(ctx, Error{STOCKADE_RC_UNSUPPORTED, "redfish: list needs a BMC address (port_as_ip=1)"});
-    auto m = members(ctx);
-    if (!m)
-        return report(ctx, m.error());
-    for (const auto &uri : *m)
-        emit(emit_ctx, last_segment(uri).c_str(), uri.c_str());
-    return STOCKADE_RC_OK;
-}
-
 uint32_t RedfishDevice::monitor(const stockade_ctx *ctx)
 {
     if (cfg_.port_as_ip)
@@ -627,16 +610,6 @@ uint32_t t_status(void *handle, const stockade_ctx *ctx, const char *target, uin
     }
 }
 
-uint32_t t_list(void *handle, const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
-{
-    try {
-        return static_cast<RedfishDevice *>(handle)->list(ctx, emit, emit_ctx);
-    } catch (...) {
-        set_err(ctx, "redfish: internal error in list");
-        return STOCKADE_RC_INTERNAL;
-    }
-}
-
 uint32_t t_monitor(void *handle, const stockade_ctx *ctx)
 {
     try {
@@ -672,7 +645,7 @@ const stockade_agent *descriptor()
             .close = t_close,
             .power = t_power,
             .status = t_status,
-            .list = t_list,
+            .list = nullptr, // as fence_redfish: no list, so no plug is demanded when one system is served
             .monitor = t_monitor,
         };
     }();
