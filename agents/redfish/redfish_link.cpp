@@ -275,7 +275,7 @@ Result<Response> RedfishLink::get(const stockade_ctx *ctx, const std::string &pa
 
 Result<Response> RedfishLink::get_public(const stockade_ctx *ctx, const std::string &path)
 {
-    return once(ctx, Method::Get, path, {}, ctx->deadline_ms);
+    return request(ctx, Method::Get, path, {}, /*log_in=*/false);
 }
 
 Result<Response> RedfishLink::post(const stockade_ctx *ctx, const std::string &path, const std::string &json_body)
@@ -331,9 +331,9 @@ std::string RedfishLink::logout(int64_t budget_ms)
 }
 
 Result<Response> RedfishLink::request(const stockade_ctx *ctx, Method m, const std::string &path,
-                                      const std::string &body)
+                                      const std::string &body, bool log_in)
 {
-    if (cfg_.auth == AuthType::Session && token_.str().empty())
+    if (log_in && cfg_.auth == AuthType::Session && token_.str().empty())
         if (Status s = login(ctx); !s)
             return s.error();
     for (unsigned attempt = 0;; ++attempt) {
@@ -429,6 +429,10 @@ Result<Response> RedfishLink::once(const stockade_ctx *ctx, Method m, const std:
 
     if (rc != CURLE_OK) {
         std::string detail = curl_->errbuf[0] ? curl_->errbuf : curl_easy_strerror(rc);
+        if (curl_->pin_mismatch)
+            return Error{STOCKADE_RC_BAD_CONFIG, where + ": TLS certificate fingerprint " + curl_->seen_fingerprint +
+                                                     " is not ssl_fingerprint " + fingerprint_text(cfg_.fingerprint) +
+                                                     "; nothing was sent"};
         switch (rc) {
         case CURLE_ABORTED_BY_CALLBACK:
             return Error{STOCKADE_RC_CANCELLED, "redfish: cancelled"};
@@ -440,11 +444,6 @@ Result<Response> RedfishLink::once(const stockade_ctx *ctx, Method m, const std:
             return Error{STOCKADE_RC_UNREACHABLE, where + ": no answer to " + verb + path + " within " +
                                                       std::to_string(timeout) + " ms (" + detail + ")"};
         case CURLE_SSL_CONNECT_ERROR:
-            if (curl_->pin_mismatch)
-                return Error{STOCKADE_RC_BAD_CONFIG, where + ": TLS certificate fingerprint " +
-                                                         curl_->seen_fingerprint + " is not ssl_fingerprint " +
-                                                         fingerprint_text(cfg_.fingerprint) +
-                                                         "; nothing was sent"};
             return Error{STOCKADE_RC_UNREACHABLE, where + ": TLS handshake failed (" + detail + ")"};
         case CURLE_PEER_FAILED_VERIFICATION:
         case CURLE_SSL_CACERT_BADFILE:

@@ -62,7 +62,8 @@ public:
 
 private:
     enum class Method { Get, Post, Delete };
-    Result<Response> request(const stockade_ctx *ctx, Method m, const std::string &path, const std::string &body);
+    Result<Response> request(const stockade_ctx *ctx, Method m, const std::string &path, const std::string &body,
+                             bool log_in = true);
     Result<Response> once(const stockade_ctx *ctx, Method m, const std::string &path, const std::string &body,
                           int64_t deadline_ms);
     Status login(const stockade_ctx *ctx);
