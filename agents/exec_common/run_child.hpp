@@ -1,4 +1,4 @@
-// run_child.hpp -- the little process control that wrapper agents (fence-agent, glue) need:
+// run_child.hpp -- the little process control that wrapper agents (foreign_fence, glue) need:
 // start a program in its own process group with stdin/stdout/stderr on pipes, feed it its input,
 // collect its output, and SIGKILL its whole tree when the agent's deadline passes.
 //

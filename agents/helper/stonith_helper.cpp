@@ -1,6 +1,6 @@
-// stonith_helper.cpp -- the "stonith-helper" agent: death check and mutual-kill guard.
+// stonith_helper.cpp -- the "stonith_helper" agent: death check and mutual-kill guard.
 //
-// Parameter-compatible with pm_extras' external/stonith-helper, placed in an escalation level
+// Parameter-compatible with pm_extras' external/stonith_helper, placed in an escalation level
 // before the real fencing device.  Two field failures it exists for: (1) a node whose power died
 // cannot be fenced through a BMC sharing that power, so fencing retries forever; if every address
 // of the victim is silent, the victim is dead and fencing may count as done.  (2) In a split brain
@@ -239,7 +239,7 @@ uint32_t helper_power(void *handle, const stockade_ctx *ctx, uint32_t action, co
             return STOCKADE_RC_BAD_CONFIG;
         }
         if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT) {
-            set_err(ctx, "stonith-helper only checks whether a node is dead; it cannot power anything on");
+            set_err(ctx, "stonith_helper only checks whether a node is dead; it cannot power anything on");
             return STOCKADE_RC_UNSUPPORTED;
         }
         std::string node = lower(target ? target : "");
@@ -336,10 +336,10 @@ const stockade_agent kAgent = {
     sizeof(stockade_agent),
     STOCKADE_ABI_MINOR,
     STOCKADE_CAP_OFF | STOCKADE_CAP_REBOOT | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR,
-    "stonith-helper",
+    "stonith_helper",
     "1.0",
     "Death check (ICMP) and standby wait before the real fencing device",
-    "Compatible with pm_extras' stonith-helper.  Reports the target fenced only when every dead_check_target "
+    "Compatible with pm_extras' stonith_helper.  Reports the target fenced only when every dead_check_target "
     "stays silent for dead_check_trialcount ICMP echoes.  Otherwise the standby node waits standby_wait_time "
     "(the active node, per standby_check_command or the SFEX lock, does not) and the agent fails so the next "
     "escalation level, the real device, shoots.",

@@ -211,6 +211,8 @@ Expected<unsigned> parse_workarounds(const std::string &list, bool lanplus)
 
 bool IpmiConfig::accepts_target(const std::string &target) const
 {
+    if (hostlist.empty())
+        return true; // one BMC, one node: Pacemaker's pcmk_host_list decides which
     const std::string t = lower(target);
     return std::any_of(hostlist.begin(), hostlist.end(), [&](const std::string &h) { return lower(h) == t; });
 }
@@ -358,6 +360,12 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
     bool have_password = false, allow_cipher_zero = false;
     long long cipher = 3, num = 0;
     std::string auth = "md5";
+    bool have_kg = false, have_retrans = false;
+    std::string ipmitool_timeout;
+    auto warn = [&](const std::string &msg) {
+        if (ctx && ctx->log)
+            ctx->log(ctx, STOCKADE_LOG_WARNING, msg.c_str());
+    };
 
     for (size_t i = 0; i < n; ++i) {
         const std::string k = params[i].name ? params[i].name : "";
@@ -397,11 +405,41 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
                 return bad(k, "'" + v + "' is not one of administrator|operator|user");
             c.privilege = uint8_t(p->value);
             c.privilege_name = lower(v);
-        } else if (k == "k_g") {
-            auto kg = parse_kg(v);
+        } else if (k == "k_g" || k == "hexadecimal_kg") {
+            if (have_kg)
+                return bad(k, "set either k_g or hexadecimal_kg, not both");
+            have_kg = true;
+            // hexadecimal_kg is always hexadecimal (fence_ipmilan's meaning), with or without 0x.
+            const bool force_hex = k == "hexadecimal_kg" && !(v.size() > 2 && v[0] == '0' && (v[1] | 0x20) == 'x');
+            auto kg = parse_kg(force_hex ? "0x" + v : v);
             if (!kg)
                 return kg.failure();
             c.k_g = std::move(kg.value());
+        } else if (k == "target") {
+            // ipmitool -t: an IPMB slave address, decimal or 0x-hex; even (7-bit address << 1).
+            long long addr = 0;
+            const bool hex = v.size() > 2 && v[0] == '0' && (v[1] | 0x20) == 'x';
+            const char *b = v.data() + (hex ? 2 : 0), *e = v.data() + v.size();
+            auto r = std::from_chars(b, e, addr, hex ? 16 : 10);
+            if (v.empty() || r.ec != std::errc() || r.ptr != e || addr < 0 || addr > 0xff || (addr & 1))
+                return bad(k, "'" + v + "' is not an IPMB slave address (an even number 0x00-0xfe, as ipmitool -t)");
+            c.bridge_target = uint8_t(addr);
+        } else if (k == "ipmitool_timeout") {
+            ipmitool_timeout = v;
+        } else if (k == "stonith_status_sleep") {
+            if (!parse_uint(v, 0, 600, num))
+                return bad(k, "'" + v + "' is not a number of seconds between 0 and 600");
+            c.status_sleep_ms = unsigned(num) * 1000;
+        } else if (k == "ipmitool_path" || k == "sudo_path") {
+            if (!v.empty())
+                warn("parameter '" + k + "' is fence_ipmilan's and is ignored: stockade speaks IPMI itself, no "
+                     "ipmitool runs");
+        } else if (k == "use_sudo") {
+            if (v == "1")
+                warn("parameter 'use_sudo' is fence_ipmilan's and is ignored: no ipmitool runs, nothing needs sudo");
+        } else if (k == "port_as_ip") {
+            if (v == "1")
+                warn("parameter 'port_as_ip' is not supported and is ignored: the BMC address is 'ip'");
         } else if (k == "workarounds") {
             workarounds = v;
         } else if (k == "session_timeout") {
@@ -412,6 +450,7 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
             if (!parse_uint(v, 10, 600000, num))
                 return bad(k, "'" + v + "' is not a number of milliseconds between 10 and 600000");
             c.retransmission_timeout_ms = unsigned(num);
+            have_retrans = true;
         } else if (k == "method") {
             if (lower(v) == "onoff")
                 c.method = RebootMethod::OnOff;
@@ -447,8 +486,14 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
     if (c.host.empty())
         return bad("ip", "the BMC address is required");
     c.hostlist = split_words(hostlist);
-    if (c.hostlist.empty())
-        return bad("hostlist", "name the node(s) this BMC powers (a BMC never fences an unnamed target)");
+    if (!ipmitool_timeout.empty()) {
+        // ipmitool -N: seconds before an unanswered packet is resent.  retransmission_timeout,
+        // when also given, is the more precise of the two and wins.
+        if (!parse_uint(ipmitool_timeout, 1, 600, num))
+            return bad("ipmitool_timeout", "'" + ipmitool_timeout + "' is not a number of seconds between 1 and 600");
+        if (!have_retrans)
+            c.retransmission_timeout_ms = unsigned(num) * 1000;
+    }
     if (c.lanplus) {
         if (cipher == 0 && !allow_cipher_zero)
             return bad("cipher", "cipher suite 0 means no authentication at all; refused unless allow_cipher_zero=1");

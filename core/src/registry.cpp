@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "paths.hpp"
-#include "stockade/outcome.hpp"
+#include "stockade/code_tables.hpp"
 #include "strings.hpp"
 
 namespace stockade {

@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "stockade/outcome.hpp"
+#include "stockade/code_tables.hpp"
 
 namespace stockade::frontend {
 
