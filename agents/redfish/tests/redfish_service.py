@@ -22,7 +22,6 @@ import secrets
 import signal
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -97,11 +96,19 @@ def node_pid(system):
 def start_node(system):
     if node_pid(system):
         return
-    p = subprocess.Popen(["perl", "-e", NODE_PERL, DIR], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    # posix_spawn, not fork: every descriptor of ours is close-on-exec (PEP 446), and a fork of this
+    # threaded server while another thread was in a TLS handshake broke python3-sushy's next request.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        pid = os.posix_spawn("/usr/bin/perl", ["perl", "-e", NODE_PERL, DIR], dict(os.environ),
+                             file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1),
+                                           (os.POSIX_SPAWN_DUP2, devnull, 2)],
+                             setsid=True)
+    finally:
+        os.close(devnull)
     with open(node_pidfile(system), "w") as f:
-        f.write(str(p.pid))
-    threading.Thread(target=p.wait, daemon=True).start()  # reap it when it dies
+        f.write(str(pid))
+    threading.Thread(target=os.waitpid, args=(pid, 0), daemon=True).start()  # reap it when it dies
 
 
 def stop_node(system):
@@ -154,16 +161,18 @@ def apply_reset(system, reset_type, ctl):
     if reset_type in ("ForceOff", "GracefulShutdown"):
         later(system, int(ctl.get("off_delay_ms", 0)), "PoweringOff", lambda: stop_node(system))
     elif reset_type in ("On", "ForceOn"):
-        later(system, int(ctl.get("on_delay_ms", 0)), "PoweringOn", lambda: start_node(system))
+        # Never fork inside the request: the node starts on a timer thread, after the answer is out
+        # (a fork in the handler thread broke python3-sushy's next request).
+        later(system, max(1, int(ctl.get("on_delay_ms", 0))), "PoweringOn", lambda: start_node(system))
     elif reset_type == "PushPowerButton":
         if node_pid(system):
             later(system, int(ctl.get("off_delay_ms", 0)), "PoweringOff", lambda: stop_node(system))
         else:
-            later(system, int(ctl.get("on_delay_ms", 0)), "PoweringOn", lambda: start_node(system))
+            later(system, max(1, int(ctl.get("on_delay_ms", 0))), "PoweringOn", lambda: start_node(system))
     elif reset_type in ("ForceRestart", "GracefulRestart", "PowerCycle"):
         with lock:
             stop_node(system)
-        later(system, int(ctl.get("restart_off_ms", 500)), "", lambda: start_node(system))
+        later(system, max(1, int(ctl.get("restart_off_ms", 500))), "", lambda: start_node(system))
     elif reset_type == "Nmi":
         pass  # recorded in S.resets above
 
@@ -189,6 +198,9 @@ def system_resource(system, ctl):
         "UUID": "00000000-0000-4000-8000-%012d" % (abs(hash(system)) % 10**12),
         "PowerState": power_state(system),
         "Status": {"State": "Enabled", "Health": "OK"},
+        "Boot": {"BootSourceOverrideEnabled": "Disabled", "BootSourceOverrideTarget": "None",
+                 "BootSourceOverrideMode": "UEFI",
+                 "BootSourceOverrideTarget@Redfish.AllowableValues": ["None", "Pxe", "Hdd", "Cd"]},
         "Actions": {"#ComputerSystem.Reset": action},
     }
 

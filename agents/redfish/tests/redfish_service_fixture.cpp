@@ -119,7 +119,9 @@ size_t keep(char *p, size_t size, size_t n, void *out)
 
 std::optional<std::string> redfish_service_unavailable_reason()
 {
-    for (const char *prog : {"python3", "openssl", "setpriv", "perl"})
+    if (::access("/usr/bin/python3", X_OK) != 0) // Debian's, not whatever python3 PATH finds first
+        return std::string("/usr/bin/python3 is not installed (scripts/packages/redfish.txt)");
+    for (const char *prog : {"openssl", "setpriv", "perl"})
         if (on_path(prog).empty())
             return std::string(prog) + " is not installed (scripts/packages/redfish.txt)";
     return std::nullopt;
@@ -159,7 +161,7 @@ std::unique_ptr<RedfishService> RedfishService::start(const fs::path &dir, Redfi
 
     SpawnSpec spec;
     spec.argv = {"/bin/sh", "-c",
-                 "exec setpriv --pdeathsig KILL python3 '" + std::string(REDFISH_SERVICE_PY) + "' '" + dir.string() +
+                 "exec setpriv --pdeathsig KILL /usr/bin/python3 '" + std::string(REDFISH_SERVICE_PY) + "' '" + dir.string() +
                      "' >'" + (dir / "service.out").string() + "' 2>&1"};
     auto p = Subprocess::spawn(spec);
     if (!p)
