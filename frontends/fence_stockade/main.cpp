@@ -44,6 +44,7 @@
 #include "stockade/registry.hpp"
 #include "stockade/sequence.hpp"
 #include "stockade/session.hpp"
+#include "stockade/text.hpp"
 
 using namespace stockade;
 using namespace stockade::frontend;
@@ -529,8 +530,7 @@ int real_main(int argc, char **argv)
         fmt::print("{}", usage_text(table, program));
         return 0;
     }
-    std::string action = in.get(Field::Action).value_or(table.default_action());
-    std::transform(action.begin(), action.end(), action.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    std::string action = text::ascii_lower(in.get(Field::Action).value_or(table.default_action()));
     if (action == "metadata" || action == "meta-data") {
         fmt::print("{}", metadata_xml(table, program));
         return 0;

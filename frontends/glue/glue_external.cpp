@@ -31,10 +31,13 @@
 #include "stockade/registry.hpp"
 #include "stockade/sequence.hpp"
 #include "stockade/session.hpp"
+#include "stockade/text.hpp"
 
 using namespace stockade;
 
 namespace {
+
+using text::xml_escape;
 
 // The shim's own parameters, besides the agent's.
 constexpr std::string_view kAgentParam = "agent";
@@ -67,21 +70,6 @@ const OpInfo *find_op(std::string_view name)
 }
 
 int glue_exit(uint32_t rc) { return result_code_info(rc).glue; }
-
-std::string xml_escape(std::string_view s)
-{
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&quot;"; break;
-        default: out += c;
-        }
-    }
-    return out;
-}
 
 // The names the plugin accepts from the environment: canonical names first, aliases after.
 std::vector<std::string> config_names(const AgentInfo *agent, bool generic)
@@ -283,18 +271,9 @@ int run(int argc, char **argv)
                 hosts.push_back(t.name);
         } else {
             for (const auto &[k, v] : *params)
-                if (k == "hostlist") {
-                    std::string cur;
-                    for (char c : v + " ") {
-                        if (c == ' ' || c == ',' || c == '\t' || c == ';') {
-                            if (!cur.empty())
-                                hosts.push_back(cur);
-                            cur.clear();
-                        } else {
-                            cur += c;
-                        }
-                    }
-                }
+                if (k == "hostlist")
+                    for (auto &h : text::split_list(v))
+                        hosts.push_back(std::move(h));
         }
         if (hosts.empty()) {
             logger.logf(STOCKADE_LOG_ERR, "gethosts: agent '{}' reported no host", agent->name);

@@ -35,7 +35,7 @@
 #include <string_view>
 #include <vector>
 
-#include "stockade/outcome.hpp"
+#include "stockade/code_tables.hpp"
 #include "stockade/registry.hpp"
 #include "stockade/session.hpp"
 
