@@ -26,7 +26,7 @@ namespace {
 
 using agent::cancelled;
 using agent::log;
-using agent::lower;
+
 using agent::set_err;
 using json = nlohmann::json;
 
@@ -193,7 +193,9 @@ Status RedfishDevice::read_root(const stockade_ctx *ctx)
         return {};
     auto r = link_.get_public(ctx, cfg_.redfish_uri);
     if (!r)
-        return Error{r.error().rc, r.error().message + " (service root; check redfish_uri)"};
+        return r.error().rc == STOCKADE_RC_BAD_CONFIG
+                   ? Error{r.error().rc, r.error().message + " (the service root: check redfish_uri)"}
+                   : r.error();
     systems_collection_ = odata_id(r->body, "Systems");
     std::string sessions;
     if (r->body.is_object() && r->body.contains("Links"))
@@ -239,7 +241,7 @@ Result<std::string> RedfishDevice::system_for(const stockade_ctx *ctx, const std
     std::vector<std::string> ids;
     for (const auto &uri : *m) {
         ids.push_back(last_segment(uri));
-        if (!cfg_.port_as_ip && !target.empty() && lower(ids.back()) == lower(target))
+        if (!cfg_.port_as_ip && !target.empty() && text::iequals(ids.back(), target))
             return uri;
     }
     if (m->size() == 1)

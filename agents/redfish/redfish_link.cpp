@@ -153,7 +153,7 @@ struct RedfishLink::Curl {
         std::string_view line(p, size * n);
         auto colon = line.find(':');
         if (colon != std::string_view::npos) {
-            std::string name = agent::lower(std::string(line.substr(0, colon)));
+            std::string name = text::ascii_lower(line.substr(0, colon));
             std::string_view value = line.substr(colon + 1);
             while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
                 value.remove_prefix(1);
