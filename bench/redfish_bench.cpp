@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include "redfish_service_fixture.hpp"
+#include "bench_stats.hpp"
 #include "stockade/registry.hpp"
 #include "stockade/session.hpp"
 
@@ -40,7 +41,7 @@ extern char **environ;
 
 using namespace stockade;
 using namespace stockade::test;
-using Clock = std::chrono::steady_clock;
+using namespace stockade::bench;
 namespace fs = std::filesystem;
 
 namespace {
@@ -50,8 +51,6 @@ struct Run {
     long maxrss_kb = 0;
     int exit_code = -1;
 };
-
-double since_ms(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 pid_t spawn_with_input(const std::vector<std::string> &argv, const std::string &input,
                        const std::vector<std::string> &extra_env)
@@ -99,45 +98,6 @@ Run finish(pid_t pid, Clock::time_point t0)
     return r;
 }
 
-double median(std::vector<double> v)
-{
-    if (v.empty())
-        return 0;
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
-struct Cell {
-    std::vector<double> ms;
-    long maxrss_kb = 0;
-    int failures = 0;
-    double med() const { return median(ms); }
-};
-
-std::string fmt_ms(const Cell &c)
-{
-    if (c.ms.empty())
-        return "n/a";
-    char b[64];
-    double m = c.med();
-    if (m >= 1000)
-        std::snprintf(b, sizeof b, "%.2f s", m / 1000);
-    else
-        std::snprintf(b, sizeof b, "%.1f ms", m);
-    std::string s = b;
-    if (c.failures)
-        s += " (" + std::to_string(c.failures) + " failed)";
-    return s;
-}
-
-std::string ratio(const Cell &num, const Cell &den)
-{
-    if (num.ms.empty() || den.ms.empty() || den.med() <= 0)
-        return "n/a";
-    char b[32];
-    std::snprintf(b, sizeof b, "%.1fx", num.med() / den.med());
-    return b;
-}
 
 std::string stdin_params(const RedfishService &s, const std::string &action, bool ours)
 {
