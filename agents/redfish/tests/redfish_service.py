@@ -208,12 +208,15 @@ def system_resource(system, ctl):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 60
+    # One write per answer (headers + body), sent at once: no Nagle/delayed-ACK stall of 40 ms.
+    wbufsize = 65536
     server_version = "stockade-redfish-test/1.0"
 
     def setup(self):
         with lock:
             conn_counter[0] += 1
             self.conn_id = conn_counter[0]
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self.request.do_handshake()
         except (ssl.SSLError, OSError) as e:
