@@ -72,13 +72,14 @@ int main(int argc, char **argv)
 
     std::string line;
     while (std::getline(std::cin, line)) {
-        auto req = nlohmann::json::parse(line, nullptr, false);
-        if (req.is_discarded() || !req.is_object()) {
-            send(host_protocol::result_to_json({STOCKADE_RC_INTERNAL, "agent host: malformed request", 0, 0, {}, 0}));
+        auto parsed = host_protocol::parse_request(line);
+        if (!parsed) {
+            send(host_protocol::result_to_json({parsed.error().rc, parsed.error().message, 0, 0, {}, 0}));
             continue;
         }
-        std::string op = req.value("op", "");
-        Millis timeout(req.value("timeout_ms", int64_t(0)));
+        const host_protocol::Request &req = *parsed;
+        const std::string &op = req.op;
+        Millis timeout(req.timeout_ms);
         if (op == "close")
             break;
         if (!agent) {
@@ -87,32 +88,23 @@ int main(int argc, char **argv)
         }
         OpResult r;
         if (op == "open") {
-            if (req.value("nested", false)) {
-                std::vector<std::string> sp;
-                if (auto it = req.find("search_path"); it != req.end() && it->is_array())
-                    for (const auto &d : *it)
-                        if (d.is_string())
-                            sp.push_back(d.get<std::string>());
-                registry = std::make_unique<AgentRegistry>(sp.empty() ? AgentRegistry::default_search_path() : sp);
-            }
+            if (req.nested)
+                registry = std::make_unique<AgentRegistry>(req.search_path.empty() ? AgentRegistry::default_search_path()
+                                                                                    : req.search_path);
             SessionOptions o;
             o.isolate = false;
             o.logger = &logger;
             o.registry = registry.get();
             o.cancel = &g_cancel;
             session = make_session(*agent, o);
-            ParamList params;
-            if (auto it = req.find("params"); it != req.end() && it->is_array())
-                for (const auto &p : *it)
-                    if (p.is_array() && p.size() == 2 && p[0].is_string() && p[1].is_string())
-                        params.emplace_back(p[0].get<std::string>(), p[1].get<std::string>());
+            const ParamList &params = req.params;
             r = session->open(params, timeout);
         } else if (!session) {
             r = {STOCKADE_RC_INTERNAL, "agent host: not open", 0, 0, {}, 0};
         } else if (op == "power") {
-            r = session->power(PowerAction(req.value("action", 0u)), req.value("target", ""), timeout);
+            r = session->power(PowerAction(req.action), req.target, timeout);
         } else if (op == "status") {
-            r = session->status(req.value("target", ""), timeout);
+            r = session->status(req.target, timeout);
         } else if (op == "list") {
             r = session->list(timeout);
         } else if (op == "monitor") {

@@ -72,6 +72,13 @@ Status check_envelope(const json &m, const Config &config, const std::string &se
     return {};
 }
 
+// A string field, or `fallback` when it is missing or not a string (json::value() would throw).
+std::string string_or(const json &j, const char *key, const std::string &fallback)
+{
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
 json envelope(const Config &config, const std::string &from, const std::string &to, const std::string &type)
 {
     return json{{"t", type},   {"from", from}, {"to", to}, {"cluster", config.cluster_name},
@@ -152,9 +159,11 @@ Status ReplayGuard::admit(const std::string &nonce, int64_t sent, int64_t now)
 {
     int64_t skew = max_skew_.count();
     if (sent < now - skew)
-        return make_error(STOCKADE_RC_ACCESS_DENIED, "stale message ({} ms old, limit {} ms)", now - sent, skew);
+        return make_error(STOCKADE_RC_ACCESS_DENIED, "stale message ({:.0f} ms old, limit {} ms)", double(now) - double(sent),
+                          skew); // sent is the peer's: any int64, so no int64 subtraction
     if (sent > now + skew)
-        return make_error(STOCKADE_RC_ACCESS_DENIED, "message from the future ({} ms ahead, limit {} ms)", sent - now, skew);
+        return make_error(STOCKADE_RC_ACCESS_DENIED, "message from the future ({:.0f} ms ahead, limit {} ms)",
+                          double(sent) - double(now), skew);
     std::lock_guard lock(mu_);
     for (auto it = seen_.begin(); it != seen_.end();)
         it = it->second < now ? seen_.erase(it) : std::next(it);
@@ -220,19 +229,27 @@ Result<json> WitnessClient::call(const WitnessPeer &peer, const std::string &add
     if (!answer)
         return make_error(answer.error().rc, "{} ({}:{}): answer refused: {}", peer.name, address, peer.port,
                           answer.error().message);
-    json &a = *answer;
-    if (auto s = check_envelope(a, config_, self_); !s)
-        return make_error(STOCKADE_RC_ACCESS_DENIED, "{}: answer refused: {}", peer.name, s.error().message);
-    if (a.value("re", "") != nonce)
-        return make_error(STOCKADE_RC_ACCESS_DENIED, "{}: answer refused: it answers another request (replay?)", peer.name);
-    if (!text::iequals(a["from"].get<std::string>(), peer.name))
-        return make_error(STOCKADE_RC_ACCESS_DENIED, "{}: answered as '{}'", peer.name, a["from"].get<std::string>());
-    int64_t skew = config_.witness.max_skew.count(), now = unix_ms(), ts = a["ts"].get<int64_t>();
-    if (ts < now - skew || ts > now + skew)
-        return make_error(STOCKADE_RC_ACCESS_DENIED, "{}: answer refused: clock differs by {} ms", peer.name, ts - now);
-    if (a["t"] == "error")
-        return make_error(STOCKADE_RC_ACCESS_DENIED, "{} refused the request: {}", peer.name, a.value("error", "?"));
+    if (auto s = check_answer(*answer, config_, self_, peer.name, nonce); !s)
+        return s.error();
     return answer;
+}
+
+Status check_answer(const json &a, const Config &config, const std::string &self, const std::string &peer_name,
+                    const std::string &nonce)
+{
+    if (auto s = check_envelope(a, config, self); !s)
+        return make_error(STOCKADE_RC_ACCESS_DENIED, "{}: answer refused: {}", peer_name, s.error().message);
+    if (string_or(a, "re", "") != nonce)
+        return make_error(STOCKADE_RC_ACCESS_DENIED, "{}: answer refused: it answers another request (replay?)", peer_name);
+    if (!text::iequals(a["from"].get<std::string>(), peer_name))
+        return make_error(STOCKADE_RC_ACCESS_DENIED, "{}: answered as '{}'", peer_name, a["from"].get<std::string>());
+    int64_t skew = config.witness.max_skew.count(), now = unix_ms(), ts = a["ts"].get<int64_t>();
+    if (ts < now - skew || ts > now + skew)
+        return make_error(STOCKADE_RC_ACCESS_DENIED, "{}: answer refused: clock differs by {:.0f} ms", peer_name,
+                          double(ts) - double(now)); // ts is the peer's: any int64, so no int64 subtraction
+    if (a["t"] == "error")
+        return make_error(STOCKADE_RC_ACCESS_DENIED, "{} refused the request: {}", peer_name, string_or(a, "error", "?"));
+    return {};
 }
 
 Result<json> WitnessClient::call_any(const WitnessPeer &peer, const json &request, milliseconds timeout) const
@@ -271,7 +288,7 @@ Result<NodeView> WitnessClient::observe(const WitnessPeer &peer, const std::stri
     if (a["t"] != "view" || !a.contains("alive") || !a["alive"].is_boolean())
         return make_error(STOCKADE_RC_FAILED, "{}: unexpected answer to 'see'", peer.name);
     NodeView v;
-    v.node = a.value("node", node);
+    v.node = string_or(a, "node", node);
     v.alive = a["alive"].get<bool>();
     if (a.contains("evidence") && a["evidence"].is_array())
         for (const auto &e : a["evidence"])
@@ -468,7 +485,7 @@ void WitnessServer::handle(int fd, std::string peer)
         return refuse(s.error().message, &req);
     json a = answer(req);
     if (a["t"] == "error")
-        return refuse(a.value("error", "?"), &req);
+        return refuse(string_or(a, "error", "?"), &req);
     ++answered_;
     logger_.logf(STOCKADE_LOG_INFO, "witness {}: answered '{}' from {} ({})", options_.self, req["t"].get<std::string>(),
                  req["from"].get<std::string>(), peer);

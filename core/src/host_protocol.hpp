@@ -11,7 +11,14 @@
 //   "targets":[[name,alias],...]} per request.  Secrets only ever travel in "open" over the pipe.
 #pragma once
 
+#include <limits>
+#include <string_view>
+
 #include <nlohmann/json.hpp>
+
+#include "stockade/log.hpp"
+#include "stockade/registry.hpp"
+#include "stockade/result.hpp"
 
 #include "stockade/session.hpp"
 
@@ -26,20 +33,106 @@ inline nlohmann::json result_to_json(const OpResult &r)
             {"state", r.power_state}, {"targets", t}, {"elapsed_ms", r.elapsed_ms}};
 }
 
+// Typed reads that never throw: nlohmann's value() throws when a field has another type, and an
+// exception here would end a fencing operation with a crash (tests/fuzz/fuzz_agent_host_protocol).
+inline std::string str_field(const nlohmann::json &j, const char *key)
+{
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+template <class Int>
+Int int_field(const nlohmann::json &j, const char *key, Int fallback)
+{
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_number_integer())
+        return fallback;
+    if (it->is_number_unsigned()) {
+        auto v = it->get<uint64_t>();
+        return v <= uint64_t(std::numeric_limits<Int>::max()) ? Int(v) : fallback;
+    }
+    auto v = it->get<int64_t>();
+    return v >= int64_t(std::numeric_limits<Int>::min()) && (v < 0 || uint64_t(v) <= uint64_t(std::numeric_limits<Int>::max()))
+               ? Int(v)
+               : fallback;
+}
+
 inline OpResult result_from_json(const nlohmann::json &j)
 {
     OpResult r;
-    r.rc = j.value("rc", uint32_t(STOCKADE_RC_INTERNAL));
-    r.message = j.value("message", std::string());
-    r.verified = j.value("verified", 0u);
-    r.power_state = j.value("state", uint32_t(STOCKADE_POWER_UNKNOWN));
-    r.elapsed_ms = j.value("elapsed_ms", int64_t(0));
+    r.rc = int_field<uint32_t>(j, "rc", STOCKADE_RC_INTERNAL);
+    r.message = str_field(j, "message");
+    r.verified = int_field<uint32_t>(j, "verified", 0u);
+    r.power_state = int_field<uint32_t>(j, "state", STOCKADE_POWER_UNKNOWN);
+    r.elapsed_ms = int_field<int64_t>(j, "elapsed_ms", 0);
     if (auto it = j.find("targets"); it != j.end() && it->is_array())
         for (const auto &t : *it)
             if (t.is_array() && t.size() == 2 && t[0].is_string() && t[1].is_string())
                 r.targets.push_back({t[0].get<std::string>(), t[1].get<std::string>()});
     if (r.rc >= STOCKADE_RC_COUNT)
         r.rc = STOCKADE_RC_INTERNAL;
+    return r;
+}
+
+// One request line as the agent host reads it.
+struct Request {
+    std::string op;
+    int64_t timeout_ms = 0;
+    uint32_t action = 0;
+    std::string target;
+    ParamList params;
+    bool nested = false;
+    std::vector<std::string> search_path;
+};
+
+inline Result<Request> parse_request(std::string_view line)
+{
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+        return Error{STOCKADE_RC_INTERNAL, "agent host: malformed request"};
+    Request r;
+    r.op = str_field(j, "op");
+    r.timeout_ms = int_field<int64_t>(j, "timeout_ms", 0);
+    r.action = int_field<uint32_t>(j, "action", 0u);
+    r.target = str_field(j, "target");
+    if (auto it = j.find("nested"); it != j.end() && it->is_boolean())
+        r.nested = it->get<bool>();
+    if (auto it = j.find("search_path"); it != j.end() && it->is_array())
+        for (const auto &d : *it)
+            if (d.is_string())
+                r.search_path.push_back(d.get<std::string>());
+    if (auto it = j.find("params"); it != j.end() && it->is_array())
+        for (const auto &p : *it)
+            if (p.is_array() && p.size() == 2 && p[0].is_string() && p[1].is_string())
+                r.params.emplace_back(p[0].get<std::string>(), p[1].get<std::string>());
+    return r;
+}
+
+// One line from the agent host as the parent reads it: a log line or the result.  An error means
+// "not ours" (stray output), which the parent skips.
+struct Reply {
+    bool is_result = false;
+    int log_level = STOCKADE_LOG_INFO;
+    std::string log_msg;
+    OpResult result;
+};
+
+inline Result<Reply> parse_reply(std::string_view line)
+{
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+        return Error{STOCKADE_RC_INTERNAL, "not a reply"};
+    Reply r;
+    const std::string type = str_field(j, "type");
+    if (type == "result") {
+        r.is_result = true;
+        r.result = result_from_json(j);
+    } else if (type == "log") {
+        r.log_level = int_field<int>(j, "level", STOCKADE_LOG_INFO);
+        r.log_msg = str_field(j, "msg");
+    } else {
+        return Error{STOCKADE_RC_INTERNAL, "not a reply"};
+    }
     return r;
 }
 

@@ -304,8 +304,8 @@ private:
                 int64_t grace = std::min(deadline, monotonic_ms() + kCancelGraceMs);
                 std::string late;
                 while (child_->read_line(late, grace) == Subprocess::Read::Line) {
-                    auto lj = nlohmann::json::parse(late, nullptr, false);
-                    if (lj.is_object() && lj.value("type", "") == "result")
+                    auto lr = host_protocol::parse_reply(late);
+                    if (lr && lr->is_result)
                         break;
                 }
                 return die(STOCKADE_RC_CANCELLED, "cancelled; agent process tree killed", start);
@@ -317,22 +317,18 @@ private:
                                        st ? describe_wait_status(*st) : "no exit status"),
                            start);
             }
-            auto j = nlohmann::json::parse(reply, nullptr, false);
-            if (j.is_discarded() || !j.is_object())
+            auto rep = host_protocol::parse_reply(reply);
+            if (!rep)
                 continue; // not ours: ignore stray output
-            std::string type = j.value("type", "");
-            if (type == "log") {
-                int level = j.value("level", STOCKADE_LOG_INFO);
-                std::string msg = j.value("msg", "");
+            if (!rep->is_result) {
+                const std::string &msg = rep->log_msg;
                 if (opt_.logger)
-                    opt_.logger->log(level, opt_.label.empty() ? msg : fmt::format("{}: {}", opt_.label, msg));
+                    opt_.logger->log(rep->log_level, opt_.label.empty() ? msg : fmt::format("{}: {}", opt_.label, msg));
                 continue;
             }
-            if (type == "result") {
-                OpResult r = host_protocol::result_from_json(j);
-                r.elapsed_ms = monotonic_ms() - start;
-                return r;
-            }
+            OpResult r = std::move(rep->result);
+            r.elapsed_ms = monotonic_ms() - start;
+            return r;
         }
     }
 

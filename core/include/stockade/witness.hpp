@@ -42,6 +42,11 @@ Result<std::string> load_cluster_key(const std::string &path);
 std::string seal_message(const std::string &key, const nlohmann::json &payload);
 // Checks the MAC (constant time) and parses the payload; the line is without its '\n'.
 Result<nlohmann::json> open_message(const std::string &key, std::string_view line);
+// A client's check of an opened answer to its request `nonce` sent to `peer_name`: the envelope
+// (to `self`, this cluster), the nonce echoed, the sender, the clock, an error reply.  Never
+// throws, whatever the types in the payload.
+Status check_answer(const nlohmann::json &answer, const Config &config, const std::string &self,
+                    const std::string &peer_name, const std::string &nonce);
 
 int64_t unix_ms();
 
