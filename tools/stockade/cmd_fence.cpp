@@ -85,6 +85,9 @@ CommandBody setup_fence(CLI::App &app, const GlobalOptions &g)
 
 } // namespace
 
-STOCKADE_COMMAND("fence", "fence nodes through their escalation levels", setup_fence);
+STOCKADE_COMMAND("fence",
+                 "fence nodes through their escalation levels (exit 0 fenced, 1 failed, 2 usage/config, "
+                 "3 refused by quorum/witness)",
+                 setup_fence);
 
 } // namespace stockade::cli

@@ -83,8 +83,8 @@ int main(int argc, char **argv)
     }
     g.config_given = app.count("--config") > 0;
     if (help->parsed()) {
-        if (help_about.empty()) {
-            fmt::print("{}", app.help());
+        if (help_about.empty()) { // the top-level help, not the selected subcommand's
+            fmt::print("{}", app.get_formatter()->make_help(&app, app.get_name(), CLI::AppFormatMode::Normal));
             return 0;
         }
         for (const auto &[sub, body] : bodies)
