@@ -22,11 +22,12 @@
 #include <unistd.h>
 
 #include "agent_util.hpp"
-#include "icmp_probe.hpp"
+#include "stockade/icmp_probe.hpp"
 #include "stockade/agent.h"
 #include "stockade/sfex.hpp"
 
 using namespace stockade::helper;
+using namespace stockade::icmp;
 namespace sfex = stockade::sfex;
 
 namespace {
@@ -35,9 +36,9 @@ constexpr uint32_t kParamSize = sizeof(stockade_param_desc);
 
 const stockade_param_desc kParams[] = {
     {STOCKADE_ABI_MAJOR, kParamSize, "hostlist", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr,
-     "pcmk_host_list", "Nodes this device fences, separated by spaces or commas"},
+     "pcmk_host_list", "Nodes this device fences, separated by spaces, commas or semicolons"},
     {STOCKADE_ABI_MAJOR, kParamSize, "dead_check_target", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-     "Addresses of the victim (numeric IPv4/IPv6, optional %iface), separated by spaces or commas; all silent = dead"},
+     "Addresses of the victim (numeric IPv4/IPv6, optional %iface), separated by spaces, commas or semicolons; all silent = dead"},
     {STOCKADE_ABI_MAJOR, kParamSize, "dead_check_trialcount", STOCKADE_PARAM_INTEGER, 0, "5", nullptr, "",
      "ICMP echoes per target (one per second) before it counts as silent"},
     {STOCKADE_ABI_MAJOR, kParamSize, "run_dead_check", STOCKADE_PARAM_BOOLEAN, 0, "1", nullptr, "",
@@ -77,7 +78,7 @@ struct Helper {
 
 bool truthy(const std::string &v)
 {
-    std::string l = lower(v);
+    std::string l = ascii_lower(v);
     return l == "1" || l == "yes" || l == "true" || l == "on";
 }
 
@@ -156,7 +157,7 @@ uint32_t helper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx,
     try {
         auto h = std::make_unique<Helper>();
         for (auto &host : split_list(param(p, n, "hostlist")))
-            h->hosts.push_back(lower(host));
+            h->hosts.push_back(ascii_lower(host));
         if (h->hosts.empty()) {
             set_err(ctx, "parameter 'hostlist' is empty");
             return STOCKADE_RC_BAD_CONFIG;
@@ -242,7 +243,7 @@ uint32_t helper_power(void *handle, const stockade_ctx *ctx, uint32_t action, co
             set_err(ctx, "stonith_helper only checks whether a node is dead; it cannot power anything on");
             return STOCKADE_RC_UNSUPPORTED;
         }
-        std::string node = lower(target ? target : "");
+        std::string node = ascii_lower(target ? target : "");
         if (std::find(h.hosts.begin(), h.hosts.end(), node) == h.hosts.end()) {
             set_err(ctx, "target '%s' is not in hostlist", target ? target : "");
             return STOCKADE_RC_UNKNOWN_TARGET;

@@ -74,7 +74,7 @@ constexpr stockade_param_desc kParams[] = {
     {kAbi, kPSize, "capture_seconds", STOCKADE_PARAM_SECONDS, 0, "5", nullptr, "",
      "How long to record the console before power-off (capture_console)"},
     {kAbi, kPSize, "hostlist", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "hostname plug nodename",
-     "Node name(s) this BMC powers; any other target is refused.  Unset: the BMC powers whatever target it is "
+     "Node name(s) this BMC powers, separated by spaces, commas or semicolons; any other target is refused.  Unset: the BMC powers whatever target it is "
      "asked for (one BMC, one node, as with fence_ipmilan; let pcmk_host_list name the node)"},
     // fence_ipmilan's own parameters, so that its primitives work unchanged (see ipmi_config.cpp).
     {kAbi, kPSize, "target", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",

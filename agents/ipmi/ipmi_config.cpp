@@ -23,6 +23,8 @@
 
 #include <freeipmi/freeipmi.h>
 
+#include "stockade/text.hpp"
+
 extern char **environ;
 
 namespace stockade::ipmi {
@@ -43,6 +45,8 @@ void SecretString::wipe()
 }
 
 namespace {
+
+using text::ascii_lower;
 
 struct NamedValue {
     std::string_view name;
@@ -92,30 +96,6 @@ const NamedValue *lookup(const std::array<NamedValue, N> &table, std::string_vie
         if (e.name == name)
             return &e;
     return nullptr;
-}
-
-std::string lower(std::string s)
-{
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-    return s;
-}
-
-std::vector<std::string> split_words(const std::string &s)
-{
-    std::vector<std::string> out;
-    std::string cur;
-    for (char c : s) {
-        if (c == ' ' || c == ',' || c == ';' || c == '\t' || c == '\n') {
-            if (!cur.empty())
-                out.push_back(std::move(cur));
-            cur.clear();
-        } else {
-            cur += c;
-        }
-    }
-    if (!cur.empty())
-        out.push_back(std::move(cur));
-    return out;
 }
 
 bool parse_uint(const std::string &s, long long lo, long long hi, long long &out)
@@ -189,7 +169,7 @@ void sleep_ms(int ms)
 Expected<unsigned> parse_workarounds(const std::string &list, bool lanplus)
 {
     unsigned flags = 0;
-    for (const std::string &w : split_words(lower(list))) {
+    for (const std::string &w : text::split_list(ascii_lower(list))) {
         if (w == "none")
             continue;
         const NamedValue *e = lanplus ? lookup(kWorkarounds20, w) : lookup(kWorkarounds15, w);
@@ -213,8 +193,8 @@ bool IpmiConfig::accepts_target(const std::string &target) const
 {
     if (hostlist.empty())
         return true; // one BMC, one node: Pacemaker's pcmk_host_list decides which
-    const std::string t = lower(target);
-    return std::any_of(hostlist.begin(), hostlist.end(), [&](const std::string &h) { return lower(h) == t; });
+    const std::string t = ascii_lower(target);
+    return std::any_of(hostlist.begin(), hostlist.end(), [&](const std::string &h) { return ascii_lower(h) == t; });
 }
 
 // Runs password_script and returns the first line of its stdout.
@@ -388,7 +368,7 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
         } else if (k == "password_file") {
             password_file = v;
         } else if (k == "passwd_method") {
-            passwd_method = lower(v);
+            passwd_method = ascii_lower(v);
         } else if (k == "lanplus") {
             c.lanplus = v == "1";
         } else if (k == "cipher") {
@@ -398,13 +378,13 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
         } else if (k == "allow_cipher_zero") {
             allow_cipher_zero = v == "1";
         } else if (k == "auth") {
-            auth = lower(v);
+            auth = ascii_lower(v);
         } else if (k == "privlvl") {
-            const NamedValue *p = lookup(kPrivileges, lower(v));
+            const NamedValue *p = lookup(kPrivileges, ascii_lower(v));
             if (!p)
                 return bad(k, "'" + v + "' is not one of administrator|operator|user");
             c.privilege = uint8_t(p->value);
-            c.privilege_name = lower(v);
+            c.privilege_name = ascii_lower(v);
         } else if (k == "k_g" || k == "hexadecimal_kg") {
             if (have_kg)
                 return bad(k, "set either k_g or hexadecimal_kg, not both");
@@ -452,9 +432,9 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
             c.retransmission_timeout_ms = unsigned(num);
             have_retrans = true;
         } else if (k == "method") {
-            if (lower(v) == "onoff")
+            if (ascii_lower(v) == "onoff")
                 c.method = RebootMethod::OnOff;
-            else if (lower(v) == "cycle")
+            else if (ascii_lower(v) == "cycle")
                 c.method = RebootMethod::Cycle;
             else
                 return bad(k, "'" + v + "' is not one of onoff|cycle");
@@ -485,7 +465,7 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
 
     if (c.host.empty())
         return bad("ip", "the BMC address is required");
-    c.hostlist = split_words(hostlist);
+    c.hostlist = text::split_list(hostlist);
     if (!ipmitool_timeout.empty()) {
         // ipmitool -N: seconds before an unanswered packet is resent.  retransmission_timeout,
         // when also given, is the more precise of the two and wins.

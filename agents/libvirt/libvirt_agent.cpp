@@ -49,7 +49,7 @@ const stockade_param_desc kParams[] = {
     PARAM("hypervisor_uri", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr, "uri",
           "libvirt connection URI, e.g. qemu:///system, qemu+ssh://root@kvm1/system, test:///default"),
     PARAM("hostlist", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-          "Nodes this device fences, as node[:domain] separated by spaces or commas (cluster-glue syntax; "
+          "Nodes this device fences, as node[:domain] separated by spaces, commas or semicolons (cluster-glue syntax; "
           "node names case-insensitive, domain defaults to the node name)"),
     PARAM("plug", STOCKADE_PARAM_STRING, STOCKADE_PARAM_HOST_SUPPLIED, nullptr, nullptr, "port",
           "Domain name or UUID to act on (fence-agents plug/port); without it and without hostlist the "
