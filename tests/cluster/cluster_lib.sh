@@ -212,8 +212,8 @@ stop_node() {
   for c in $kids; do kill -KILL "$c" 2>/dev/null; done
   kill -KILL "$p" 2>/dev/null
   stamp "power off pid $p (children $kids)"
-  for _ in $(seq 50); do alive || break; sleep 0.1; done
-  for c in $kids; do for _ in $(seq 50); do [ -n "$(pid_id "$c")" ] || break; sleep 0.1; done; done
+  for _ in $(seq 500); do alive || break; sleep 0.01; done
+  for c in $kids; do for _ in $(seq 500); do [ -n "$(pid_id "$c")" ] || break; sleep 0.01; done; done
 }
 case $op in
   get) for p in "$@"; do case $p in
