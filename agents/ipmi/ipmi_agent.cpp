@@ -4,7 +4,7 @@
 // Fencing rules kept here: power-off is confirmed by reading Get Chassis Status back (polling, not
 // sleeping) until it says off or power_timeout expires, and expiry is a failure; a reboot is off +
 // confirm, then on; "cycle" is never sent to a node that is already off and still has to be seen
-// off; a target that is not in the BMC's hostlist is refused.  One FreeIPMI context per handle.
+// off; a target that is not in the BMC's hostlist (when one is set) is refused.  One FreeIPMI context per handle.
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
@@ -50,7 +50,7 @@ constexpr stockade_param_desc kParams[] = {
      "IPMI 1.5 authentication type (lanplus=0 only)"},
     {kAbi, kPSize, "privlvl", STOCKADE_PARAM_SELECT, 0, "administrator", "administrator|operator|user", "",
      "Privilege level requested for the session (chassis control needs operator)"},
-    {kAbi, kPSize, "k_g", STOCKADE_PARAM_STRING, STOCKADE_PARAM_SECRET, nullptr, nullptr, "kg hexadecimal_kg",
+    {kAbi, kPSize, "k_g", STOCKADE_PARAM_STRING, STOCKADE_PARAM_SECRET, nullptr, nullptr, "kg",
      "BMC key K_g: up to 20 bytes of text, or hexadecimal (0x prefix or 40 digits)"},
     {kAbi, kPSize, "workarounds", STOCKADE_PARAM_STRING, 0, "", nullptr, "workaround_flags",
      "FreeIPMI workaround names, comma-separated (e.g. opensesspriv, authcap, intel20, supermicro20, sun20)"},
@@ -73,9 +73,27 @@ constexpr stockade_param_desc kParams[] = {
      "effort, never blocks the fence)"},
     {kAbi, kPSize, "capture_seconds", STOCKADE_PARAM_SECONDS, 0, "5", nullptr, "",
      "How long to record the console before power-off (capture_console)"},
-    {kAbi, kPSize, "hostlist", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr,
-     "hostname plug nodename",
-     "Node name(s) this BMC powers; any other target is refused"},
+    {kAbi, kPSize, "hostlist", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "hostname plug nodename",
+     "Node name(s) this BMC powers, separated by spaces, commas or semicolons; any other target is refused.  Unset: the BMC powers whatever target it is "
+     "asked for (one BMC, one node, as with fence_ipmilan; let pcmk_host_list name the node)"},
+    // fence_ipmilan's own parameters, so that its primitives work unchanged (see ipmi_config.cpp).
+    {kAbi, kPSize, "target", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
+     "Bridge requests to this IPMB address behind the BMC (ipmitool -t; e.g. 0x82); unset = the BMC itself"},
+    {kAbi, kPSize, "hexadecimal_kg", STOCKADE_PARAM_STRING, STOCKADE_PARAM_SECRET, nullptr, nullptr, "",
+     "BMC key K_g in hexadecimal (as fence_ipmilan's hexadecimal_kg)"},
+    {kAbi, kPSize, "ipmitool_timeout", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
+     "fence_ipmilan's per-packet timeout in seconds (ipmitool -N): sets retransmission_timeout"},
+    {kAbi, kPSize, "stonith_status_sleep", STOCKADE_PARAM_SECONDS, 0, nullptr, nullptr, "",
+     "Longest sleep in seconds between status polls while waiting for the new power state (polling starts at "
+     "50 ms and backs off up to this)"},
+    {kAbi, kPSize, "ipmitool_path", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
+     "Accepted for fence_ipmilan compatibility and ignored: no ipmitool is run"},
+    {kAbi, kPSize, "use_sudo", STOCKADE_PARAM_BOOLEAN, 0, nullptr, nullptr, "sudo",
+     "Accepted for fence_ipmilan compatibility and ignored: no ipmitool is run, so nothing needs sudo"},
+    {kAbi, kPSize, "sudo_path", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
+     "Accepted for fence_ipmilan compatibility and ignored"},
+    {kAbi, kPSize, "port_as_ip", STOCKADE_PARAM_BOOLEAN, 0, nullptr, nullptr, "",
+     "Accepted for fence_ipmilan compatibility; unsupported (set ip): a warning is logged when it is on"},
 };
 
 constexpr uint32_t kCaps = STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS |
@@ -134,7 +152,7 @@ public:
 
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
     uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
-    uint32_t list(stockade_list_fn emit, void *emit_ctx);
+    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
     uint32_t monitor(const stockade_ctx *ctx);
 
 private:
@@ -169,6 +187,8 @@ Step IpmiDevice::wait_for(const stockade_ctx *ctx, uint32_t want, const char *af
 {
     const int64_t start = stockade_monotonic_ms();
     const int64_t give_up = start + int64_t(cfg_.power_timeout_s) * 1000;
+    if (cfg_.status_sleep_ms)
+        max_interval_ms = std::max<int64_t>(50, *cfg_.status_sleep_ms);
     if (cfg_.power_wait_s) {
         Step s = sleep_within(ctx, int64_t(cfg_.power_wait_s) * 1000);
         if (!s)
@@ -390,8 +410,15 @@ uint32_t IpmiDevice::monitor(const stockade_ctx *ctx)
     return STOCKADE_RC_OK;
 }
 
-uint32_t IpmiDevice::list(stockade_list_fn emit, void *emit_ctx)
+uint32_t IpmiDevice::list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
 {
+    // Without a hostlist there is nothing to list.  A failure (not an empty list) makes
+    // pacemaker-fenced fall back to asking status for the target, as it does for fence_ipmilan.
+    if (cfg_.hostlist.empty()) {
+        set_err(ctx, "ipmi " + cfg_.endpoint() + ": no hostlist: this BMC powers whatever node it is asked to "
+                     "(name it with pcmk_host_list)");
+        return STOCKADE_RC_UNSUPPORTED;
+    }
     for (const auto &h : cfg_.hostlist)
         emit(emit_ctx, h.c_str(), "");
     return STOCKADE_RC_OK;
@@ -451,7 +478,7 @@ uint32_t t_status(void *handle, const stockade_ctx *ctx, const char *target, uin
 uint32_t t_list(void *handle, const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
 {
     try {
-        return static_cast<IpmiDevice *>(handle)->list(emit, emit_ctx);
+        return static_cast<IpmiDevice *>(handle)->list(ctx, emit, emit_ctx);
     } catch (...) {
         set_err(ctx, "ipmi: internal error in list");
         return STOCKADE_RC_INTERNAL;
@@ -478,7 +505,8 @@ const stockade_agent kAgent = {
     "IPMI-over-LAN chassis power control through FreeIPMI (no ipmitool, no password on argv)",
     "Fences a node through its BMC (iDRAC, iLO, IPMI 2.0 boards) with FreeIPMI's library. Power-off is "
     "confirmed by reading the chassis status back until it reports off or power_timeout expires (a failure). "
-    "Targets outside hostlist are refused.",
+    "With hostlist set, other targets are refused; without it, the BMC powers whatever node it is asked to "
+    "(as fence_ipmilan). Accepts every fence_ipmilan parameter.",
     kParams,
     sizeof(kParams) / sizeof(kParams[0]),
     sizeof(stockade_param_desc),
