@@ -9,7 +9,7 @@
 #include <sstream>
 #include <openssl/evp.h>
 
-#include "stockade/agent_support.hpp"
+#include "stockade/text.hpp"
 
 namespace stockade::scsi {
 
@@ -85,9 +85,8 @@ std::string md5_hex8(const std::string &text)
 
 Result<Key> NodeKeys::key_for(const std::string &node) const
 {
-    const std::string want = agent::lower(node);
     for (const auto &[n, k] : given)
-        if (agent::lower(n) == want)
+        if (text::iequals(n, node))
             return k;
     if (cluster_name.empty())
         return Error{STOCKADE_RC_BAD_CONFIG, "no key for node '" + node +
@@ -98,7 +97,7 @@ Result<Key> NodeKeys::key_for(const std::string &node) const
         node_part = md5_hex8(node).substr(0, 4);
     } else {
         for (size_t i = 0; i < nodes.size() && node_part.empty(); ++i)
-            if (agent::lower(nodes[i].first) == want || agent::lower(nodes[i].second) == want) {
+            if (text::iequals(nodes[i].first, node) || text::iequals(nodes[i].second, node)) {
                 char buf[32];
                 std::snprintf(buf, sizeof buf, "%.4zu", i); // fence_scsi: "%.4d" of the nodelist index
                 node_part = buf;
@@ -118,7 +117,7 @@ std::vector<std::pair<std::string, Key>> NodeKeys::known() const
     std::vector<std::pair<std::string, Key>> out = given;
     auto listed = [&](const std::string &n) {
         for (const auto &[m, k] : out)
-            if (agent::lower(m) == agent::lower(n))
+            if (text::iequals(m, n))
                 return true;
         return false;
     };
@@ -150,13 +149,10 @@ std::string NodeKeys::collision() const
     return {};
 }
 
-Result<std::vector<std::pair<std::string, Key>>> parse_key_map(const std::string &text)
+Result<std::vector<std::pair<std::string, Key>>> parse_key_map(const std::string &map)
 {
     std::vector<std::pair<std::string, Key>> out;
-    std::string tok;
-    auto take = [&]() -> Result<void> {
-        if (tok.empty())
-            return {};
+    for (const auto &tok : text::split_list(map)) {
         size_t eq = tok.find('=');
         if (eq == std::string::npos || eq == 0)
             return Error{STOCKADE_RC_BAD_CONFIG, "parameter 'keys': '" + tok + "' is not node=key"};
@@ -165,22 +161,10 @@ Result<std::vector<std::pair<std::string, Key>>> parse_key_map(const std::string
             return Error{STOCKADE_RC_BAD_CONFIG, "parameter 'keys': '" + tok.substr(eq + 1) +
                                                      "' is not a key (1 to 16 hex digits, not zero)"};
         for (const auto &[n, key] : out)
-            if (agent::lower(n) == agent::lower(tok.substr(0, eq)))
+            if (text::iequals(n, tok.substr(0, eq)))
                 return Error{STOCKADE_RC_BAD_CONFIG, "parameter 'keys': node '" + n + "' is listed twice"};
         out.emplace_back(tok.substr(0, eq), *k);
-        tok.clear();
-        return {};
-    };
-    for (char c : text) {
-        if (c == ' ' || c == ',' || c == '\t' || c == '\n') {
-            if (auto r = take(); !r)
-                return r.error();
-        } else {
-            tok += c;
-        }
     }
-    if (auto r = take(); !r)
-        return r.error();
     return out;
 }
 

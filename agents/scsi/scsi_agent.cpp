@@ -20,6 +20,7 @@
 #include "pr_device.hpp"
 #include "stockade/agent.h"
 #include "stockade/agent_support.hpp"
+#include "stockade/text.hpp"
 
 namespace stockade::scsi {
 namespace {
@@ -75,22 +76,6 @@ std::string param(const stockade_param *p, size_t n, const char *name)
     return {};
 }
 
-std::vector<std::string> split_words(const std::string &s)
-{
-    std::vector<std::string> out;
-    std::string tok;
-    for (char c : s + " ") {
-        if (c == ' ' || c == ',' || c == '\t' || c == '\n' || c == '\r') {
-            if (!tok.empty())
-                out.push_back(tok);
-            tok.clear();
-        } else {
-            tok += c;
-        }
-    }
-    return out;
-}
-
 // "InitiatorName=iqn...." from open-iscsi's file; "" when there is none.
 std::string system_initiator_name()
 {
@@ -101,7 +86,7 @@ std::string system_initiator_name()
 Result<std::unique_ptr<Scsi>> configure(const stockade_param *p, size_t n)
 {
     auto s = std::make_unique<Scsi>();
-    auto devices = split_words(param(p, n, "devices"));
+    auto devices = text::split_list(param(p, n, "devices"));
     if (devices.empty())
         return Error{STOCKADE_RC_BAD_CONFIG, "parameter 'devices': no device given"};
     for (const char *which : {"key", "local_key"}) {
@@ -253,7 +238,7 @@ Result<Reservation> ensure_reservation(PrDevice &d, const stockade_ctx *ctx, Key
 
 Result<void> unfence(Scsi &s, const stockade_ctx *ctx, const std::string &target)
 {
-    if (!agent::lower(target).empty() && agent::lower(target) != agent::lower(s.local_node))
+    if (!target.empty() && !text::iequals(target, s.local_node))
         return Error{STOCKADE_RC_BAD_CONFIG,
                      "unfencing registers the I_T nexus of the node running the agent, which is '" + s.local_node +
                          "', not '" + target + "': run 'on' on '" + target + "' itself (or set local_node)"};
