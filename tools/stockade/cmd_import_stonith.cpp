@@ -6,12 +6,14 @@
 // of its own for that node, in file order, so the site's working commands keep their order.
 // Command lines that show a password are warned about on stderr (they are visible in the process
 // table while they run); the output itself is the config, ready for `stockade validate`.
+#include <memory>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -22,20 +24,18 @@ namespace stockade::cli {
 
 namespace {
 
-int run_import(const GlobalOptions &, std::vector<std::string> args)
+int run_import(const std::string &file)
 {
-    if (args.size() != 1 || args[0].empty() || (args[0][0] == '-' && args[0] != "-"))
-        return fail_usage("import-stonith-conf: usage: stockade import-stonith-conf FILE (- for stdin)");
     std::stringstream text;
-    if (args[0] == "-") {
+    if (file == "-") {
         text << std::cin.rdbuf();
     } else {
-        std::ifstream f(args[0]);
+        std::ifstream f(file);
         if (!f)
-            return fail_usage(fmt::format("import-stonith-conf: cannot read {}: {}", args[0], std::strerror(errno)));
+            return fail_usage(fmt::format("import-stonith-conf: cannot read {}: {}", file, std::strerror(errno)));
         text << f.rdbuf();
     }
-    auto r = import_stonith_conf(text.str(), args[0]);
+    auto r = import_stonith_conf(text.str(), file);
     if (!r)
         return fail_usage(r.error().message);
     for (const auto &w : r->warnings)
@@ -47,9 +47,17 @@ int run_import(const GlobalOptions &, std::vector<std::string> args)
     return 0;
 }
 
+CommandBody setup_import(CLI::App &app, const GlobalOptions &)
+{
+    auto file = std::make_shared<std::string>();
+    app.add_option("FILE", *file, "LifeKeeper stonith.conf (- for stdin)")->required();
+    return [file] { return run_import(*file); };
+}
+
 } // namespace
 
-STOCKADE_COMMAND("import-stonith-conf", "import-stonith-conf FILE",
-                 "print a stockade config for LifeKeeper's stonith.conf (one command-device level per line)", run_import);
+STOCKADE_COMMAND("import-stonith-conf",
+                 "print a stockade config for LifeKeeper's stonith.conf (one command-device level per line)",
+                 setup_import);
 
 } // namespace stockade::cli
