@@ -299,6 +299,13 @@ Result<Config> parse_config(std::string_view text, const std::string &source)
         std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
         return make_error(STOCKADE_RC_BAD_CONFIG, "{}: invalid JSON at {}: {}", source, position_of(text, e.byte ? e.byte - 1 : 0),
                           detail);
+    } catch (const json::exception &e) {
+        // Not a syntax error but still no document, e.g. a number beyond double ("-2e308" is
+        // out_of_range.406; found by tests/fuzz/fuzz_config).
+        std::string what = e.what();
+        auto end = what.find("] ");
+        return make_error(STOCKADE_RC_BAD_CONFIG, "{}: invalid JSON: {}", source,
+                          end == std::string::npos ? what : what.substr(end + 2));
     }
     if (auto at = find_nul(doc, ""))
         return make_error(STOCKADE_RC_BAD_CONFIG, "{}: {}: a NUL byte (\\u0000) is not allowed", source, *at);
