@@ -182,7 +182,7 @@ int run_validate(const GlobalOptions &g, std::vector<std::string> args)
         return fail_usage("validate: usage: stockade validate [CONFIG]");
     AgentRegistry registry;
     std::string path = args.empty() ? g.config_path : args[0];
-    auto config = load_checked_config(g, registry, path);
+    auto config = load_checked_config(g, registry, path, /*every_error=*/true);
     if (!config)
         return 2;
     size_t levels = 0;
