@@ -22,11 +22,12 @@
 #include <unistd.h>
 
 #include "agent_util.hpp"
-#include "icmp_probe.hpp"
+#include "stockade/icmp_probe.hpp"
 #include "stockade/agent.h"
 #include "stockade/sfex.hpp"
 
 using namespace stockade::helper;
+using namespace stockade::icmp;
 namespace sfex = stockade::sfex;
 
 namespace {

@@ -42,6 +42,9 @@ std::optional<Config> load_checked_config(const GlobalOptions &g, const AgentReg
         if (!every_error)
             break;
     }
+    if (check.config)
+        for (const auto &w : readable_secret_warnings(*check.config, registry))
+            fmt::print(stderr, "stockade: warning: {}\n", w);
     return std::move(check.config);
 }
 

@@ -67,6 +67,12 @@ int run_list(const GlobalOptions &g, std::vector<std::string> args)
                 r = s->list(d.timeout);
             s->close();
             nlohmann::json t = nlohmann::json::array();
+            if (r.rc == STOCKADE_RC_UNSUPPORTED) {
+                // A device without a list (fence_ipmilan's "NOTICE: List option is not working"):
+                // not a failure, and never a target.
+                fmt::print(stderr, "stockade: device '{}' has no target list: {}\n", name, r.message);
+                continue;
+            }
             if (!r.ok()) {
                 rc = 1;
                 fmt::print(stderr, "stockade: list on device '{}' failed ({}): {}\n", name, result_code_info(r.rc).name,

@@ -4,7 +4,7 @@
 // packets.  An unprivileged ICMP datagram ("ping") socket is tried first (the kernel then owns
 // the echo identifier and checksum); where net.ipv4.ping_group_range forbids it, a raw socket
 // (root or CAP_NET_RAW), where replies are matched by our identifier.
-#include "icmp_probe.hpp"
+#include "stockade/icmp_probe.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -22,7 +22,7 @@
 
 #include "stockade/text.hpp"
 
-namespace stockade::helper {
+namespace stockade::icmp {
 
 namespace {
 
@@ -351,4 +351,4 @@ ProbeResult probe_all(const std::vector<ProbeTarget> &targets, const ProbeOption
     return finish(ProbeVerdict::all_silent, summary);
 }
 
-} // namespace stockade::helper
+} // namespace stockade::icmp

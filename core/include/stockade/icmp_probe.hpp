@@ -17,7 +17,7 @@
 
 #include <sys/socket.h>
 
-namespace stockade::helper {
+namespace stockade::icmp {
 
 struct ProbeTarget {
     std::string text;  // as configured, e.g. "fe80::1%eth0"
@@ -53,4 +53,4 @@ ProbeResult probe_all(const std::vector<ProbeTarget> &targets, const ProbeOption
 
 const char *verdict_name(ProbeVerdict v);
 
-} // namespace stockade::helper
+} // namespace stockade::icmp
