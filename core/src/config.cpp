@@ -437,16 +437,16 @@ std::vector<std::string> readable_secret_warnings(const Config &config, const Ag
             if (!value.empty() && is_secret_param(**agent, name))
                 out.push_back(fmt::format("{} (mode {:04o}): {}/{} holds a secret that other users can read; "
                                           "chmod 600 the file, or use password_file/password_script",
-                                          config.source, config.file_mode, at, pointer_token(name)));
+                                          config.source, config.file_mode, at, json_pointer_token(name)));
     };
     for (const auto &[name, d] : config.devices)
-        check(d.agent, d.params, "/devices/" + pointer_token(name) + "/params");
+        check(d.agent, d.params, "/devices/" + json_pointer_token(name) + "/params");
     for (const auto &n : config.nodes)
         for (size_t l = 0; l < n.levels.size(); ++l)
             for (size_t i = 0; i < n.levels[l].size(); ++i)
                 if (auto d = config.devices.find(n.levels[l][i].device); d != config.devices.end())
                     check(d->second.agent, n.levels[l][i].params,
-                          fmt::format("/nodes/{}/levels/{}/{}/params", pointer_token(n.name), l, i));
+                          fmt::format("/nodes/{}/levels/{}/{}/params", json_pointer_token(n.name), l, i));
     return out;
 }
 
