@@ -74,7 +74,7 @@ TEST_CASE("a level holding fence_ipmilan (dead port) fails within its timeout, t
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     INFO(info(r));
     REQUIRE(r.exit_code == 0);
-    auto j = nlohmann::json::parse(r.out);
+    auto j = nlohmann::json::parse(r.out).at(0); // --json: an array, one record per node
     CHECK(j["result"] == "fenced");
     CHECK(j["level"] == 2);
     bool ipmi_failed = false;
