@@ -78,6 +78,11 @@ Result<StonithConfImport> import_stonith_conf(std::string_view text_in, const st
                     source, lineno, node, p.what));
                 break;
             }
+        try {
+            (void)nlohmann::json(command).dump(); // JSON text must be UTF-8 (found by tests/fuzz/fuzz_stonith_conf)
+        } catch (const nlohmann::json::exception &) {
+            return make_error(STOCKADE_RC_BAD_CONFIG, "{}:{}: the command for {} is not valid UTF-8", source, lineno, node);
+        }
         std::string dev = device_name(node, ++count[node]);
         devices[dev] = {{"agent", "command"}, {"params", {{"command", command}}}};
         if (!nodes.contains(node))
