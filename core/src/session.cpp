@@ -198,15 +198,6 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------------
-std::string describe_wait_status(int st)
-{
-    if (WIFEXITED(st))
-        return fmt::format("exited with status {}", WEXITSTATUS(st));
-    if (WIFSIGNALED(st))
-        return fmt::format("killed by signal {} ({})", WTERMSIG(st), strsignal(WTERMSIG(st)));
-    return "stopped";
-}
-
 class IsolatedSession final : public AgentSession {
     static constexpr int64_t kCancelGraceMs = 1000;
 
