@@ -1,4 +1,4 @@
-// run_child.hpp -- what the wrapper agents (fence-agent, glue) add around stockade::process for
+// run_child.hpp -- what the wrapper agents (foreign_fence, glue) add around stockade::process for
 // the programs they wrap: fenced's rules (the program's environment is ours plus its variables;
 // background children that let go of our pipes are left alone), the agent's deadline and
 // cancellation from its ctx, and masking of secret values in what they log of its output.
@@ -59,10 +59,9 @@ inline std::string mask_secrets(std::string text, const std::vector<std::string>
 
 // True for parameter names the host treats as secret for wrapper agents (see agent.h,
 // STOCKADE_CAP_EXTRA_PARAMS), so the agent masks the same values in what it logs.
-inline bool secret_name(std::string n)
+inline bool secret_name(std::string_view name)
 {
-    for (auto &c : n)
-        c = char(std::tolower(static_cast<unsigned char>(c)));
+    const std::string n = stockade::text::ascii_lower(name);
     return n.find("pass") != std::string::npos || n.find("secret") != std::string::npos || n == "k_g";
 }
 

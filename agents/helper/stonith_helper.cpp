@@ -1,6 +1,6 @@
-// stonith_helper.cpp -- the "stonith-helper" agent: death check and mutual-kill guard.
+// stonith_helper.cpp -- the "stonith_helper" agent: death check and mutual-kill guard.
 //
-// Parameter-compatible with pm_extras' external/stonith-helper, placed in an escalation level
+// Parameter-compatible with pm_extras' external/stonith_helper, placed in an escalation level
 // before the real fencing device.  Two field failures it exists for: (1) a node whose power died
 // cannot be fenced through a BMC sharing that power, so fencing retries forever; if every address
 // of the victim is silent, the victim is dead and fencing may count as done.  (2) In a split brain
@@ -22,12 +22,13 @@
 #include <unistd.h>
 
 #include "agent_util.hpp"
-#include "icmp_probe.hpp"
+#include "stockade/icmp_probe.hpp"
 #include "stockade/agent.h"
 #include "stockade/process.hpp"
 #include "stockade/sfex.hpp"
 
 using namespace stockade::helper;
+using namespace stockade::icmp;
 namespace sfex = stockade::sfex;
 
 namespace {
@@ -36,9 +37,9 @@ constexpr uint32_t kParamSize = sizeof(stockade_param_desc);
 
 const stockade_param_desc kParams[] = {
     {STOCKADE_ABI_MAJOR, kParamSize, "hostlist", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr,
-     "pcmk_host_list", "Nodes this device fences, separated by spaces or commas"},
+     "pcmk_host_list", "Nodes this device fences, separated by spaces, commas or semicolons"},
     {STOCKADE_ABI_MAJOR, kParamSize, "dead_check_target", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-     "Addresses of the victim (numeric IPv4/IPv6, optional %iface), separated by spaces or commas; all silent = dead"},
+     "Addresses of the victim (numeric IPv4/IPv6, optional %iface), separated by spaces, commas or semicolons; all silent = dead"},
     {STOCKADE_ABI_MAJOR, kParamSize, "dead_check_trialcount", STOCKADE_PARAM_INTEGER, 0, "5", nullptr, "",
      "ICMP echoes per target (one per second) before it counts as silent"},
     {STOCKADE_ABI_MAJOR, kParamSize, "run_dead_check", STOCKADE_PARAM_BOOLEAN, 0, "1", nullptr, "",
@@ -78,7 +79,7 @@ struct Helper {
 
 bool truthy(const std::string &v)
 {
-    std::string l = lower(v);
+    std::string l = ascii_lower(v);
     return l == "1" || l == "yes" || l == "true" || l == "on";
 }
 
@@ -136,7 +137,7 @@ uint32_t helper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx,
     try {
         auto h = std::make_unique<Helper>();
         for (auto &host : split_list(param(p, n, "hostlist")))
-            h->hosts.push_back(lower(host));
+            h->hosts.push_back(ascii_lower(host));
         if (h->hosts.empty()) {
             set_err(ctx, "parameter 'hostlist' is empty");
             return STOCKADE_RC_BAD_CONFIG;
@@ -219,10 +220,10 @@ uint32_t helper_power(void *handle, const stockade_ctx *ctx, uint32_t action, co
             return STOCKADE_RC_BAD_CONFIG;
         }
         if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT) {
-            set_err(ctx, "stonith-helper only checks whether a node is dead; it cannot power anything on");
+            set_err(ctx, "stonith_helper only checks whether a node is dead; it cannot power anything on");
             return STOCKADE_RC_UNSUPPORTED;
         }
-        std::string node = lower(target ? target : "");
+        std::string node = ascii_lower(target ? target : "");
         if (std::find(h.hosts.begin(), h.hosts.end(), node) == h.hosts.end()) {
             set_err(ctx, "target '%s' is not in hostlist", target ? target : "");
             return STOCKADE_RC_UNKNOWN_TARGET;
@@ -316,10 +317,10 @@ const stockade_agent kAgent = {
     sizeof(stockade_agent),
     STOCKADE_ABI_MINOR,
     STOCKADE_CAP_OFF | STOCKADE_CAP_REBOOT | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR,
-    "stonith-helper",
+    "stonith_helper",
     "1.0",
     "Death check (ICMP) and standby wait before the real fencing device",
-    "Compatible with pm_extras' stonith-helper.  Reports the target fenced only when every dead_check_target "
+    "Compatible with pm_extras' stonith_helper.  Reports the target fenced only when every dead_check_target "
     "stays silent for dead_check_trialcount ICMP echoes.  Otherwise the standby node waits standby_wait_time "
     "(the active node, per standby_check_command or the SFEX lock, does not) and the agent fails so the next "
     "escalation level, the real device, shoots.",

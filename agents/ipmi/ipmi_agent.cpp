@@ -4,7 +4,7 @@
 // Fencing rules kept here: power-off is confirmed by reading Get Chassis Status back (polling, not
 // sleeping) until it says off or power_timeout expires, and expiry is a failure; a reboot is off +
 // confirm, then on; "cycle" is never sent to a node that is already off and still has to be seen
-// off; a target that is not in the BMC's hostlist is refused.  One FreeIPMI context per handle.
+// off; a target that is not in the BMC's hostlist (when one is set) is refused.  One FreeIPMI context per handle.
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
@@ -18,6 +18,7 @@
 #include "ipmi_console.hpp"
 #include "ipmi_link.hpp"
 #include "stockade/agent.h"
+#include "stockade/agent_support.hpp"
 
 namespace stockade::ipmi {
 namespace {
@@ -50,7 +51,7 @@ constexpr stockade_param_desc kParams[] = {
      "IPMI 1.5 authentication type (lanplus=0 only)"},
     {kAbi, kPSize, "privlvl", STOCKADE_PARAM_SELECT, 0, "administrator", "administrator|operator|user", "",
      "Privilege level requested for the session (chassis control needs operator)"},
-    {kAbi, kPSize, "k_g", STOCKADE_PARAM_STRING, STOCKADE_PARAM_SECRET, nullptr, nullptr, "kg hexadecimal_kg",
+    {kAbi, kPSize, "k_g", STOCKADE_PARAM_STRING, STOCKADE_PARAM_SECRET, nullptr, nullptr, "kg",
      "BMC key K_g: up to 20 bytes of text, or hexadecimal (0x prefix or 40 digits)"},
     {kAbi, kPSize, "workarounds", STOCKADE_PARAM_STRING, 0, "", nullptr, "workaround_flags",
      "FreeIPMI workaround names, comma-separated (e.g. opensesspriv, authcap, intel20, supermicro20, sun20)"},
@@ -73,49 +74,57 @@ constexpr stockade_param_desc kParams[] = {
      "effort, never blocks the fence)"},
     {kAbi, kPSize, "capture_seconds", STOCKADE_PARAM_SECONDS, 0, "5", nullptr, "",
      "How long to record the console before power-off (capture_console)"},
-    {kAbi, kPSize, "hostlist", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr,
-     "hostname plug nodename",
-     "Node name(s) this BMC powers; any other target is refused"},
+    {kAbi, kPSize, "hostlist", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "hostname plug nodename",
+     "Node name(s) this BMC powers, separated by spaces, commas or semicolons; any other target is refused.  Unset: the BMC powers whatever target it is "
+     "asked for (one BMC, one node, as with fence_ipmilan; let pcmk_host_list name the node)"},
+    // fence_ipmilan's own parameters, so that its primitives work unchanged (see ipmi_config.cpp).
+    {kAbi, kPSize, "target", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
+     "Bridge requests to this IPMB address behind the BMC (ipmitool -t; e.g. 0x82); unset = the BMC itself"},
+    {kAbi, kPSize, "hexadecimal_kg", STOCKADE_PARAM_STRING, STOCKADE_PARAM_SECRET, nullptr, nullptr, "",
+     "BMC key K_g in hexadecimal (as fence_ipmilan's hexadecimal_kg)"},
+    {kAbi, kPSize, "ipmitool_timeout", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
+     "fence_ipmilan's per-packet timeout in seconds (ipmitool -N): sets retransmission_timeout"},
+    {kAbi, kPSize, "stonith_status_sleep", STOCKADE_PARAM_SECONDS, 0, nullptr, nullptr, "",
+     "Longest sleep in seconds between status polls while waiting for the new power state (polling starts at "
+     "50 ms and backs off up to this)"},
+    {kAbi, kPSize, "ipmitool_path", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
+     "Accepted for fence_ipmilan compatibility and ignored: no ipmitool is run"},
+    {kAbi, kPSize, "use_sudo", STOCKADE_PARAM_BOOLEAN, 0, nullptr, nullptr, "sudo",
+     "Accepted for fence_ipmilan compatibility and ignored: no ipmitool is run, so nothing needs sudo"},
+    {kAbi, kPSize, "sudo_path", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
+     "Accepted for fence_ipmilan compatibility and ignored"},
+    {kAbi, kPSize, "port_as_ip", STOCKADE_PARAM_BOOLEAN, 0, nullptr, nullptr, "",
+     "Accepted for fence_ipmilan compatibility; unsupported (set ip): a warning is logged when it is on"},
 };
 
 constexpr uint32_t kCaps = STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS |
                            STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR | STOCKADE_CAP_DIAG;
 
-void set_err(const stockade_ctx *ctx, const std::string &msg)
-{
-    if (ctx && ctx->errbuf && ctx->errbuf_size)
-        std::snprintf(ctx->errbuf, ctx->errbuf_size, "%s", msg.c_str());
-}
+using stockade::agent::cancelled;
+using stockade::agent::log;
+using stockade::agent::set_err;
 
-void log(const stockade_ctx *ctx, int level, const std::string &msg)
-{
-    if (ctx && ctx->log)
-        ctx->log(ctx, level, msg.c_str());
-}
-
-uint32_t report(const stockade_ctx *ctx, const IpmiFailure &f)
+uint32_t report(const stockade_ctx *ctx, const Error &f)
 {
     set_err(ctx, f.message);
     return f.rc;
 }
 
-bool cancelled(const stockade_ctx *ctx) { return ctx->is_cancelled && ctx->is_cancelled(ctx); }
-
 const char *state_name(uint32_t s) { return s == STOCKADE_POWER_ON ? "on" : s == STOCKADE_POWER_OFF ? "off" : "unknown"; }
 
 // Sleeps up to ms, waking for cancellation and never past ctx's deadline.
-Step sleep_within(const stockade_ctx *ctx, int64_t ms)
+Status sleep_within(const stockade_ctx *ctx, int64_t ms)
 {
     const int64_t until = stockade_monotonic_ms() + ms;
     for (;;) {
         if (cancelled(ctx))
-            return fail(STOCKADE_RC_CANCELLED, "ipmi: cancelled");
+            return Error{STOCKADE_RC_CANCELLED, "ipmi: cancelled"};
         int64_t now = stockade_monotonic_ms();
         if (now >= until)
             return {};
         int64_t step = std::min<int64_t>({until - now, 20, stockade_remaining_ms(ctx)});
         if (step <= 0)
-            return fail(STOCKADE_RC_TIMEOUT, "ipmi: the operation deadline passed");
+            return Error{STOCKADE_RC_TIMEOUT, "ipmi: the operation deadline passed"};
         struct timespec ts{step / 1000, (step % 1000) * 1000000L};
         ::nanosleep(&ts, nullptr);
     }
@@ -134,15 +143,15 @@ public:
 
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
     uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
-    uint32_t list(stockade_list_fn emit, void *emit_ctx);
+    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
     uint32_t monitor(const stockade_ctx *ctx);
 
 private:
     // Polls status until it reads `want` or power_timeout passes (a failure).
-    Step wait_for(const stockade_ctx *ctx, uint32_t want, const char *after, int64_t max_interval_ms);
+    Status wait_for(const stockade_ctx *ctx, uint32_t want, const char *after, int64_t max_interval_ms);
     // Reads status, sends the command unless already there, then confirms.
-    Step set_power(const stockade_ctx *ctx, uint32_t want, uint32_t known_state);
-    Step reboot(const stockade_ctx *ctx, uint32_t *verified);
+    Status set_power(const stockade_ctx *ctx, uint32_t want, uint32_t known_state);
+    Status reboot(const stockade_ctx *ctx, uint32_t *verified);
     void nmi_before_off(const stockade_ctx *ctx);
     void console_before_off(const stockade_ctx *ctx, const std::string &target);
     // What must stay free of the deadline for the power-off itself.
@@ -150,27 +159,29 @@ private:
     {
         return int64_t(cfg_.power_timeout_s) * 1000 + 2 * int64_t(cfg_.session_timeout_ms);
     }
-    IpmiFailure unknown_target(const std::string &target) const;
+    Error unknown_target(const std::string &target) const;
 
     IpmiConfig cfg_;
     IpmiLink link_;
 };
 
-IpmiFailure IpmiDevice::unknown_target(const std::string &target) const
+Error IpmiDevice::unknown_target(const std::string &target) const
 {
     std::string names;
     for (const auto &h : cfg_.hostlist)
         names += (names.empty() ? "" : " ") + h;
-    return fail(STOCKADE_RC_UNKNOWN_TARGET, "ipmi " + cfg_.endpoint() + ": unknown target '" + target +
-                                                "': this BMC powers only [" + names + "] (hostlist)");
+    return Error{STOCKADE_RC_UNKNOWN_TARGET, "ipmi " + cfg_.endpoint() + ": unknown target '" + target +
+                                                "': this BMC powers only [" + names + "] (hostlist)"};
 }
 
-Step IpmiDevice::wait_for(const stockade_ctx *ctx, uint32_t want, const char *after, int64_t max_interval_ms)
+Status IpmiDevice::wait_for(const stockade_ctx *ctx, uint32_t want, const char *after, int64_t max_interval_ms)
 {
     const int64_t start = stockade_monotonic_ms();
     const int64_t give_up = start + int64_t(cfg_.power_timeout_s) * 1000;
+    if (cfg_.status_sleep_ms)
+        max_interval_ms = std::max<int64_t>(50, *cfg_.status_sleep_ms);
     if (cfg_.power_wait_s) {
-        Step s = sleep_within(ctx, int64_t(cfg_.power_wait_s) * 1000);
+        Status s = sleep_within(ctx, int64_t(cfg_.power_wait_s) * 1000);
         if (!s)
             return s;
     }
@@ -188,9 +199,9 @@ Step IpmiDevice::wait_for(const stockade_ctx *ctx, uint32_t want, const char *af
                 return {};
             }
         } else {
-            if (is_final(st.failure().rc))
-                return st.failure();
-            last_error = st.failure().message;
+            if (is_final(st.error().rc))
+                return st.error();
+            last_error = st.error().message;
             log(ctx, STOCKADE_LOG_WARNING, last_error + " (still waiting for " + state_name(want) + ")");
         }
         const int64_t now = stockade_monotonic_ms();
@@ -200,22 +211,22 @@ Step IpmiDevice::wait_for(const stockade_ctx *ctx, uint32_t want, const char *af
                               " s (last status: " + state_name(last_state) + ")";
             if (!last_error.empty())
                 msg += "; last error: " + last_error;
-            return fail(STOCKADE_RC_FAILED, msg);
+            return Error{STOCKADE_RC_FAILED, msg};
         }
-        Step s = sleep_within(ctx, std::min(interval, give_up - now));
+        Status s = sleep_within(ctx, std::min(interval, give_up - now));
         if (!s)
             return s;
         interval = std::min(interval * 2, max_interval_ms);
     }
 }
 
-Step IpmiDevice::set_power(const stockade_ctx *ctx, uint32_t want, uint32_t known_state)
+Status IpmiDevice::set_power(const stockade_ctx *ctx, uint32_t want, uint32_t known_state)
 {
     uint32_t cur = known_state;
     if (cur == STOCKADE_POWER_UNKNOWN) {
         auto st = link_.power_state(ctx);
         if (!st)
-            return st.failure();
+            return st.error();
         cur = *st;
     }
     if (cur == want) {
@@ -224,15 +235,15 @@ Step IpmiDevice::set_power(const stockade_ctx *ctx, uint32_t want, uint32_t know
     }
     const bool off = want == STOCKADE_POWER_OFF;
     const char *what = off ? "power down" : "power up";
-    Step c = link_.chassis_control(ctx, off ? IPMI_CHASSIS_CONTROL_POWER_DOWN : IPMI_CHASSIS_CONTROL_POWER_UP, what);
+    Status c = link_.chassis_control(ctx, off ? IPMI_CHASSIS_CONTROL_POWER_DOWN : IPMI_CHASSIS_CONTROL_POWER_UP, what);
     if (!c) {
-        if (c.failure().rc != STOCKADE_RC_UNREACHABLE)
+        if (c.error().rc != STOCKADE_RC_UNREACHABLE)
             return c;
         // The reply may be what got lost: read the state back once on a fresh session.
         auto again = link_.power_state(ctx);
         if (!again || *again != want)
             return c;
-        log(ctx, STOCKADE_LOG_WARNING, c.failure().message + "; but the BMC now reports " + state_name(want));
+        log(ctx, STOCKADE_LOG_WARNING, c.error().message + "; but the BMC now reports " + state_name(want));
         return {};
     }
     return wait_for(ctx, want, what, 1000);
@@ -242,9 +253,9 @@ void IpmiDevice::nmi_before_off(const stockade_ctx *ctx)
 {
     if (!cfg_.nmi_wait_s)
         return;
-    Step s = link_.chassis_control(ctx, IPMI_CHASSIS_CONTROL_PULSE_DIAGNOSTIC_INTERRUPT, "diagnostic interrupt");
+    Status s = link_.chassis_control(ctx, IPMI_CHASSIS_CONTROL_PULSE_DIAGNOSTIC_INTERRUPT, "diagnostic interrupt");
     if (!s) {
-        log(ctx, STOCKADE_LOG_WARNING, s.failure().message + "; powering off without a crash dump");
+        log(ctx, STOCKADE_LOG_WARNING, s.error().message + "; powering off without a crash dump");
         return;
     }
     // Leave the victim time to dump, but never eat the time the power-off itself needs.
@@ -272,46 +283,46 @@ void IpmiDevice::console_before_off(const stockade_ctx *ctx, const std::string &
         log(ctx, STOCKADE_LOG_NOTICE, "ipmi " + cfg_.endpoint() + ": recorded " + std::to_string(*got) +
                                           " bytes of console output to " + cfg_.capture_console);
     else
-        log(ctx, STOCKADE_LOG_WARNING, got.failure().message + "; fencing without a console record");
+        log(ctx, STOCKADE_LOG_WARNING, got.error().message + "; fencing without a console record");
 }
 
-Step IpmiDevice::reboot(const stockade_ctx *ctx, uint32_t *verified)
+Status IpmiDevice::reboot(const stockade_ctx *ctx, uint32_t *verified)
 {
     auto st = link_.power_state(ctx);
     if (!st)
-        return st.failure();
+        return st.error();
     if (*st == STOCKADE_POWER_ON && cfg_.method == RebootMethod::Cycle) {
-        Step c = link_.chassis_control(ctx, IPMI_CHASSIS_CONTROL_POWER_CYCLE, "power cycle");
+        Status c = link_.chassis_control(ctx, IPMI_CHASSIS_CONTROL_POWER_CYCLE, "power cycle");
         if (!c)
             return c;
         // A cycle counts as a fence only if the node is actually seen off (poll fast: the off
         // window of a cycle can be short).
-        Step off = wait_for(ctx, STOCKADE_POWER_OFF, "power cycle", 200);
+        Status off = wait_for(ctx, STOCKADE_POWER_OFF, "power cycle", 200);
         if (!off)
-            return fail(off.failure().rc, off.failure().message + "; the power cycle was NOT confirmed (node never "
-                                                                   "seen off)");
+            return Error{off.error().rc, off.error().message + "; the power cycle was NOT confirmed (node never "
+                                                                   "seen off)"};
         *verified |= STOCKADE_VERIFIED_OFF;
-        Step on = wait_for(ctx, STOCKADE_POWER_ON, "power cycle", 1000);
+        Status on = wait_for(ctx, STOCKADE_POWER_ON, "power cycle", 1000);
         if (on)
             *verified |= STOCKADE_VERIFIED_ON;
         else
-            log(ctx, STOCKADE_LOG_WARNING, "reboot: node confirmed off, but not back on: " + on.failure().message);
+            log(ctx, STOCKADE_LOG_WARNING, "reboot: node confirmed off, but not back on: " + on.error().message);
         return {};
     }
     if (*st == STOCKADE_POWER_ON) {
-        Step off = set_power(ctx, STOCKADE_POWER_OFF, *st);
+        Status off = set_power(ctx, STOCKADE_POWER_OFF, *st);
         if (!off)
             return off;
     } else {
         log(ctx, STOCKADE_LOG_NOTICE, "ipmi " + cfg_.endpoint() + ": reboot: node already off, powering on");
     }
     *verified |= STOCKADE_VERIFIED_OFF;
-    Step on = set_power(ctx, STOCKADE_POWER_ON, STOCKADE_POWER_OFF);
+    Status on = set_power(ctx, STOCKADE_POWER_ON, STOCKADE_POWER_OFF);
     if (on)
         *verified |= STOCKADE_VERIFIED_ON;
     else {
-        log(ctx, STOCKADE_LOG_WARNING, "reboot: node confirmed off, but power-on failed: " + on.failure().message);
-        set_err(ctx, "node confirmed off, but power-on failed: " + on.failure().message);
+        log(ctx, STOCKADE_LOG_WARNING, "reboot: node confirmed off, but power-on failed: " + on.error().message);
+        set_err(ctx, "node confirmed off, but power-on failed: " + on.error().message);
     }
     return {};
 }
@@ -330,35 +341,35 @@ uint32_t IpmiDevice::power(const stockade_ctx *ctx, uint32_t action, const std::
     case STOCKADE_ACTION_OFF: {
         auto st = link_.power_state(ctx);
         if (!st)
-            return report(ctx, st.failure());
+            return report(ctx, st.error());
         if (*st == STOCKADE_POWER_ON) {
             link_.close(); // no idle session held open while the console is recorded
             console_before_off(ctx, target);
             nmi_before_off(ctx);
         }
-        Step s = set_power(ctx, STOCKADE_POWER_OFF, *st);
+        Status s = set_power(ctx, STOCKADE_POWER_OFF, *st);
         if (!s)
-            return report(ctx, s.failure());
+            return report(ctx, s.error());
         *verified = STOCKADE_VERIFIED_OFF;
         return STOCKADE_RC_OK;
     }
     case STOCKADE_ACTION_ON: {
-        Step s = set_power(ctx, STOCKADE_POWER_ON, STOCKADE_POWER_UNKNOWN);
+        Status s = set_power(ctx, STOCKADE_POWER_ON, STOCKADE_POWER_UNKNOWN);
         if (!s)
-            return report(ctx, s.failure());
+            return report(ctx, s.error());
         *verified = STOCKADE_VERIFIED_ON;
         return STOCKADE_RC_OK;
     }
     case STOCKADE_ACTION_REBOOT: {
-        Step s = reboot(ctx, verified);
+        Status s = reboot(ctx, verified);
         if (!s)
-            return report(ctx, s.failure());
+            return report(ctx, s.error());
         return STOCKADE_RC_OK;
     }
     case STOCKADE_ACTION_DIAG: {
-        Step s = link_.chassis_control(ctx, IPMI_CHASSIS_CONTROL_PULSE_DIAGNOSTIC_INTERRUPT, "diagnostic interrupt");
+        Status s = link_.chassis_control(ctx, IPMI_CHASSIS_CONTROL_PULSE_DIAGNOSTIC_INTERRUPT, "diagnostic interrupt");
         if (!s)
-            return report(ctx, s.failure());
+            return report(ctx, s.error());
         log(ctx, STOCKADE_LOG_NOTICE, "ipmi " + cfg_.endpoint() + ": diagnostic interrupt (NMI) sent to " + target);
         return STOCKADE_RC_OK;
     }
@@ -376,7 +387,7 @@ uint32_t IpmiDevice::status(const stockade_ctx *ctx, const std::string &target, 
     auto st = link_.power_state(ctx);
     link_.close();
     if (!st)
-        return report(ctx, st.failure());
+        return report(ctx, st.error());
     *state = *st;
     return STOCKADE_RC_OK;
 }
@@ -386,12 +397,19 @@ uint32_t IpmiDevice::monitor(const stockade_ctx *ctx)
     auto st = link_.power_state(ctx);
     link_.close();
     if (!st)
-        return report(ctx, st.failure());
+        return report(ctx, st.error());
     return STOCKADE_RC_OK;
 }
 
-uint32_t IpmiDevice::list(stockade_list_fn emit, void *emit_ctx)
+uint32_t IpmiDevice::list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
 {
+    // Without a hostlist there is nothing to list.  A failure (not an empty list) makes
+    // pacemaker-fenced fall back to asking status for the target, as it does for fence_ipmilan.
+    if (cfg_.hostlist.empty()) {
+        set_err(ctx, "ipmi " + cfg_.endpoint() + ": no hostlist: this BMC powers whatever node it is asked to "
+                     "(name it with pcmk_host_list)");
+        return STOCKADE_RC_UNSUPPORTED;
+    }
     for (const auto &h : cfg_.hostlist)
         emit(emit_ctx, h.c_str(), "");
     return STOCKADE_RC_OK;
@@ -405,7 +423,7 @@ uint32_t t_open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
         *handle = nullptr;
         auto cfg = parse_config(params, n, ctx);
         if (!cfg)
-            return report(ctx, cfg.failure());
+            return report(ctx, cfg.error());
         *handle = new IpmiDevice(std::move(cfg.value()));
         return STOCKADE_RC_OK;
     } catch (...) {
@@ -451,7 +469,7 @@ uint32_t t_status(void *handle, const stockade_ctx *ctx, const char *target, uin
 uint32_t t_list(void *handle, const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
 {
     try {
-        return static_cast<IpmiDevice *>(handle)->list(emit, emit_ctx);
+        return static_cast<IpmiDevice *>(handle)->list(ctx, emit, emit_ctx);
     } catch (...) {
         set_err(ctx, "ipmi: internal error in list");
         return STOCKADE_RC_INTERNAL;
@@ -478,7 +496,8 @@ const stockade_agent kAgent = {
     "IPMI-over-LAN chassis power control through FreeIPMI (no ipmitool, no password on argv)",
     "Fences a node through its BMC (iDRAC, iLO, IPMI 2.0 boards) with FreeIPMI's library. Power-off is "
     "confirmed by reading the chassis status back until it reports off or power_timeout expires (a failure). "
-    "Targets outside hostlist are refused.",
+    "With hostlist set, other targets are refused; without it, the BMC powers whatever node it is asked to "
+    "(as fence_ipmilan). Accepts every fence_ipmilan parameter.",
     kParams,
     sizeof(kParams) / sizeof(kParams[0]),
     sizeof(stockade_param_desc),

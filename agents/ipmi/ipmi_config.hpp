@@ -7,10 +7,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "ipmi_error.hpp"
+#include "stockade/result.hpp"
 #include "stockade/agent.h"
 
 namespace stockade::ipmi {
@@ -53,7 +54,9 @@ struct IpmiConfig {
     unsigned power_timeout_s = 20;
     unsigned power_wait_s = 0;
     unsigned nmi_wait_s = 0;          // nmi_before_off: 0 = no NMI before power-off
-    std::vector<std::string> hostlist;
+    std::vector<std::string> hostlist; // empty: any target (one BMC, one node)
+    std::optional<uint8_t> bridge_target;       // fence_ipmilan's target: IPMB address to bridge to
+    std::optional<unsigned> status_sleep_ms;    // stonith_status_sleep: longest pause between polls
     std::string capture_console;      // file to record SOL output to before power-off ("" = off)
     unsigned capture_seconds = 5;
 
@@ -63,9 +66,9 @@ struct IpmiConfig {
 
 // Parses the parameter list handed to open().  Runs password_script (bounded by ctx's deadline)
 // when one is configured.  Error messages name the parameter and never contain a secret.
-Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const stockade_ctx *ctx);
+Result<IpmiConfig> parse_config(const stockade_param *params, size_t n, const stockade_ctx *ctx);
 
 // Workaround names as FreeIPMI's tools spell them (-W), for the lanplus or lan protocol.
-Expected<unsigned> parse_workarounds(const std::string &list, bool lanplus);
+Result<unsigned> parse_workarounds(const std::string &list, bool lanplus);
 
 } // namespace stockade::ipmi

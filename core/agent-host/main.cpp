@@ -24,13 +24,13 @@
 #include <mutex>
 #include <string>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "host_protocol.hpp"
+#include "stockade/process.hpp"
 #include "stockade/registry.hpp"
 #include "stockade/session.hpp"
 
@@ -157,11 +157,7 @@ int serve_forks(const Result<AgentInfo> &agent, int ctl)
                 reply.verb = "error";
                 reply.text = "agent host has " + std::to_string(threads) + " threads; it forks only with one";
             } else if (pid_t pid = ::fork(); pid == 0) {
-                ::setpgid(0, 0);
-                ::dup2(m.fds[0], 0);
-                ::dup2(m.fds[1], 1);
-                ::dup2(m.fds[2], 2);
-                ::syscall(SYS_close_range, 3U, ~0U, 0U);
+                become_forked_child(m.fds[0], m.fds[1], m.fds[2]);
                 ::_exit(serve_session(agent));
             } else if (pid < 0) {
                 reply.verb = "error";

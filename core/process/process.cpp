@@ -141,6 +141,20 @@ void apply_child_setup(const ChildSetup &s, bool at_exec) noexcept
         ::fcntl(fd, F_SETFD, 0); // kept across exec too
 }
 
+// stdio from the given descriptors (-1: keep), then the common setup; no exec follows.
+void enter_child(int in, int out, int err, const ChildSetup &setup) noexcept
+{
+    if (in >= 0)
+        ::dup2(in, 0);
+    if (out >= 0)
+        ::dup2(out, 1);
+    if (err >= 0)
+        ::dup2(err, 2);
+    apply_child_setup(setup, false);
+}
+
+const ChildSetup kForkedChild{}; // own process group, stdio as given, nothing else open
+
 // A child that exits without reading its stdin must not kill us with SIGPIPE.  Library code may
 // not change the process's signal dispositions, so SIGPIPE is blocked for this thread around
 // the writes and a pending one is consumed before the mask is restored.
@@ -222,6 +236,11 @@ std::string exec_failure(const std::string &program, const std::string &why)
 }
 
 } // namespace
+
+void become_forked_child(int in, int out, int err) noexcept
+{
+    enter_child(in, out, err, kForkedChild);
+}
 
 std::optional<ProcStat> read_proc_stat(pid_t pid)
 {
@@ -384,12 +403,7 @@ Result<std::unique_ptr<Subprocess>> Subprocess::fork_function(const SpawnSpec &s
         return Error{STOCKADE_RC_INTERNAL, "cannot start " + name + ": fork: " + std::strerror(e)};
     }
     if (pid == 0) {
-        ::dup2(in[0], 0);
-        if (out[1] >= 0)
-            ::dup2(out[1], 1);
-        if (err[1] >= 0)
-            ::dup2(err[1], 2);
-        apply_child_setup(setup, false);
+        enter_child(in[0], out[1], err[1], setup);
         int rc = 125;
         try {
             rc = body();

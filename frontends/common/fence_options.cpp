@@ -10,11 +10,14 @@
 
 #include <fmt/format.h>
 
-#include "stockade/outcome.hpp"
+#include "stockade/code_tables.hpp"
+#include "stockade/text.hpp"
 
 namespace stockade::frontend {
 
 namespace {
+
+using text::ascii_lower;
 
 // Whether an option exists for every agent, only when the agent has a matching parameter, or
 // only under a condition on the agent.
@@ -128,14 +131,6 @@ std::string strip_ws(std::string_view s)
     return std::string(s.substr(b, e - b + 1));
 }
 
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    for (auto &c : out)
-        c = char(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
 std::string content_of(const ParamInfo &p)
 {
     const ParamTypeInfo *t = param_type_info(p.type);
@@ -170,7 +165,7 @@ std::optional<long long> py_int(std::string_view s)
 
 std::optional<bool> parse_flag_value(std::string_view v)
 {
-    std::string l = lower(v);
+    std::string l = ascii_lower(v);
     if (l == "1" || l == "yes" || l == "on" || l == "true")
         return true;
     if (l == "0" || l == "no" || l == "off" || l == "false")
@@ -460,6 +455,15 @@ ParsedInput parse_stdin(std::string_view text, const OptionTable &table)
     ParsedInput in;
     for_each_line(text, [&](const std::string &line) {
         auto [name, value] = split_line(line);
+        if (stockade::text::has_nul(line)) {
+            // A C string would end at the NUL: "plug=n1\0evil" must not become plug=n1.  The key
+            // is named (its NUL shown as \0), the value never (it may be a password).
+            std::string shown = name;
+            for (size_t p = shown.find('\0'); p != std::string::npos; p = shown.find('\0', p + 2))
+                shown.replace(p, 1, "\\0");
+            in.errors.push_back(fmt::format("Parse error: option '{}' contains a NUL byte", shown));
+            return;
+        }
         const OptionSpec *s = table.find_stdin(name);
         if (!s) {
             if (name == "agent" && !table.generic())
@@ -617,7 +621,7 @@ Result<FrontendSettings> settle(const ParsedInput &in, const OptionTable &table,
     std::vector<std::string> local;
     std::vector<std::string> &errs = problems ? *problems : local;
 
-    s.action = lower(in.get(Field::Action).value_or(table.default_action()));
+    s.action = ascii_lower(in.get(Field::Action).value_or(table.default_action()));
     if (s.action == "meta-data")
         s.action = "metadata";
 
@@ -694,7 +698,7 @@ Result<FrontendSettings> settle(const ParsedInput &in, const OptionTable &table,
         const ParamInfo *p = table.agent() ? table.agent()->find_param(name) : nullptr;
         if (!p || p->type != STOCKADE_PARAM_SELECT)
             continue;
-        if (std::find(p->choices.begin(), p->choices.end(), lower(value)) == p->choices.end())
+        if (std::find(p->choices.begin(), p->choices.end(), ascii_lower(value)) == p->choices.end())
             errs.push_back(fmt::format("Failed: You have to enter a valid choice for --{} from the valid values: {}",
                                        dashed(p->name), py_list(p->choices)));
     }

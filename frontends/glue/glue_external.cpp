@@ -11,7 +11,7 @@
 // getinfo-devid, getinfo-devname, getinfo-devdescr, getinfo-devurl, getinfo-xml; argv[2] the target
 // (on/off/reset only, already lower-cased by libstonith).  stdout carries only the answer (host
 // and name lists one per line, getinfo text); logs go to stderr and syslog.  Exit 0 = success;
-// failures exit with the cluster-glue S_* code of the result (outcome.hpp's table): external.c
+// failures exit with the cluster-glue S_* code of the result (code_tables.hpp's table): external.c
 // maps any non-zero exit of on/off/reset to S_RESETFAIL and returns status's code unmapped.
 // An off or reset succeeds only when the agent confirmed the target off (or a status read says
 // so).  Parameters are read from the environment under their canonical names and aliases and then
@@ -19,6 +19,7 @@
 // them.
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <unistd.h>
@@ -27,13 +28,17 @@
 #include <fmt/format.h>
 
 #include "stockade/log.hpp"
-#include "stockade/outcome.hpp"
+#include "stockade/code_tables.hpp"
 #include "stockade/registry.hpp"
+#include "stockade/sequence.hpp"
 #include "stockade/session.hpp"
+#include "stockade/text.hpp"
 
 using namespace stockade;
 
 namespace {
+
+using text::xml_escape;
 
 // The shim's own parameters, besides the agent's.
 constexpr std::string_view kAgentParam = "agent";
@@ -66,21 +71,6 @@ const OpInfo *find_op(std::string_view name)
 }
 
 int glue_exit(uint32_t rc) { return result_code_info(rc).glue; }
-
-std::string xml_escape(std::string_view s)
-{
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&quot;"; break;
-        default: out += c;
-        }
-    }
-    return out;
-}
 
 // The names the plugin accepts from the environment: canonical names first, aliases after.
 std::vector<std::string> config_names(const AgentInfo *agent, bool generic)
@@ -140,8 +130,19 @@ void print_xml(const AgentInfo *agent, bool generic)
     fmt::print("</parameters>\n");
 }
 
+// Removes NAME from the environment, first overwriting its value where it lies: unsetenv() only
+// drops the pointer, and /proc/<pid>/environ shows the bytes the kernel copied at exec for as
+// long as the process lives, so a password would stay readable there (by root and by the same
+// user) for the whole operation.
+void erase_env(const std::string &name)
+{
+    if (char *v = std::getenv(name.c_str()))
+        explicit_bzero(v, std::strlen(v));
+    unsetenv(name.c_str());
+}
+
 // Reads every parameter the agent accepts (canonical names and aliases) from the environment and
-// removes it from the environment afterwards.
+// erases it from the environment afterwards (erase_env).
 RawParams take_params_from_env(const AgentInfo &agent)
 {
     RawParams raw;
@@ -154,9 +155,9 @@ RawParams take_params_from_env(const AgentInfo &agent)
         }
     }
     for (const auto &p : agent.params) {
-        unsetenv(p.name.c_str());
+        erase_env(p.name);
         for (const auto &a : p.aliases)
-            unsetenv(a.c_str());
+            erase_env(a);
     }
     return raw;
 }
@@ -282,18 +283,9 @@ int run(int argc, char **argv)
                 hosts.push_back(t.name);
         } else {
             for (const auto &[k, v] : *params)
-                if (k == "hostlist") {
-                    std::string cur;
-                    for (char c : v + " ") {
-                        if (c == ' ' || c == ',' || c == '\t' || c == ';') {
-                            if (!cur.empty())
-                                hosts.push_back(cur);
-                            cur.clear();
-                        } else {
-                            cur += c;
-                        }
-                    }
-                }
+                if (k == "hostlist")
+                    for (auto &h : text::split_list(v))
+                        hosts.push_back(std::move(h));
         }
         if (hosts.empty()) {
             logger.logf(STOCKADE_LOG_ERR, "gethosts: agent '{}' reported no host", agent->name);
@@ -317,40 +309,27 @@ int run(int argc, char **argv)
     case Op::On:
     case Op::Off:
     case Op::Reset: {
-        PowerAction a = op->op == Op::On ? PowerAction::On : op->op == Op::Off ? PowerAction::Off : PowerAction::Reboot;
-        if (!agent->can(power_action_info(a).capability) && a == PowerAction::Reboot) {
-            // No reboot of its own: off, confirmed, then on (as the runner does).
-            a = PowerAction::Off;
-        }
-        if (!agent->can(power_action_info(a).capability)) {
-            logger.logf(STOCKADE_LOG_ERR, "{} {}: agent '{}' cannot do this", op->name, target, agent->name);
-            rc = S_INVAL;
+        // The one sequence (core/src/sequence.cpp): off/reset succeed only when the off is confirmed.
+        SequenceAction a = op->op == Op::On    ? SequenceAction::On
+                           : op->op == Op::Off ? SequenceAction::Off
+                                               : SequenceAction::Reboot;
+        SequenceDevice dev;
+        dev.name = agent->name;
+        dev.target = target;
+        dev.agent = agent;
+        dev.session = session.get();
+        dev.budget = DeviceBudget{timeout, timeout, timeout, timeout, timeout, timeout, Millis(0)};
+        SequencePolicy policy;
+        SequenceOutcome out = run_sequence(std::span(&dev, 1), a, policy);
+        if (!out.success) {
+            logger.logf(STOCKADE_LOG_ERR, "{} {}: {}", op->name, target, out.reason);
+            rc = glue_exit(out.rc);
             break;
         }
-        OpResult r = session->power(a, target, timeout);
-        if (!r.ok()) {
-            logger.logf(STOCKADE_LOG_ERR, "{} {}: {}", op->name, target, r.message);
-            rc = glue_exit(r.rc);
-            break;
-        }
-        if (a != PowerAction::On && !(r.verified & STOCKADE_VERIFIED_OFF)) {
-            OpResult s;
-            if (agent->can(STOCKADE_CAP_STATUS))
-                s = session->status(target, timeout);
-            if (!agent->can(STOCKADE_CAP_STATUS) || !s.ok() || s.power_state != STOCKADE_POWER_OFF) {
-                logger.logf(STOCKADE_LOG_ERR, "{} {}: the target was not confirmed off{}", op->name, target,
-                            s.message.empty() ? "" : ": " + s.message);
-                rc = S_RESETFAIL;
-                break;
-            }
-        }
-        if (op->op == Op::Reset && a == PowerAction::Off) {
-            OpResult on = session->power(PowerAction::On, target, timeout);
-            if (!on.ok())
-                logger.logf(STOCKADE_LOG_WARNING, "reset {}: off confirmed, power-on failed: {}", target, on.message);
-        }
-        fmt::print("{} {}: {}\n", op->name, target, a == PowerAction::On ? "on" : "confirmed off");
-        logger.logf(STOCKADE_LOG_NOTICE, "{} {}: success ({} ms)", op->name, target, r.elapsed_ms);
+        if (out.power_on_failed)
+            logger.logf(STOCKADE_LOG_WARNING, "reset {}: off confirmed, {}", target, out.reason);
+        fmt::print("{} {}: {}\n", op->name, target, a == SequenceAction::On ? "on" : "confirmed off");
+        logger.logf(STOCKADE_LOG_NOTICE, "{} {}: success ({} ms)", op->name, target, out.elapsed_ms);
         break;
     }
     default:

@@ -23,6 +23,16 @@
 #ifndef TESTAGENT_ABI_MAJOR
 #define TESTAGENT_ABI_MAJOR STOCKADE_ABI_MAJOR
 #endif
+/* Variants with fewer (or more) capabilities are built from this file for the fence sequence
+ * table (docs/fence-sequence.md): tests/CMakeLists.txt sets both. */
+#ifndef TESTAGENT_NAME
+#define TESTAGENT_NAME "testagent"
+#endif
+#ifndef TESTAGENT_CAPS
+#define TESTAGENT_CAPS                                                                                  \
+    (STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST | \
+     STOCKADE_CAP_MONITOR)
+#endif
 
 typedef struct {
     char mode[32];        /* succeed|fail|hang|crash|abort|unreachable|denied|timeout */
@@ -217,7 +227,7 @@ static uint32_t ta_power(void *h, const stockade_ctx *ctx, uint32_t action, cons
 {
     testagent *t = h;
     const char *name = action == STOCKADE_ACTION_OFF ? "off" : action == STOCKADE_ACTION_ON ? "on"
-                     : action == STOCKADE_ACTION_REBOOT ? "reboot" : "?";
+                     : action == STOCKADE_ACTION_REBOOT ? "reboot" : action == STOCKADE_ACTION_DIAG ? "diag" : "?";
     *verified = 0;
     if (flags) {
         set_err(ctx, "%s", "unknown flags");
@@ -255,6 +265,8 @@ static uint32_t ta_power(void *h, const stockade_ctx *ctx, uint32_t action, cons
         if (t->verify)
             *verified |= STOCKADE_VERIFIED_ON;
     }
+    if (action == STOCKADE_ACTION_DIAG && (TESTAGENT_CAPS & STOCKADE_CAP_DIAG))
+        return STOCKADE_RC_OK; /* an NMI changes no power state */
     if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_ON && action != STOCKADE_ACTION_REBOOT) {
         set_err(ctx, "%s", "unsupported action");
         return STOCKADE_RC_UNSUPPORTED;
@@ -305,9 +317,8 @@ static const stockade_agent descriptor = {
     TESTAGENT_ABI_MAJOR,
     sizeof(stockade_agent),
     STOCKADE_ABI_MINOR,
-    STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST |
-        STOCKADE_CAP_MONITOR,
-    "testagent",
+    TESTAGENT_CAPS,
+    TESTAGENT_NAME,
     "1",
     "Test-only agent whose behaviour is chosen by parameters",
     "Simulates a power switch with a state file; can fail, hang, crash or lie on request.",
@@ -317,7 +328,7 @@ static const stockade_agent descriptor = {
     ta_open,
     ta_close,
     ta_power,
-    ta_status,
+    (TESTAGENT_CAPS & STOCKADE_CAP_STATUS) ? ta_status : NULL,
     ta_list,
     ta_monitor,
 };

@@ -43,6 +43,8 @@ std::optional<Config> load_checked_config(const GlobalOptions &g, const AgentReg
         fmt::print(stderr, "stockade: {}\n", s.error().message);
         return std::nullopt;
     }
+    for (const auto &w : readable_secret_warnings(*c, registry))
+        fmt::print(stderr, "stockade: warning: {}\n", w);
     return std::move(c.value());
 }
 

@@ -62,10 +62,10 @@ enum class OnExit : uint8_t {
 
 struct SpawnSpec {
     std::vector<std::string> argv;                             // argv[0] is the program
-    bool search_path = false;                                  // look argv[0] up in $PATH
-    std::optional<std::vector<std::string>> env;               // exactly these NAME=value; else inherit
     std::vector<std::pair<std::string, std::string>> env_set;  // added to / replacing the environment
     std::vector<std::string> env_unset;
+    std::optional<std::vector<std::string>> env;               // exactly these NAME=value; else inherit
+    bool search_path = false;                                  // look argv[0] up in $PATH
     ChildStream stdout_to = ChildStream::Pipe;
     ChildStream stderr_to = ChildStream::Pipe;
     bool new_session = false; // setsid() instead of a process group of its own
@@ -177,6 +177,11 @@ private:
     Reaper reaper_;
 
 };
+
+// For a fork that does not go through Subprocess (the fork-server agent host, whose client owns
+// the child): in the child, stdin/stdout/stderr from these descriptors, its own process group,
+// signal mask and SIGPIPE/SIGCHLD reset, every other descriptor closed.  Async-signal-safe.
+void become_forked_child(int in, int out, int err) noexcept;
 
 // Every descendant of `root` (children, grandchildren, ...) plus members of process group
 // `pgid`, from /proc.
