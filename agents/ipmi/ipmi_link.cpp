@@ -27,8 +27,7 @@ constexpr std::array<ErrnumInfo, 22> kErrnums{{
     {IPMI_ERR_K_G_INVALID, STOCKADE_RC_ACCESS_DENIED, "wrong k_g (BMC key)"},
     {IPMI_ERR_PRIVILEGE_LEVEL_INSUFFICIENT, STOCKADE_RC_ACCESS_DENIED, "privilege too low"},
     {IPMI_ERR_PRIVILEGE_LEVEL_CANNOT_BE_OBTAINED, STOCKADE_RC_ACCESS_DENIED,
-     "privilege too low: the requested privilege level cannot be obtained for this user (some BMCs, e.g. "
-     "ipmi_sim, need workarounds=opensesspriv)"},
+     "privilege too low: the requested privilege level cannot be obtained for this user"},
     {IPMI_ERR_AUTHENTICATION_TYPE_UNAVAILABLE, STOCKADE_RC_ACCESS_DENIED,
      "authentication type unavailable for this user and privilege level"},
     {IPMI_ERR_CIPHER_SUITE_ID_UNAVAILABLE, STOCKADE_RC_BAD_CONFIG, "the BMC does not offer this cipher suite"},
@@ -209,26 +208,14 @@ Status IpmiLink::ensure_open(const stockade_ctx *ctx)
     int r;
     if (cfg_.lanplus) {
         const auto *kg = cfg_.k_g.empty() ? nullptr : reinterpret_cast<const unsigned char *>(cfg_.k_g.str().data());
-        auto open20 = [&] {
-            return ipmi_ctx_open_outofband_2_0(ctx_, hostport.c_str(), user, pass, kg, unsigned(cfg_.k_g.str().size()),
-                                               cfg_.privilege, cfg_.cipher, session, retrans,
-                                               cfg_.workaround_flags | learned_workarounds_, IPMI_FLAGS_DEFAULT);
-        };
-        r = open20();
-        // Some BMCs (ipmi_sim among them) answer Open Session with a maximum privilege of 0.
-        // ipmitool, and so fence_ipmilan, never looks at that field; FreeIPMI refuses unless told
-        // to.  Retry once as ipmitool would, and remember it for this device.
+        // Some BMCs (OpenIPMI's ipmi_sim among them) answer Open Session with a maximum privilege
+        // of 0.  ipmitool, and so fence_ipmilan, never looks at that field; FreeIPMI refuses the
+        // session unless told to ignore it.  Ignoring it always costs nothing: the privilege is
+        // still set (and enforced by the BMC) with Set Session Privilege Level.
         constexpr unsigned kOpenSessPriv = IPMI_WORKAROUND_FLAGS_OUTOFBAND_2_0_OPEN_SESSION_PRIVILEGE;
-        if (r < 0 && ipmi_ctx_errnum(ctx_) == IPMI_ERR_PRIVILEGE_LEVEL_CANNOT_BE_OBTAINED &&
-            !((cfg_.workaround_flags | learned_workarounds_) & kOpenSessPriv) && stockade_remaining_ms(ctx) > 0) {
-            learned_workarounds_ |= kOpenSessPriv;
-            if (ctx->log)
-                ctx->log(ctx, STOCKADE_LOG_INFO,
-                         ("ipmi " + hostport + ": the BMC reports no privilege in its Open Session reply; retrying "
-                                               "with workarounds=opensesspriv (as ipmitool does)")
-                             .c_str());
-            r = open20();
-        }
+        r = ipmi_ctx_open_outofband_2_0(ctx_, hostport.c_str(), user, pass, kg, unsigned(cfg_.k_g.str().size()),
+                                        cfg_.privilege, cfg_.cipher, session, retrans,
+                                        cfg_.workaround_flags | kOpenSessPriv, IPMI_FLAGS_DEFAULT);
     } else {
         r = ipmi_ctx_open_outofband(ctx_, hostport.c_str(), user, pass, cfg_.auth_type, cfg_.privilege, session,
                                     retrans, cfg_.workaround_flags, IPMI_FLAGS_DEFAULT);

@@ -364,7 +364,9 @@ std::vector<std::string> OptionTable::actions() const
     if (can(STOCKADE_CAP_ON))
         out.emplace_back("on");
     out.emplace_back("off");
-    if (!agent_ || agent_->can(STOCKADE_CAP_REBOOT) || agent_->can(STOCKADE_CAP_ON))
+    // Reboot = off + on, except where on is unfencing (it re-admits only the node running it).
+    if (!agent_ || agent_->can(STOCKADE_CAP_REBOOT) ||
+        (agent_->can(STOCKADE_CAP_ON) && !agent_->can(STOCKADE_CAP_UNFENCE)))
         out.emplace_back("reboot");
     if (can(STOCKADE_CAP_STATUS))
         out.emplace_back("status");

@@ -44,8 +44,13 @@ race() { # expected-survivor description
   cl_check "$other was fenced (BMC reads off)" test "$(cl_power "${other#n}")" = off
   cl_wait_for 10 "$other PID namespace has 0 processes" test_procs0 "${other#n}"
   cl_check "$keep's fence history has the off of $other" history_has "$keep" "$other" "$t_cut"
-  cl_check "$other had asked to fence $keep too (a real race)" \
-    cl_first_after "$other/pacemaker.log" "Requesting fencing \([a-z]+\) of node $keep" "$t_cut"
+  # Informational: whether $other got as far as asking (it may need a DC election first, and die
+  # before it asks); the outcome above is what must hold either way.
+  if cl_first_after "$other/pacemaker.log" "Requesting fencing \([a-z]+\) of node $keep" "$t_cut" >/dev/null; then
+    cl_log "$other had asked to fence $keep too: a real race, decided by the delay"
+  else
+    cl_log "$other was fenced before it asked to fence $keep"
+  fi
   cl_wait_for 60 "Dummy runs on $keep" dummy_on "$keep"
   # Back to two nodes: unblock both, power the fenced one on over IPMI.
   corosync_block 1 -D

@@ -175,6 +175,8 @@ std::string metadata_xml(const OptionTable &table, std::string_view program_name
 
 // Usage text for -h.
 std::string usage_text(const OptionTable &table, std::string_view program_name);
+// The program's manual page (roff, section 8) from the same table (manpage.cpp).
+std::string manpage_roff(const OptionTable &table, std::string_view program_name, std::string_view version);
 
 // fence-agents' truthy / falsy words.
 std::optional<bool> parse_flag_value(std::string_view v);
