@@ -54,7 +54,8 @@ const stockade_param_desc kParams[] = {
     SCSI_PARAM("corosync_conf", STOCKADE_PARAM_STRING, 0, kDefaultCorosyncConf, nullptr, "",
                "corosync.conf to read the cluster name and the nodelist from"),
     SCSI_PARAM("initiator", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "initiator_name",
-               "iSCSI initiator name (IQN) of this node for iscsi:// devices (default: /etc/iscsi/initiatorname.iscsi)"),
+               "iSCSI initiator name (IQN) of this node for iscsi:// devices; {node} stands for local_node, so one "
+               "cluster-wide value serves every node (default: /etc/iscsi/initiatorname.iscsi)"),
     SCSI_PARAM("aptpl", STOCKADE_PARAM_BOOLEAN, 0, "0", nullptr, "",
                "Register with Activate Persist Through Power Loss (on only), as fence_scsi --aptpl"),
 };
@@ -133,6 +134,9 @@ Result<std::unique_ptr<Scsi>> configure(const stockade_param *p, size_t n)
     topts.initiator_iqn = param(p, n, "initiator");
     if (topts.initiator_iqn.empty())
         topts.initiator_iqn = system_initiator_name();
+    // One cluster-wide setting names every node's initiator: "{node}" is this node's name.
+    if (size_t at = topts.initiator_iqn.find("{node}"); at != std::string::npos)
+        topts.initiator_iqn.replace(at, 6, text::ascii_lower(s->local_node));
     topts.isid_qualifier = kIsidQualifier;
     auto transports = make_transports(devices, topts);
     if (!transports)
