@@ -377,66 +377,39 @@ int Run::execute(const ParamList &params)
 // alive (same pid and start time, so a reused pid is never hit).  On a normal exit they are
 // already gone and it kills nothing.
 
-unsigned long long start_time_of(pid_t pid)
+// Runs in the guard: watches stdin, whose write end only the parent holds (close-on-exec).
+int guard_main(pid_t parent)
 {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-    std::string st;
-    if (!std::getline(f, st))
-        return 0;
-    auto rp = st.rfind(')');
-    if (rp == std::string::npos)
-        return 0;
-    std::istringstream rest(st.substr(rp + 2));
-    std::string field;
-    for (int i = 3; i < 22 && rest >> field; ++i) {
-    }
-    unsigned long long t = 0;
-    rest >> t;
-    return t;
-}
-
-[[noreturn]] void guard_main(pid_t parent, int watch_fd)
-{
-    ::setsid();
-    int devnull = ::open("/dev/null", O_RDWR);
-    for (int fd : {0, 1, 2})
-        ::dup2(devnull, fd); // never hold the fencer's stdout/stderr pipes open
-    for (int fd = 3; fd < 1024; ++fd)
-        if (fd != watch_fd)
-            ::close(fd);
     std::map<pid_t, unsigned long long> seen;
     for (;;) {
-        pollfd p{watch_fd, POLLIN, 0};
-        int r = ::poll(&p, 1, 200);
-        if (r > 0) {
+        pollfd p{0, POLLIN, 0};
+        if (::poll(&p, 1, 200) > 0) {
             char c;
-            if (::read(watch_fd, &c, 1) <= 0)
-                break; // parent gone: every write end is closed
+            if (::read(0, &c, 1) <= 0)
+                break; // parent gone: the write end is closed
         }
         for (pid_t pid : process_tree(parent, 0))
             if (pid != parent && !seen.count(pid))
-                seen[pid] = start_time_of(pid);
+                if (auto st = read_proc_stat(pid))
+                    seen[pid] = st->start_time;
     }
     for (const auto &[pid, started] : seen)
-        if (started && start_time_of(pid) == started)
+        if (auto st = read_proc_stat(pid); st && st->start_time == started)
             ::kill(pid, SIGKILL);
-    ::_exit(0);
+    return 0;
 }
 
 // Starts the guard; call before any thread exists (we start none before the session).
 void start_orphan_guard()
 {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0)
-        return;
     pid_t parent = ::getpid();
-    pid_t g = ::fork();
-    if (g == 0) {
-        ::close(fds[1]);
-        guard_main(parent, fds[0]);
-    }
-    ::close(fds[0]);
-    // fds[1] stays open (close-on-exec, so no child inherits it) until we exit or die.
+    SpawnSpec spec;
+    spec.argv = {"orphan guard"};
+    spec.new_session = true; // Pacemaker's SIGKILL to our group must not reach it
+    spec.stdout_to = ChildStream::Null; // never hold the fencer's stdout/stderr pipes open
+    spec.stderr_to = ChildStream::Null;
+    if (auto g = Subprocess::fork_function(spec, [parent] { return guard_main(parent); }))
+        g.value()->release(); // it outlives us on purpose; its stdin pipe stays open until we exit
 }
 
 // ---- main -----------------------------------------------------------------------------------
