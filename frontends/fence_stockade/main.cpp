@@ -37,8 +37,12 @@
 
 #include <fmt/format.h>
 
+#include "stockade/config.hpp"
 #include "stockade/frontend/fence_options.hpp"
 #include "stockade/log.hpp"
+#include "stockade/node_lock.hpp"
+#include "stockade/quorum.hpp"
+#include "stockade/runner.hpp"
 #include "stockade/code_tables.hpp"
 #include "stockade/process.hpp"
 #include "stockade/registry.hpp"
@@ -454,6 +458,72 @@ Result<std::string> run_password_script(const std::string &script, int timeout_s
     return out;
 }
 
+// config=FILE (--config FILE): the target's levels and gates from a stockade JSON config, through
+// the escalation runner (the same sequence, the per-node lock), answered in fence-agents' words.
+// Pacemaker kills us at its timeout, so the escalation ends before total_timeout.
+int run_config(const std::string &path, const FrontendSettings &s, Logger &log, int64_t start_ms)
+{
+    AgentRegistry registry;
+    ConfigCheck check = check_config_file(path, registry);
+    if (!check.config) {
+        for (const auto &e : check.errors)
+            log.log(STOCKADE_LOG_ERR, e.message);
+        usage_failure("Failed: " + (check.errors.empty() ? path : check.errors.front().message));
+        return 1;
+    }
+    Config &c = *check.config;
+    Millis left(std::max<int64_t>(1, int64_t(s.total_timeout_s) * 1000 - (monotonic_ms() - start_ms)));
+    if (c.escalation.timeout.count() == 0 || c.escalation.timeout > left)
+        c.escalation.timeout = left;
+    const std::string &a = s.action;
+    if (a == "monitor" || a == "validate-all")
+        return 0; // the file, its devices and their parameters are sound
+    if (a == "list" || a == "list-status") {
+        for (const auto &n : c.nodes)
+            fmt::print("{}{}\n", n.name, s.separator);
+        return 0;
+    }
+    if (s.targets.empty()) {
+        usage_failure("Failed: You have to enter plug number or machine identification");
+        return 1;
+    }
+    const std::string &node = s.targets.front();
+    if (!c.find_node(node)) {
+        usage_failure(fmt::format("Failed: node '{}' is not in {}", node, path));
+        return 1;
+    }
+    EscalationRunner runner(c, registry, log);
+    runner.set_cancel(&g_cancel);
+    ClusterGates gates(c, log); // quorum and witness, as `stockade fence` has them
+    gates.install(runner);
+    runner.set_node_locks(default_lock_dir());
+    if (a == "status") {
+        StatusReport st = runner.status(node);
+        if (!st.level) {
+            log.logf(STOCKADE_LOG_ERR, "{}", kBadStatus);
+            log.logf(STOCKADE_LOG_ERR, "status {}: {}", node, st.reason);
+            return 1;
+        }
+        const PowerStateInfo &info = power_state_info(st.power_state);
+        fmt::print("{}\n", info.status_text);
+        return info.status_exit;
+    }
+    auto action = parse_power_action(a);
+    if (!action || *action == PowerAction::Diag) {
+        usage_failure("Failed: Unrecognised action '" + a + "'");
+        return 1;
+    }
+    FenceReport r = runner.fence(node, *action);
+    if (!r.success) {
+        log.logf(STOCKADE_LOG_ERR, "Failed: fence {}: {}", node, r.reason);
+        return 1;
+    }
+    if (r.power_on_failed)
+        log.log(STOCKADE_LOG_ERR, "Timed out waiting to power ON");
+    fmt::print("{}\n", power_action_info(*action).success_text);
+    return 0;
+}
+
 int real_main(int argc, char **argv)
 {
     const int64_t start_ms = monotonic_ms();
@@ -557,6 +627,10 @@ int real_main(int argc, char **argv)
         });
     }
 
+    if (auto cfg = in.get(Field::Config); cfg && generic && !cfg->empty()) {
+        start_orphan_guard();
+        return run_config(*cfg, s, log, start_ms);
+    }
     if (!agent) {
         usage_failure("Failed: You have to set agent (agent=NAME on stdin, --agent=NAME on the command line)");
         return 1;
