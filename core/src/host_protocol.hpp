@@ -147,6 +147,8 @@ inline Result<Reply> parse_reply(std::string_view line)
         return Error{STOCKADE_RC_INTERNAL, "not a reply"};
     }
     return r;
+}
+
 struct ControlMessage {
     std::string verb;
     int64_t value = 0;

@@ -130,10 +130,9 @@ TEST_CASE("fault: a fork bomb under a process limit is killed whole at the devic
     WARN("fork bomb (nproc 64, own uid, peak " << peak << " processes): failed in " << f.ms << " ms");
 }
 
-// Known gap, owned by the child-process API work (issue 13): a child that leaves the process
-// group with setsid() survives the group kill.  [!shouldfail] keeps the row honest until then;
-// remove the tag when kill_tree() reaches setsid() descendants.
-TEST_CASE("fault: a device child that escapes with setsid is killed too", "[faults][!shouldfail]")
+// A child that leaves the process group with setsid() survived the group kill until the one
+// child-process API (issue 13) made kill_tree() reach every descendant.
+TEST_CASE("fault: a device child that escapes with setsid is killed too", "[faults]")
 {
     test::TempDir d;
     const std::string marker = "escapee" + std::to_string(::getpid());
