@@ -29,6 +29,10 @@ function(stockade_add_agent name)
   target_link_options(${target} PRIVATE
     -Wl,--version-script=${PROJECT_SOURCE_DIR}/cmake/agent.map -Wl,--no-undefined)
   stockade_set_warnings(${target})
+  # Parameter tables and descriptors are designated initializers that leave unused fields out
+  # (zero/NULL by the language); g++ before 14 warns about that in C++ (GCC PR c++/96868).
+  target_compile_options(${target} PRIVATE
+    $<$<AND:$<COMPILE_LANG_AND_ID:CXX,GNU>,$<VERSION_LESS:$<CXX_COMPILER_VERSION>,14>>:-Wno-missing-field-initializers>)
   if(NOT A_NO_INSTALL)
     install(TARGETS ${target} LIBRARY DESTINATION ${STOCKADE_AGENT_DIR})
   endif()
