@@ -1,5 +1,6 @@
 // config.cpp -- loading, validating and checking the JSON configuration.
 #include "stockade/config.hpp"
+#include "stockade/time_budget.hpp"
 
 #include <cmath>
 #include <fstream>
@@ -293,6 +294,7 @@ Result<Config> parse_config(std::string_view text, const std::string &source)
         if (it.value().contains("params"))
             d.params = read_params(it.value()["params"]);
         d.timeout = seconds_field(it.value(), "timeout", d.timeout);
+        d.timeout_set = it.value().contains("timeout");
         d.isolate = it.value().value("isolate", true);
         c.devices.emplace(d.name, std::move(d));
     }
@@ -364,8 +366,26 @@ Status check_config_agents(const Config &c, const AgentRegistry &registry)
         if (!agent)
             return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /devices/{}/agent: {}", c.source, pointer_escape(name),
                               agent.error().message);
-        if (auto p = resolve_params(**agent, d.params, UnknownParams::Reject); !p)
+        auto p = resolve_params(**agent, d.params, UnknownParams::Reject);
+        if (!p)
             return param_error(c.source, "/devices/" + pointer_escape(name) + "/params", p.error());
+        // A configured timeout shorter than what the agent says it needs would cut its own wait
+        // (an operator's answer, a standby wait) at fence time: refuse it now, with both numbers.
+        for (uint32_t action : {STOCKADE_ACTION_OFF, STOCKADE_ACTION_REBOOT}) {
+            if (!d.timeout_set || !(*agent)->can(power_action_info(PowerAction(action)).capability))
+                continue;
+            auto need = agent_time_needed(**agent, *p, action);
+            if (!need)
+                return make_error(need.error().rc, "{}: /devices/{}/params: {}", c.source, pointer_escape(name),
+                                  need.error().message);
+            if (!need->has_value())
+                continue;
+            if (auto fits = check_fits(d.agent, power_action_info(PowerAction(action)).name, **need, "timeout",
+                                       d.timeout);
+                !fits)
+                return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /devices/{}/timeout: {}", c.source, pointer_escape(name),
+                                  fits.error().message);
+        }
     }
     for (const auto &n : c.nodes)
         for (size_t li = 0; li < n.levels.size(); ++li)

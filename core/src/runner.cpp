@@ -1,5 +1,6 @@
 // runner.cpp -- the escalation runner (see runner.hpp for the rules it keeps).
 #include "stockade/runner.hpp"
+#include "stockade/time_budget.hpp"
 
 #include <algorithm>
 #include <thread>
@@ -139,6 +140,7 @@ struct EscalationRunner::LevelRun {
         const LevelDevice *entry;
         const DeviceConfig *device;
         const AgentInfo *agent = nullptr;
+        ParamList params; // resolved at open; what the agent's time_needed reads
         std::string target;
         std::unique_ptr<AgentSession> session;
         unsigned index;
@@ -153,8 +155,8 @@ bool EscalationRunner::run_level(FenceReport &r, const NodeConfig &node, unsigne
     LevelRun run;
     for (size_t i = 0; i < level.size(); ++i) {
         const DeviceConfig &d = config_.devices.at(level[i].device);
-        run.devs.push_back({&level[i], &d, nullptr, level[i].target.empty() ? node.name : level[i].target, nullptr,
-                            unsigned(i + 1)});
+        run.devs.push_back({&level[i], &d, nullptr, {}, level[i].target.empty() ? node.name : level[i].target,
+                            nullptr, unsigned(i + 1)});
     }
 
     auto step = [&](LevelRun::Dev &dv, std::string op, const OpResult &res) {
@@ -174,9 +176,13 @@ bool EscalationRunner::run_level(FenceReport &r, const NodeConfig &node, unsigne
         s.started_ms = monotonic_ms() - start - res.elapsed_ms;
         emit(r, std::move(s));
     };
-    // The time an operation on this device may take: its own timeout, cut by the overall one.
-    auto op_timeout = [&](const LevelRun::Dev &dv) -> Millis {
+    // The time an operation on this device may take: its own timeout (for a power action without
+    // a configured timeout, what the agent states it needs), cut by the overall one.
+    auto op_timeout = [&](const LevelRun::Dev &dv, uint32_t power_action = 0) -> Millis {
         int64_t t = dv.device->timeout.count();
+        if (power_action && !dv.device->timeout_set && dv.agent)
+            if (auto cap = operation_cap(*dv.agent, dv.params, power_action, dv.device->timeout))
+                t = cap->count();
         if (overall_deadline)
             t = std::min<int64_t>(t, overall_deadline - monotonic_ms());
         return Millis(std::max<int64_t>(t, 0));
@@ -217,6 +223,7 @@ bool EscalationRunner::run_level(FenceReport &r, const NodeConfig &node, unsigne
         o.label = dv.device->name;
         o.cancel = cancel_;
         o.registry = &registry_;
+        dv.params = *params;
         dv.session = make_session(*dv.agent, o);
         res = dv.session->open(*params, op_timeout(dv));
         if (!res.ok()) {
@@ -233,7 +240,7 @@ bool EscalationRunner::run_level(FenceReport &r, const NodeConfig &node, unsigne
             res.rc = STOCKADE_RC_TIMEOUT;
             return res;
         }
-        OpResult res = dv.session->power(a, dv.target, op_timeout(dv));
+        OpResult res = dv.session->power(a, dv.target, op_timeout(dv, uint32_t(a)));
         step(dv, std::string(info.name), res);
         return res;
     };

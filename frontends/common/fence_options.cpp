@@ -657,6 +657,7 @@ Result<FrontendSettings> settle(const ParsedInput &in, const OptionTable &table,
         *n.out = int(*i);
     }
 
+    s.total_timeout_set = in.has(Field::TotalTimeout);
     s.verbose_level = in.verbose_count;
     if (auto v = in.get(Field::VerboseLevel)) {
         auto i = py_int(*v);

@@ -182,9 +182,19 @@ Millis Run::budget(int seconds) const
     return Millis(std::max<int64_t>(0, std::min<int64_t>(int64_t(seconds) * 1000, left)));
 }
 
+// Set by the front-end itself when a status read back contradicts an off the agent did not
+// confirm: then fence-agents' "Timed out waiting to power OFF" is the truth.
+constexpr std::string_view kOffNotConfirmed = "the agent did not confirm the target is off";
+
 int Run::fail(uint32_t rc, Phase phase, const std::string &what, const OpResult &r)
 {
-    log_.log(STOCKADE_LOG_ERR, std::string(failure_text(rc, phase)));
+    // An agent that answered "not done" (stonith-helper: the node still answers) says why; that
+    // reason is the first line, never a timeout the agent did not have (Pacemaker reads "timed
+    // out" in stderr as a timeout).
+    if (rc == STOCKADE_RC_FAILED && phase == Phase::Off && !r.message.empty() && r.message != kOffNotConfirmed)
+        log_.log(STOCKADE_LOG_ERR, "Failed: " + r.message);
+    else
+        log_.log(STOCKADE_LOG_ERR, std::string(failure_text(rc, phase)));
     log_.logf(STOCKADE_LOG_ERR, "{}: {} failed ({}): {}", label_, what, result_code_info(rc).name,
               r.message.empty() ? std::string(result_code_info(rc).meaning) : r.message);
     return 1;
@@ -260,7 +270,7 @@ bool Run::power_off(const std::string &target)
             return true;
     }
     OpResult unconfirmed;
-    unconfirmed.message = "the agent did not confirm the target is off";
+    unconfirmed.message = std::string(kOffNotConfirmed);
     fail(STOCKADE_RC_FAILED, Phase::Off, "off of '" + target + "'", unconfirmed);
     return false;
 }
