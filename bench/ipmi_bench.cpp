@@ -29,6 +29,7 @@
 
 #include "ipmi_sim_fixture.hpp"
 #include "stockade/config.hpp"
+#include "bench_stats.hpp"
 #include "stockade/registry.hpp"
 #include "stockade/runner.hpp"
 #include "stockade/session.hpp"
@@ -38,6 +39,7 @@ extern char **environ;
 using namespace stockade;
 using namespace stockade::test;
 using Clock = std::chrono::steady_clock;
+using namespace stockade::bench;
 namespace fs = std::filesystem;
 
 namespace {
@@ -50,8 +52,6 @@ struct Run {
     long maxrss_kb = 0;
     int exit_code = -1;
 };
-
-double since_ms(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 // Runs a command with stdout/stderr discarded; wall time, exit code and peak RSS (with children).
 Run run_cmd(const std::vector<std::string> &argv)
@@ -89,46 +89,6 @@ Run run_cmd(const std::vector<std::string> &argv)
     return r;
 }
 
-double median(std::vector<double> v)
-{
-    if (v.empty())
-        return 0;
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
-struct Cell {
-    std::vector<double> ms;
-    long maxrss_kb = 0;
-    int failures = 0;
-    std::string note;
-    double med() const { return median(ms); }
-};
-
-std::string fmt_ms(const Cell &c)
-{
-    if (c.ms.empty())
-        return "n/a";
-    char b[96];
-    double m = c.med();
-    if (m >= 1000)
-        std::snprintf(b, sizeof b, "%.2f s", m / 1000);
-    else
-        std::snprintf(b, sizeof b, "%.1f ms", m);
-    std::string s = b;
-    if (c.failures)
-        s += " (" + std::to_string(c.failures) + " failed)";
-    return s;
-}
-
-std::string ratio(const Cell &num, const Cell &den)
-{
-    if (num.ms.empty() || den.ms.empty() || den.med() <= 0)
-        return "n/a";
-    char b[32];
-    std::snprintf(b, sizeof b, "%.2fx", num.med() / den.med());
-    return b;
-}
 
 // A bare libfreeipmi session: the floor any IPMI client pays (open, Get Chassis Status, close).
 bool bare_status(const SimBmc &b)

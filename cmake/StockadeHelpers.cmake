@@ -8,11 +8,24 @@ function(stockade_set_warnings target)
   endif()
 endfunction()
 
-# stockade_add_agent(NAME SOURCES a.cpp ... [LIBS lib ...] [NO_INSTALL] [OUTPUT_DIR dir])
+# stockade_add_agent(NAME SOURCES a.cpp ... [LIBS lib ...] [INCLUDES dir ...] [NO_INSTALL] [RUNS_FOREIGN]
+#                    [OUTPUT_DIR dir])
 # Builds NAME.so exporting only stockade_agent_entry.  Agents link only their own heavy dependency
 # (never libstockade), so one broken library cannot break every agent.
+#
+# Front-ends learn the agents from global properties set here (never by reading other folders'
+# CMakeLists), read after every agents/ folder has been added (see the top-level CMakeLists):
+#   STOCKADE_AGENTS            agents built into the build tree's agent folder (fence_stockade_<NAME>
+#                              links in the build tree); an agent with OUTPUT_DIR (a test agent) is
+#                              in none of these lists
+#   STOCKADE_INSTALLED_AGENTS  those also installed (NO_INSTALL: the sim agent, build tree only)
+#   STOCKADE_FOREIGN_RUNNERS   RUNS_FOREIGN agents: they run another framework's agents (fence-agents
+#                              programs, cluster-glue plugins), so they are not republished as one
 function(stockade_add_agent name)
-  cmake_parse_arguments(A "NO_INSTALL" "OUTPUT_DIR" "SOURCES;LIBS;INCLUDES" ${ARGN})
+  cmake_parse_arguments(A "NO_INSTALL;RUNS_FOREIGN" "OUTPUT_DIR" "SOURCES;LIBS;INCLUDES" ${ARGN})
+  if(NOT name MATCHES "^[a-z0-9_]+$")
+    message(FATAL_ERROR "stockade_add_agent(${name}): agent names are lower-case letters, digits and '_' only")
+  endif()
   set(target stockade_agent_${name})
   add_library(${target} MODULE ${A_SOURCES})
   set_target_properties(${target} PROPERTIES
@@ -23,6 +36,10 @@ function(stockade_add_agent name)
   else()
     set_target_properties(${target} PROPERTIES
       LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/${STOCKADE_AGENT_DIR})
+    set_property(GLOBAL APPEND PROPERTY STOCKADE_AGENTS ${name})
+    if(A_RUNS_FOREIGN)
+      set_property(GLOBAL APPEND PROPERTY STOCKADE_FOREIGN_RUNNERS ${name})
+    endif()
   endif()
   target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/core/include ${A_INCLUDES})
   target_link_libraries(${target} PRIVATE ${A_LIBS})
@@ -33,8 +50,9 @@ function(stockade_add_agent name)
   # (zero/NULL by the language); g++ before 14 warns about that in C++ (GCC PR c++/96868).
   target_compile_options(${target} PRIVATE
     $<$<AND:$<COMPILE_LANG_AND_ID:CXX,GNU>,$<VERSION_LESS:$<CXX_COMPILER_VERSION>,14>>:-Wno-missing-field-initializers>)
-  if(NOT A_NO_INSTALL)
-    install(TARGETS ${target} LIBRARY DESTINATION ${STOCKADE_AGENT_DIR})
+  if(NOT A_NO_INSTALL AND NOT A_OUTPUT_DIR)
+    install(TARGETS ${target} LIBRARY DESTINATION ${STOCKADE_AGENT_DIR} COMPONENT runtime)
+    set_property(GLOBAL APPEND PROPERTY STOCKADE_INSTALLED_AGENTS ${name})
   endif()
 endfunction()
 

@@ -1,4 +1,4 @@
-// run_child.hpp -- the little process control that wrapper agents (fence-agent, glue) need:
+// run_child.hpp -- the little process control that wrapper agents (foreign_fence, glue) need:
 // start a program in its own process group with stdin/stdout/stderr on pipes, feed it its input,
 // collect its output, and SIGKILL its whole tree when the agent's deadline passes.
 //
@@ -286,10 +286,9 @@ inline std::string mask_secrets(std::string text, const std::vector<std::string>
 
 // True for parameter names the host treats as secret for wrapper agents (see agent.h,
 // STOCKADE_CAP_EXTRA_PARAMS), so the agent masks the same values in what it logs.
-inline bool secret_name(std::string n)
+inline bool secret_name(std::string_view name)
 {
-    for (auto &c : n)
-        c = char(std::tolower(static_cast<unsigned char>(c)));
+    const std::string n = stockade::text::ascii_lower(name);
     return n.find("pass") != std::string::npos || n.find("secret") != std::string::npos || n == "k_g";
 }
 

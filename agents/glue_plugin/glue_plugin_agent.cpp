@@ -76,7 +76,7 @@ struct Glue {
 
 using stockade::agent::set_err;
 using stockade::agent::log;
-using stockade::agent::lower;
+using stockade::text::ascii_lower;
 using stockade::agent::cancelled;
 
 bool safe_name(const std::string &s)
@@ -313,7 +313,7 @@ uint32_t glue_power(void *h, const stockade_ctx *ctx, uint32_t action, const cha
             set_err(ctx, "unsupported action");
             return STOCKADE_RC_UNSUPPORTED;
         }
-        std::string t = lower(target ? target : ""); // libstonith lower-cases the node name
+        std::string t = ascii_lower(target ? target : ""); // libstonith lower-cases the node name
         if (t.empty() || t.find_first_of(" \t\n") != std::string::npos) {
             set_err(ctx, "invalid target '" + t + "'");
             return STOCKADE_RC_UNKNOWN_TARGET;

@@ -33,7 +33,7 @@ __attribute__((format(printf, 2, 3))) inline void set_err(const stockade_ctx *ct
 // agents format their errors printf-style.
 using stockade::agent::cancelled;
 using stockade::agent::log;
-using stockade::agent::lower;
+using stockade::text::ascii_lower;
 
 // The value of a parameter (the host fills defaults, so optional ones may simply be absent).
 inline std::string param(const stockade_param *p, size_t n, const char *name, const std::string &def = "")
@@ -58,23 +58,7 @@ inline bool parse_long(const std::string &s, long &out)
     return true;
 }
 
-inline std::vector<std::string> split_list(const std::string &s)
-{
-    std::vector<std::string> out;
-    std::string tok;
-    for (char c : s) {
-        if (c == ' ' || c == ',' || c == '\t' || c == '\n') {
-            if (!tok.empty())
-                out.push_back(tok);
-            tok.clear();
-        } else {
-            tok += c;
-        }
-    }
-    if (!tok.empty())
-        out.push_back(tok);
-    return out;
-}
+using stockade::text::split_list;
 
 enum class WaitEnd { done, cancelled, deadline };
 

@@ -1,4 +1,4 @@
-// sfex_wrapper.cpp -- the "sfex-wrapper" agent: an SFEX-aware guard around a real fencing agent.
+// sfex_wrapper.cpp -- the "sfex_wrapper" agent: an SFEX-aware guard around a real fencing agent.
 //
 // Linux-HA Japan's stonith-wrapper (Heartbeat 2.1.4 era) has no public source; this is our spec
 // (see the notes, section 6).  In a split brain both nodes fence each other at once and the whole
@@ -23,11 +23,12 @@
 #include <vector>
 
 #include "agent_util.hpp"
-#include "icmp_probe.hpp"
+#include "stockade/icmp_probe.hpp"
 #include "stockade/agent.h"
 #include "stockade/sfex.hpp"
 
 using namespace stockade::helper;
+using namespace stockade::icmp;
 namespace sfex = stockade::sfex;
 
 namespace {
@@ -167,7 +168,7 @@ uint32_t wrapper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx
             set_err(ctx, "parameter 'real_plugin' is required");
             return STOCKADE_RC_BAD_CONFIG;
         }
-        if (w->real_plugin == "sfex-wrapper") {
+        if (w->real_plugin == "sfex_wrapper") {
             set_err(ctx, "parameter 'real_plugin': the wrapper cannot wrap itself");
             return STOCKADE_RC_BAD_CONFIG;
         }
@@ -296,7 +297,7 @@ uint32_t wrapper_power(void *handle, const stockade_ctx *ctx, uint32_t action, c
         if (action == STOCKADE_ACTION_ON)
             return call_real(w, ctx, action, target, w.control_timeout_ms, nullptr, verified);
         if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT) {
-            set_err(ctx, "action %u is not supported by sfex-wrapper", action);
+            set_err(ctx, "action %u is not supported by sfex_wrapper", action);
             return STOCKADE_RC_UNSUPPORTED;
         }
 
@@ -444,7 +445,7 @@ const stockade_agent kAgent = {
     STOCKADE_AGENT_HEADER,
     .capabilities =
         STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_MONITOR | STOCKADE_CAP_EXTRA_PARAMS,
-    .name = "sfex-wrapper",
+    .name = "sfex_wrapper",
     .version = "1.0",
     .summary = "SFEX-aware guard around a real fencing agent: the lock holder shoots first",
     .description =

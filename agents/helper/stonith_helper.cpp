@@ -1,6 +1,6 @@
-// stonith_helper.cpp -- the "stonith-helper" agent: death check and mutual-kill guard.
+// stonith_helper.cpp -- the "stonith_helper" agent: death check and mutual-kill guard.
 //
-// Parameter-compatible with pm_extras' external/stonith-helper, placed in an escalation level
+// Parameter-compatible with pm_extras' external/stonith_helper, placed in an escalation level
 // before the real fencing device.  Two field failures it exists for: (1) a node whose power died
 // cannot be fenced through a BMC sharing that power, so fencing retries forever; if every address
 // of the victim is silent, the victim is dead and fencing may count as done.  (2) In a split brain
@@ -22,11 +22,12 @@
 #include <unistd.h>
 
 #include "agent_util.hpp"
-#include "icmp_probe.hpp"
+#include "stockade/icmp_probe.hpp"
 #include "stockade/agent.h"
 #include "stockade/sfex.hpp"
 
 using namespace stockade::helper;
+using namespace stockade::icmp;
 namespace sfex = stockade::sfex;
 
 namespace {
@@ -35,9 +36,10 @@ constexpr uint32_t kParamSize = sizeof(stockade_param_desc);
 
 const stockade_param_desc kParams[] = {
     {STOCKADE_PARAM_DESC_HEADER, .name = "hostlist", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_REQUIRED,
-     .aliases = "pcmk_host_list", .description = "Nodes this device fences, separated by spaces or commas"},
+     .aliases = "pcmk_host_list",
+     .description = "Nodes this device fences, separated by spaces, commas or semicolons"},
     {STOCKADE_PARAM_DESC_HEADER, .name = "dead_check_target", .type = STOCKADE_PARAM_STRING,
-     .description = "Addresses of the victim (numeric IPv4/IPv6, optional %iface), separated by spaces or commas; all silent = dead"},
+     .description = "Addresses of the victim (numeric IPv4/IPv6, optional %iface), separated by spaces, commas or semicolons; all silent = dead"},
     {STOCKADE_PARAM_DESC_HEADER, .name = "dead_check_trialcount", .type = STOCKADE_PARAM_INTEGER,
      .default_value = "5", .description = "ICMP echoes per target (one per second) before it counts as silent"},
     {STOCKADE_PARAM_DESC_HEADER, .name = "run_dead_check", .type = STOCKADE_PARAM_BOOLEAN, .default_value = "1",
@@ -81,7 +83,7 @@ struct Helper {
 
 bool truthy(const std::string &v)
 {
-    std::string l = lower(v);
+    std::string l = ascii_lower(v);
     return l == "1" || l == "yes" || l == "true" || l == "on";
 }
 
@@ -162,7 +164,7 @@ uint32_t helper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx,
         STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto h = std::make_unique<Helper>();
         for (auto &host : split_list(param(p, n, "hostlist")))
-            h->hosts.push_back(lower(host));
+            h->hosts.push_back(ascii_lower(host));
         if (h->hosts.empty()) {
             set_err(ctx, "parameter 'hostlist' is empty");
             return STOCKADE_RC_BAD_CONFIG;
@@ -242,10 +244,10 @@ uint32_t helper_power(void *handle, const stockade_ctx *ctx, uint32_t action, co
         auto &h = *static_cast<Helper *>(handle);
         STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT) {
-            set_err(ctx, "stonith-helper only checks whether a node is dead; it cannot power anything on");
+            set_err(ctx, "stonith_helper only checks whether a node is dead; it cannot power anything on");
             return STOCKADE_RC_UNSUPPORTED;
         }
-        std::string node = lower(target ? target : "");
+        std::string node = ascii_lower(target ? target : "");
         if (std::find(h.hosts.begin(), h.hosts.end(), node) == h.hosts.end()) {
             set_err(ctx, "target '%s' is not in hostlist", target ? target : "");
             return STOCKADE_RC_UNKNOWN_TARGET;
@@ -364,11 +366,11 @@ uint32_t helper_time_needed(const stockade_param *p, size_t n, const stockade_ct
 const stockade_agent kAgent = {
     STOCKADE_AGENT_HEADER,
     .capabilities = STOCKADE_CAP_OFF | STOCKADE_CAP_REBOOT | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR,
-    .name = "stonith-helper",
+    .name = "stonith_helper",
     .version = "1.0",
     .summary = "Death check (ICMP) and standby wait before the real fencing device",
     .description =
-        "Compatible with pm_extras' stonith-helper.  Reports the target fenced only when every dead_check_target "
+        "Compatible with pm_extras' stonith_helper.  Reports the target fenced only when every dead_check_target "
         "stays silent for dead_check_trialcount ICMP echoes.  Otherwise the standby node waits standby_wait_time "
         "(the active node, per standby_check_command or the SFEX lock, does not) and the agent fails so the next "
         "escalation level, the real device, shoots.",

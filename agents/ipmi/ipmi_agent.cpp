@@ -4,7 +4,7 @@
 // Fencing rules kept here: power-off is confirmed by reading Get Chassis Status back (polling, not
 // sleeping) until it says off or power_timeout expires, and expiry is a failure; a reboot is off +
 // confirm, then on; "cycle" is never sent to a node that is already off and still has to be seen
-// off; a target that is not in the BMC's hostlist is refused.  One FreeIPMI context per handle.
+// off; a target that is not in the BMC's hostlist (when one is set) is refused.  One FreeIPMI context per handle.
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
@@ -52,8 +52,7 @@ constexpr stockade_param_desc kParams[] = {
      .choices = "administrator|operator|user",
      .description = "Privilege level requested for the session (chassis control needs operator)"},
     {STOCKADE_PARAM_DESC_HEADER, .name = "k_g", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_SECRET,
-     .aliases = "kg hexadecimal_kg",
-     .description = "BMC key K_g: up to 20 bytes of text, or hexadecimal (0x prefix or 40 digits)"},
+     .aliases = "kg", .description = "BMC key K_g: up to 20 bytes of text, or hexadecimal (0x prefix or 40 digits)"},
     {STOCKADE_PARAM_DESC_HEADER, .name = "workarounds", .type = STOCKADE_PARAM_STRING, .aliases = "workaround_flags",
      .description = "FreeIPMI workaround names, comma-separated (e.g. opensesspriv, authcap, intel20, supermicro20, sun20)"},
     {STOCKADE_PARAM_DESC_HEADER, .name = "session_timeout", .type = STOCKADE_PARAM_INTEGER, .default_value = "5000",
@@ -79,8 +78,28 @@ constexpr stockade_param_desc kParams[] = {
                     "effort, never blocks the fence)"},
     {STOCKADE_PARAM_DESC_HEADER, .name = "capture_seconds", .type = STOCKADE_PARAM_SECONDS, .default_value = "5",
      .description = "How long to record the console before power-off (capture_console)"},
-    {STOCKADE_PARAM_DESC_HEADER, .name = "hostlist", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_REQUIRED,
-     .aliases = "hostname plug nodename", .description = "Node name(s) this BMC powers; any other target is refused"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "hostlist", .type = STOCKADE_PARAM_STRING,
+     .aliases = "hostname plug nodename",
+     .description = "Node name(s) this BMC powers, separated by spaces, commas or semicolons; any other target is refused.  Unset: the BMC powers whatever target it is "
+                    "asked for (one BMC, one node, as with fence_ipmilan; let pcmk_host_list name the node)"},
+    // fence_ipmilan's own parameters, so that its primitives work unchanged (see ipmi_config.cpp).
+    {STOCKADE_PARAM_DESC_HEADER, .name = "target", .type = STOCKADE_PARAM_STRING,
+     .description = "Bridge requests to this IPMB address behind the BMC (ipmitool -t; e.g. 0x82); unset = the BMC itself"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "hexadecimal_kg", .type = STOCKADE_PARAM_STRING,
+     .flags = STOCKADE_PARAM_SECRET, .description = "BMC key K_g in hexadecimal (as fence_ipmilan's hexadecimal_kg)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "ipmitool_timeout", .type = STOCKADE_PARAM_STRING,
+     .description = "fence_ipmilan's per-packet timeout in seconds (ipmitool -N): sets retransmission_timeout"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "stonith_status_sleep", .type = STOCKADE_PARAM_SECONDS,
+     .description = "Longest sleep in seconds between status polls while waiting for the new power state (polling starts at "
+                    "50 ms and backs off up to this)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "ipmitool_path", .type = STOCKADE_PARAM_STRING,
+     .description = "Accepted for fence_ipmilan compatibility and ignored: no ipmitool is run"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "use_sudo", .type = STOCKADE_PARAM_BOOLEAN, .aliases = "sudo",
+     .description = "Accepted for fence_ipmilan compatibility and ignored: no ipmitool is run, so nothing needs sudo"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "sudo_path", .type = STOCKADE_PARAM_STRING,
+     .description = "Accepted for fence_ipmilan compatibility and ignored"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "port_as_ip", .type = STOCKADE_PARAM_BOOLEAN,
+     .description = "Accepted for fence_ipmilan compatibility; unsupported (set ip): a warning is logged when it is on"},
 };
 
 constexpr uint32_t kCaps = STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS |
@@ -139,7 +158,7 @@ public:
 
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
     uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
-    uint32_t list(stockade_list_fn emit, void *emit_ctx);
+    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
     uint32_t monitor(const stockade_ctx *ctx);
 
 private:
@@ -174,6 +193,8 @@ Step IpmiDevice::wait_for(const stockade_ctx *ctx, uint32_t want, const char *af
 {
     const int64_t start = stockade_monotonic_ms();
     const int64_t give_up = start + int64_t(cfg_.power_timeout_s) * 1000;
+    if (cfg_.status_sleep_ms)
+        max_interval_ms = std::max<int64_t>(50, *cfg_.status_sleep_ms);
     if (cfg_.power_wait_s) {
         Step s = sleep_within(ctx, int64_t(cfg_.power_wait_s) * 1000);
         if (!s)
@@ -395,8 +416,15 @@ uint32_t IpmiDevice::monitor(const stockade_ctx *ctx)
     return STOCKADE_RC_OK;
 }
 
-uint32_t IpmiDevice::list(stockade_list_fn emit, void *emit_ctx)
+uint32_t IpmiDevice::list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
 {
+    // Without a hostlist there is nothing to list.  A failure (not an empty list) makes
+    // pacemaker-fenced fall back to asking status for the target, as it does for fence_ipmilan.
+    if (cfg_.hostlist.empty()) {
+        set_err(ctx, "ipmi " + cfg_.endpoint() + ": no hostlist: this BMC powers whatever node it is asked to "
+                     "(name it with pcmk_host_list)");
+        return STOCKADE_RC_UNSUPPORTED;
+    }
     for (const auto &h : cfg_.hostlist)
         emit(emit_ctx, h.c_str(), "");
     return STOCKADE_RC_OK;
@@ -457,7 +485,7 @@ uint32_t t_list(void *handle, const stockade_ctx *ctx, uint32_t flags, stockade_
 {
     try {
         STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        return static_cast<IpmiDevice *>(handle)->list(emit, emit_ctx);
+        return static_cast<IpmiDevice *>(handle)->list(ctx, emit, emit_ctx);
     } catch (...) {
         set_err(ctx, "ipmi: internal error in list");
         return STOCKADE_RC_INTERNAL;
@@ -484,7 +512,8 @@ const stockade_agent kAgent = {
     .description =
         "Fences a node through its BMC (iDRAC, iLO, IPMI 2.0 boards) with FreeIPMI's library. Power-off is "
         "confirmed by reading the chassis status back until it reports off or power_timeout expires (a failure). "
-        "Targets outside hostlist are refused.",
+        "With hostlist set, other targets are refused; without it, the BMC powers whatever node it is asked to "
+        "(as fence_ipmilan). Accepts every fence_ipmilan parameter.",
     .params = kParams,
     .n_params = sizeof(kParams) / sizeof(kParams[0]),
     .param_struct_size = sizeof(stockade_param_desc),

@@ -23,6 +23,8 @@
 
 #include <freeipmi/freeipmi.h>
 
+#include "stockade/text.hpp"
+
 extern char **environ;
 
 namespace stockade::ipmi {
@@ -43,6 +45,8 @@ void SecretString::wipe()
 }
 
 namespace {
+
+using text::ascii_lower;
 
 struct NamedValue {
     std::string_view name;
@@ -92,30 +96,6 @@ const NamedValue *lookup(const std::array<NamedValue, N> &table, std::string_vie
         if (e.name == name)
             return &e;
     return nullptr;
-}
-
-std::string lower(std::string s)
-{
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-    return s;
-}
-
-std::vector<std::string> split_words(const std::string &s)
-{
-    std::vector<std::string> out;
-    std::string cur;
-    for (char c : s) {
-        if (c == ' ' || c == ',' || c == ';' || c == '\t' || c == '\n') {
-            if (!cur.empty())
-                out.push_back(std::move(cur));
-            cur.clear();
-        } else {
-            cur += c;
-        }
-    }
-    if (!cur.empty())
-        out.push_back(std::move(cur));
-    return out;
 }
 
 bool parse_uint(const std::string &s, long long lo, long long hi, long long &out)
@@ -189,7 +169,7 @@ void sleep_ms(int ms)
 Expected<unsigned> parse_workarounds(const std::string &list, bool lanplus)
 {
     unsigned flags = 0;
-    for (const std::string &w : split_words(lower(list))) {
+    for (const std::string &w : text::split_list(ascii_lower(list))) {
         if (w == "none")
             continue;
         const NamedValue *e = lanplus ? lookup(kWorkarounds20, w) : lookup(kWorkarounds15, w);
@@ -211,8 +191,10 @@ Expected<unsigned> parse_workarounds(const std::string &list, bool lanplus)
 
 bool IpmiConfig::accepts_target(const std::string &target) const
 {
-    const std::string t = lower(target);
-    return std::any_of(hostlist.begin(), hostlist.end(), [&](const std::string &h) { return lower(h) == t; });
+    if (hostlist.empty())
+        return true; // one BMC, one node: Pacemaker's pcmk_host_list decides which
+    const std::string t = ascii_lower(target);
+    return std::any_of(hostlist.begin(), hostlist.end(), [&](const std::string &h) { return ascii_lower(h) == t; });
 }
 
 // Runs password_script and returns the first line of its stdout.
@@ -358,6 +340,12 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
     bool have_password = false, allow_cipher_zero = false;
     long long cipher = 3, num = 0;
     std::string auth = "md5";
+    bool have_kg = false, have_retrans = false;
+    std::string ipmitool_timeout;
+    auto warn = [&](const std::string &msg) {
+        if (ctx && ctx->log)
+            ctx->log(ctx, STOCKADE_LOG_WARNING, msg.c_str());
+    };
 
     for (size_t i = 0; i < n; ++i) {
         const stockade_param *prm = stockade_param_at(params, i);
@@ -381,7 +369,7 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
         } else if (k == "password_file") {
             password_file = v;
         } else if (k == "passwd_method") {
-            passwd_method = lower(v);
+            passwd_method = ascii_lower(v);
         } else if (k == "lanplus") {
             c.lanplus = v == "1";
         } else if (k == "cipher") {
@@ -391,18 +379,48 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
         } else if (k == "allow_cipher_zero") {
             allow_cipher_zero = v == "1";
         } else if (k == "auth") {
-            auth = lower(v);
+            auth = ascii_lower(v);
         } else if (k == "privlvl") {
-            const NamedValue *p = lookup(kPrivileges, lower(v));
+            const NamedValue *p = lookup(kPrivileges, ascii_lower(v));
             if (!p)
                 return bad(k, "'" + v + "' is not one of administrator|operator|user");
             c.privilege = uint8_t(p->value);
-            c.privilege_name = lower(v);
-        } else if (k == "k_g") {
-            auto kg = parse_kg(v);
+            c.privilege_name = ascii_lower(v);
+        } else if (k == "k_g" || k == "hexadecimal_kg") {
+            if (have_kg)
+                return bad(k, "set either k_g or hexadecimal_kg, not both");
+            have_kg = true;
+            // hexadecimal_kg is always hexadecimal (fence_ipmilan's meaning), with or without 0x.
+            const bool force_hex = k == "hexadecimal_kg" && !(v.size() > 2 && v[0] == '0' && (v[1] | 0x20) == 'x');
+            auto kg = parse_kg(force_hex ? "0x" + v : v);
             if (!kg)
                 return kg.failure();
             c.k_g = std::move(kg.value());
+        } else if (k == "target") {
+            // ipmitool -t: an IPMB slave address, decimal or 0x-hex; even (7-bit address << 1).
+            long long addr = 0;
+            const bool hex = v.size() > 2 && v[0] == '0' && (v[1] | 0x20) == 'x';
+            const char *b = v.data() + (hex ? 2 : 0), *e = v.data() + v.size();
+            auto r = std::from_chars(b, e, addr, hex ? 16 : 10);
+            if (v.empty() || r.ec != std::errc() || r.ptr != e || addr < 0 || addr > 0xff || (addr & 1))
+                return bad(k, "'" + v + "' is not an IPMB slave address (an even number 0x00-0xfe, as ipmitool -t)");
+            c.bridge_target = uint8_t(addr);
+        } else if (k == "ipmitool_timeout") {
+            ipmitool_timeout = v;
+        } else if (k == "stonith_status_sleep") {
+            if (!parse_uint(v, 0, 600, num))
+                return bad(k, "'" + v + "' is not a number of seconds between 0 and 600");
+            c.status_sleep_ms = unsigned(num) * 1000;
+        } else if (k == "ipmitool_path" || k == "sudo_path") {
+            if (!v.empty())
+                warn("parameter '" + k + "' is fence_ipmilan's and is ignored: stockade speaks IPMI itself, no "
+                     "ipmitool runs");
+        } else if (k == "use_sudo") {
+            if (v == "1")
+                warn("parameter 'use_sudo' is fence_ipmilan's and is ignored: no ipmitool runs, nothing needs sudo");
+        } else if (k == "port_as_ip") {
+            if (v == "1")
+                warn("parameter 'port_as_ip' is not supported and is ignored: the BMC address is 'ip'");
         } else if (k == "workarounds") {
             workarounds = v;
         } else if (k == "session_timeout") {
@@ -413,10 +431,11 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
             if (!parse_uint(v, 10, 600000, num))
                 return bad(k, "'" + v + "' is not a number of milliseconds between 10 and 600000");
             c.retransmission_timeout_ms = unsigned(num);
+            have_retrans = true;
         } else if (k == "method") {
-            if (lower(v) == "onoff")
+            if (ascii_lower(v) == "onoff")
                 c.method = RebootMethod::OnOff;
-            else if (lower(v) == "cycle")
+            else if (ascii_lower(v) == "cycle")
                 c.method = RebootMethod::Cycle;
             else
                 return bad(k, "'" + v + "' is not one of onoff|cycle");
@@ -447,9 +466,15 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
 
     if (c.host.empty())
         return bad("ip", "the BMC address is required");
-    c.hostlist = split_words(hostlist);
-    if (c.hostlist.empty())
-        return bad("hostlist", "name the node(s) this BMC powers (a BMC never fences an unnamed target)");
+    c.hostlist = text::split_list(hostlist);
+    if (!ipmitool_timeout.empty()) {
+        // ipmitool -N: seconds before an unanswered packet is resent.  retransmission_timeout,
+        // when also given, is the more precise of the two and wins.
+        if (!parse_uint(ipmitool_timeout, 1, 600, num))
+            return bad("ipmitool_timeout", "'" + ipmitool_timeout + "' is not a number of seconds between 1 and 600");
+        if (!have_retrans)
+            c.retransmission_timeout_ms = unsigned(num) * 1000;
+    }
     if (c.lanplus) {
         if (cipher == 0 && !allow_cipher_zero)
             return bad("cipher", "cipher suite 0 means no authentication at all; refused unless allow_cipher_zero=1");

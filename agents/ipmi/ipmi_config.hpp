@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,7 +54,9 @@ struct IpmiConfig {
     unsigned power_timeout_s = 20;
     unsigned power_wait_s = 0;
     unsigned nmi_wait_s = 0;          // nmi_before_off: 0 = no NMI before power-off
-    std::vector<std::string> hostlist;
+    std::vector<std::string> hostlist; // empty: any target (one BMC, one node)
+    std::optional<uint8_t> bridge_target;       // fence_ipmilan's target: IPMB address to bridge to
+    std::optional<unsigned> status_sleep_ms;    // stonith_status_sleep: longest pause between polls
     std::string capture_console;      // file to record SOL output to before power-off ("" = off)
     unsigned capture_seconds = 5;
 

@@ -209,9 +209,26 @@ Step IpmiLink::ensure_open(const stockade_ctx *ctx)
     int r;
     if (cfg_.lanplus) {
         const auto *kg = cfg_.k_g.empty() ? nullptr : reinterpret_cast<const unsigned char *>(cfg_.k_g.str().data());
-        r = ipmi_ctx_open_outofband_2_0(ctx_, hostport.c_str(), user, pass, kg, unsigned(cfg_.k_g.str().size()),
-                                        cfg_.privilege, cfg_.cipher, session, retrans, cfg_.workaround_flags,
-                                        IPMI_FLAGS_DEFAULT);
+        auto open20 = [&] {
+            return ipmi_ctx_open_outofband_2_0(ctx_, hostport.c_str(), user, pass, kg, unsigned(cfg_.k_g.str().size()),
+                                               cfg_.privilege, cfg_.cipher, session, retrans,
+                                               cfg_.workaround_flags | learned_workarounds_, IPMI_FLAGS_DEFAULT);
+        };
+        r = open20();
+        // Some BMCs (ipmi_sim among them) answer Open Session with a maximum privilege of 0.
+        // ipmitool, and so fence_ipmilan, never looks at that field; FreeIPMI refuses unless told
+        // to.  Retry once as ipmitool would, and remember it for this device.
+        constexpr unsigned kOpenSessPriv = IPMI_WORKAROUND_FLAGS_OUTOFBAND_2_0_OPEN_SESSION_PRIVILEGE;
+        if (r < 0 && ipmi_ctx_errnum(ctx_) == IPMI_ERR_PRIVILEGE_LEVEL_CANNOT_BE_OBTAINED &&
+            !((cfg_.workaround_flags | learned_workarounds_) & kOpenSessPriv) && stockade_remaining_ms(ctx) > 0) {
+            learned_workarounds_ |= kOpenSessPriv;
+            if (ctx->log)
+                ctx->log(ctx, STOCKADE_LOG_INFO,
+                         ("ipmi " + hostport + ": the BMC reports no privilege in its Open Session reply; retrying "
+                                               "with workarounds=opensesspriv (as ipmitool does)")
+                             .c_str());
+            r = open20();
+        }
     } else {
         r = ipmi_ctx_open_outofband(ctx_, hostport.c_str(), user, pass, cfg_.auth_type, cfg_.privilege, session,
                                     retrans, cfg_.workaround_flags, IPMI_FLAGS_DEFAULT);
@@ -219,6 +236,15 @@ Step IpmiLink::ensure_open(const stockade_ctx *ctx)
     if (r < 0)
         return failure_from_ctx("opening session", true, nullptr);
     open_ = true;
+    if (cfg_.bridge_target) {
+        // fence_ipmilan's target (ipmitool -t): every command goes over IPMB to that controller.
+        uint8_t addr = *cfg_.bridge_target;
+        if (ipmi_ctx_set_target(ctx_, nullptr, &addr) < 0) {
+            IpmiFailure f = failure_from_ctx(("bridging to target " + hex2(addr)).c_str(), false, nullptr);
+            close();
+            return f;
+        }
+    }
     return {};
 }
 

@@ -45,6 +45,7 @@ private:
     bool open_ = false;
     unsigned session_timeout_ms_ = 0; // of the open session
     bool clamped_by_deadline_ = false;
+    unsigned learned_workarounds_ = 0; // opensesspriv once a BMC showed it needs it
 };
 
 } // namespace stockade::ipmi

@@ -13,122 +13,32 @@
 //     domain is shut off (or gone), on until it runs.
 //   - libvirt's own error printing (stderr) is replaced by a handler that queues each error into
 //     the running operation's log; the last error becomes the one-line reason, mapped to a
-//     STOCKADE_RC_* code by the tables below.
+//     STOCKADE_RC_* code by the tables in libvirt_link.cpp.
+//
+// Files: libvirt_config (parameters), libvirt_link (connection, domain state, errors),
+// bounded_op.hpp (deadline-bounded bodies), target_map (hostlist/plug/URI rules), and this file:
+// the power actions, the handle and the ABI entry points.
 #include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
-
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <cstdarg>
-#include <cstdio>
-#include <cstdlib>
+#include <chrono>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "bounded_op.hpp"
+#include "libvirt_config.hpp"
+#include "libvirt_link.hpp"
 #include "stockade/agent.h"
 #include "stockade/agent_support.hpp"
 #include "target_map.hpp"
 
 namespace stockade::libvirt_agent {
 namespace {
-
-// ---- Tables -----------------------------------------------------------------------------------
-
-struct DomainStateInfo {
-    int state;
-    std::string_view name;
-    uint32_t power; // what status() reports
-};
-
-// Only shut off (and crashed) count as off: a paused or suspended guest can resume and write.
-constexpr std::array<DomainStateInfo, 8> kDomainStates{{
-    {VIR_DOMAIN_NOSTATE, "no state", STOCKADE_POWER_ON},
-    {VIR_DOMAIN_RUNNING, "running", STOCKADE_POWER_ON},
-    {VIR_DOMAIN_BLOCKED, "blocked", STOCKADE_POWER_ON},
-    {VIR_DOMAIN_PAUSED, "paused", STOCKADE_POWER_ON},
-    {VIR_DOMAIN_SHUTDOWN, "shutting down", STOCKADE_POWER_ON},
-    {VIR_DOMAIN_SHUTOFF, "shut off", STOCKADE_POWER_OFF},
-    {VIR_DOMAIN_CRASHED, "crashed", STOCKADE_POWER_OFF},
-    {VIR_DOMAIN_PMSUSPENDED, "pmsuspended", STOCKADE_POWER_ON},
-}};
-
-constexpr const DomainStateInfo *domain_state_info(int state)
-{
-    for (const auto &s : kDomainStates)
-        if (s.state == state)
-            return &s;
-    return nullptr;
-}
-
-// libvirt error code -> result code.  Checked before the domain table.
-struct ErrorCodeRule {
-    int code;
-    uint32_t rc;
-};
-constexpr std::array<ErrorCodeRule, 12> kErrorCodeRules{{
-    {VIR_ERR_NO_DOMAIN, STOCKADE_RC_UNKNOWN_TARGET},
-    {VIR_ERR_AUTH_FAILED, STOCKADE_RC_ACCESS_DENIED},
-    {VIR_ERR_AUTH_CANCELLED, STOCKADE_RC_ACCESS_DENIED},
-    {VIR_ERR_AUTH_UNAVAILABLE, STOCKADE_RC_ACCESS_DENIED},
-    {VIR_ERR_ACCESS_DENIED, STOCKADE_RC_ACCESS_DENIED},
-    {VIR_ERR_OPERATION_DENIED, STOCKADE_RC_ACCESS_DENIED},
-    {VIR_ERR_NO_SUPPORT, STOCKADE_RC_UNSUPPORTED},
-    {VIR_ERR_OPERATION_UNSUPPORTED, STOCKADE_RC_UNSUPPORTED},
-    {VIR_ERR_OPERATION_TIMEOUT, STOCKADE_RC_TIMEOUT},
-    {VIR_ERR_INVALID_ARG, STOCKADE_RC_BAD_CONFIG},
-    {VIR_ERR_XML_ERROR, STOCKADE_RC_BAD_CONFIG},  // test driver file that is not a <node> document
-    {VIR_ERR_XML_DETAIL, STOCKADE_RC_BAD_CONFIG}, // test driver file that is not XML at all
-}};
-
-// libvirt error domain (where it was raised) -> result code.
-struct ErrorDomainRule {
-    int domain;
-    uint32_t rc;
-};
-constexpr std::array<ErrorDomainRule, 3> kErrorDomainRules{{
-    {VIR_FROM_URI, STOCKADE_RC_BAD_CONFIG},  // unparsable hypervisor_uri
-    {VIR_FROM_AUTH, STOCKADE_RC_ACCESS_DENIED},
-    {VIR_FROM_RPC, STOCKADE_RC_UNREACHABLE}, // socket refused/closed, keepalive timeout, EOF
-}};
-
-enum class Phase { Connect, Operation };
-
-struct LibvirtError {
-    int code = VIR_ERR_OK;
-    int domain = VIR_FROM_NONE;
-    std::string message;
-};
-
-uint32_t rc_for(const LibvirtError &e, Phase phase)
-{
-    for (const auto &r : kErrorCodeRules)
-        if (r.code == e.code)
-            return r.rc;
-    for (const auto &r : kErrorDomainRules)
-        if (r.domain == e.domain)
-            return r.rc;
-    return phase == Phase::Connect ? STOCKADE_RC_UNREACHABLE : STOCKADE_RC_FAILED;
-}
-
-enum class ResetMethod { PowerCycle, Reboot };
-
-struct ResetMethodInfo {
-    ResetMethod method;
-    std::string_view name;
-};
-constexpr std::array<ResetMethodInfo, 2> kResetMethods{{
-    {ResetMethod::PowerCycle, "power_cycle"},
-    {ResetMethod::Reboot, "reboot"},
-}};
 
 // ---- Parameters -------------------------------------------------------------------------------
 
@@ -137,7 +47,7 @@ const stockade_param_desc kParams[] = {
      .flags = STOCKADE_PARAM_REQUIRED, .aliases = "uri",
      .description = "libvirt connection URI, e.g. qemu:///system, qemu+ssh://root@kvm1/system, test:///default"},
     {STOCKADE_PARAM_DESC_HEADER, .name = "hostlist", .type = STOCKADE_PARAM_STRING,
-     .description = "Nodes this device fences, as node[:domain] separated by spaces or commas (cluster-glue syntax; "
+     .description = "Nodes this device fences, as node[:domain] separated by spaces, commas or semicolons (cluster-glue syntax; "
                     "node names case-insensitive, domain defaults to the node name)"},
     {STOCKADE_PARAM_DESC_HEADER, .name = "plug", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_HOST_SUPPLIED,
      .aliases = "port",
@@ -166,360 +76,6 @@ const stockade_param_desc kParams[] = {
     {STOCKADE_PARAM_DESC_HEADER, .name = "password", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_SECRET,
      .aliases = "passwd", .description = "Password or passphrase for libvirt authentication; never logged"},
 };
-
-struct Config {
-    std::string uri;       // as configured
-    std::string open_uri;  // as opened (effective_uri)
-    std::string shown_uri; // for messages (password masked)
-    HostList hosts;
-    std::string plug;
-    ResetMethod reset_method = ResetMethod::PowerCycle;
-    bool missing_as_off = false;
-    int64_t connect_timeout_ms = 10000;
-    int64_t power_timeout_ms = 20000;
-    int64_t power_wait_ms = 0;
-    int keepalive_interval = 2;
-    unsigned keepalive_count = 3;
-    std::string login;
-    std::string password;
-};
-
-bool parse_number(std::string_view name, const char *value, long long max, long long &out, Status &err)
-{
-    char *end = nullptr;
-    errno = 0;
-    long long v = std::strtoll(value, &end, 10);
-    if (errno || end == value || *end || v < 0 || v > max) {
-        err = {STOCKADE_RC_BAD_CONFIG, "parameter '" + std::string(name) + "': '" + value +
-                                           "' is not a whole number between 0 and " + std::to_string(max)};
-        return false;
-    }
-    out = v;
-    return true;
-}
-
-bool parse_bool(const char *value)
-{
-    for (const char *yes : {"1", "yes", "on", "true"})
-        if (iequals(value, yes))
-            return true;
-    return false;
-}
-
-Status parse_config(const stockade_param *params, size_t n, Config &cfg)
-{
-    Status err;
-    long long num = 0;
-    std::string hostlist;
-    for (size_t i = 0; i < n; ++i) {
-        const stockade_param *prm = stockade_param_at(params, i);
-        std::string_view k = prm->name ? prm->name : "";
-        const char *v = prm->value ? prm->value : "";
-        if (k == "hypervisor_uri") {
-            cfg.uri = v;
-        } else if (k == "hostlist") {
-            hostlist = v;
-        } else if (k == "plug") {
-            cfg.plug = v;
-        } else if (k == "reset_method") {
-            auto it = std::find_if(kResetMethods.begin(), kResetMethods.end(),
-                                   [&](const ResetMethodInfo &m) { return iequals(m.name, v); });
-            if (it == kResetMethods.end())
-                return {STOCKADE_RC_BAD_CONFIG,
-                        "parameter 'reset_method': '" + std::string(v) + "' is not power_cycle|reboot"};
-            cfg.reset_method = it->method;
-        } else if (k == "missing_as_off") {
-            cfg.missing_as_off = parse_bool(v);
-        } else if (k == "connect_timeout" || k == "power_timeout" || k == "power_wait") {
-            if (!parse_number(k, v, 86400, num, err))
-                return err;
-            (k == "connect_timeout" ? cfg.connect_timeout_ms
-                                    : k == "power_timeout" ? cfg.power_timeout_ms : cfg.power_wait_ms) = num * 1000;
-        } else if (k == "keepalive_interval") {
-            if (!parse_number(k, v, 3600, num, err))
-                return err;
-            cfg.keepalive_interval = static_cast<int>(num);
-        } else if (k == "keepalive_count") {
-            if (!parse_number(k, v, 100, num, err))
-                return err;
-            cfg.keepalive_count = static_cast<unsigned>(num);
-        } else if (k == "login") {
-            cfg.login = v;
-        } else if (k == "password") {
-            cfg.password = v;
-        } else {
-            return {STOCKADE_RC_BAD_CONFIG, "unknown parameter '" + std::string(k) + "'"};
-        }
-    }
-    if (cfg.uri.empty())
-        return {STOCKADE_RC_BAD_CONFIG,
-                "parameter 'hypervisor_uri' is required (an empty URI would let libvirt guess the hypervisor)"};
-    if (Status s = parse_hostlist(hostlist, cfg.hosts); !s.ok())
-        return {s.rc, "parameter 'hostlist': " + s.message};
-    if (cfg.connect_timeout_ms == 0)
-        return {STOCKADE_RC_BAD_CONFIG, "parameter 'connect_timeout': must be at least 1 second"};
-    cfg.open_uri = effective_uri(cfg.uri);
-    cfg.shown_uri = uri_for_display(cfg.uri);
-    return {};
-}
-
-// ---- libvirt plumbing -------------------------------------------------------------------------
-
-// The operation running on this thread, if any: libvirt errors raised here are logged into it.
-thread_local OpChannel *t_channel = nullptr;
-
-void route_libvirt_error(void *, virErrorPtr err)
-{
-    if (!err || !t_channel)
-        return; // never print: the default handler would write to stderr
-    t_channel->log(STOCKADE_LOG_DEBUG, "libvirt error " + std::to_string(err->code) + " (domain " +
-                                           std::to_string(err->domain) + "): " +
-                                           (err->message ? err->message : "(no message)"));
-}
-
-// Once per process: thread-safe libvirt initialisation, the error handler, and libvirt's default
-// event loop on a background thread (keepalive on remote connections needs a registered loop, and
-// it answers the daemon's own keepalive probes between operations).
-void global_init()
-{
-    static std::once_flag once;
-    std::call_once(once, [] {
-        virInitialize();
-        virSetErrorFunc(nullptr, route_libvirt_error);
-        if (virEventRegisterDefaultImpl() == 0) {
-            std::thread([] {
-                for (;;)
-                    if (virEventRunDefaultImpl() < 0)
-                        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            }).detach();
-        }
-    });
-}
-
-LibvirtError last_error()
-{
-    LibvirtError e;
-    if (virErrorPtr p = virGetLastError()) {
-        e.code = p->code;
-        e.domain = p->domain;
-        e.message = p->message ? p->message : "";
-        // Some messages quote the offending input on further lines: our reasons are one line.
-        e.message = e.message.substr(0, e.message.find('\n'));
-    }
-    if (e.message.empty())
-        e.message = "unknown libvirt error";
-    return e;
-}
-
-class Connection {
-public:
-    explicit Connection(virConnectPtr c) : conn_(c) {}
-    ~Connection() { virConnectClose(conn_); }
-    Connection(const Connection &) = delete;
-    Connection &operator=(const Connection &) = delete;
-    virConnectPtr get() const { return conn_; }
-
-private:
-    virConnectPtr conn_;
-};
-
-struct DomainFree {
-    void operator()(virDomainPtr d) const { virDomainFree(d); }
-};
-using Domain = std::unique_ptr<virDomain, DomainFree>;
-
-int auth_callback(virConnectCredentialPtr cred, unsigned int ncred, void *cbdata)
-{
-    const Config *cfg = static_cast<const Config *>(cbdata);
-    for (unsigned i = 0; i < ncred; ++i) {
-        const std::string *value = nullptr;
-        switch (cred[i].type) {
-        case VIR_CRED_AUTHNAME:
-        case VIR_CRED_USERNAME:
-            value = &cfg->login;
-            break;
-        case VIR_CRED_PASSPHRASE:
-        case VIR_CRED_NOECHOPROMPT:
-            value = &cfg->password;
-            break;
-        default:
-            return -1; // never prompt: anything we cannot answer from the configuration fails
-        }
-        if (value->empty())
-            return -1;
-        cred[i].result = strdup(value->c_str());
-        if (!cred[i].result)
-            return -1;
-        cred[i].resultlen = static_cast<unsigned>(value->size());
-    }
-    return 0;
-}
-
-// Everything an operation body needs, owned by the body's thread.
-struct OpEnv {
-    std::shared_ptr<const Config> cfg;
-    std::shared_ptr<Connection> conn; // may be null or dead: connect() fixes that
-    std::string domain;               // resolved target ("" for list/monitor)
-    std::string target;               // as the host named it
-    std::string source;               // how the domain was found, for logs
-};
-
-struct OpOut {
-    Status status;
-    uint32_t verified = 0;
-    uint32_t power_state = STOCKADE_POWER_UNKNOWN;
-    std::vector<std::pair<std::string, std::string>> listed;
-    std::shared_ptr<Connection> conn; // the connection the body used (adopted by the handle)
-};
-
-Status fail(const LibvirtError &e, Phase phase, const std::string &what)
-{
-    return {rc_for(e, phase), what + ": " + e.message};
-}
-
-Status connect(OpChannel &ch, OpEnv &env)
-{
-    const Config &cfg = *env.cfg;
-    if (env.conn) {
-        if (virConnectIsAlive(env.conn->get()) == 1)
-            return {};
-        ch.log(STOCKADE_LOG_WARNING, "connection to " + cfg.shown_uri + " was lost; reconnecting");
-        env.conn.reset();
-    }
-    if (auto file = test_driver_file(cfg.open_uri)) {
-        // Checked here because libxml2 would print its own warning to stderr for a missing file.
-        struct stat st {};
-        if (::stat(file->c_str(), &st) != 0)
-            return {STOCKADE_RC_BAD_CONFIG,
-                    "hypervisor_uri " + cfg.shown_uri + ": test driver file " + *file + ": " + std::strerror(errno)};
-    }
-    int64_t limit = stockade_monotonic_ms() + cfg.connect_timeout_ms;
-    ch.begin_step("connecting to " + cfg.shown_uri, limit,
-                  "connect_timeout (" + std::to_string(cfg.connect_timeout_ms / 1000) + " s)");
-    static int cred_types[] = {VIR_CRED_AUTHNAME, VIR_CRED_USERNAME, VIR_CRED_PASSPHRASE, VIR_CRED_NOECHOPROMPT};
-    virConnectAuth auth{cred_types, sizeof cred_types / sizeof cred_types[0], auth_callback,
-                        const_cast<Config *>(&cfg)};
-    const int64_t t0 = stockade_monotonic_ms();
-    virConnectPtr c = virConnectOpenAuth(cfg.open_uri.c_str(), &auth, 0);
-    if (!c)
-        return fail(last_error(), Phase::Connect, "cannot connect to " + cfg.shown_uri);
-    virConnSetErrorFunc(c, nullptr, route_libvirt_error);
-    env.conn = std::make_shared<Connection>(c);
-    ch.log(STOCKADE_LOG_DEBUG,
-           "connected to " + cfg.shown_uri + " in " + std::to_string(stockade_monotonic_ms() - t0) + " ms");
-    if (cfg.keepalive_interval > 0) {
-        int ka = virConnectSetKeepAlive(c, cfg.keepalive_interval, cfg.keepalive_count);
-        if (ka < 0) {
-            LibvirtError e = last_error();
-            if (e.code != VIR_ERR_NO_SUPPORT) // in-process drivers (test:///) have no keepalive
-                ch.log(STOCKADE_LOG_WARNING, "keepalive not enabled on " + cfg.shown_uri + ": " + e.message);
-        } else if (ka == 1) {
-            ch.log(STOCKADE_LOG_WARNING, "the daemon behind " + cfg.shown_uri + " does not support keepalive");
-        }
-    }
-    ch.begin_step("talking to " + cfg.shown_uri);
-    return {};
-}
-
-// Looks the domain up by UUID when it looks like one, else (or then) by name.
-Status lookup(OpChannel &ch, OpEnv &env, Domain &dom)
-{
-    virConnectPtr c = env.conn->get();
-    const std::string &d = env.domain;
-    if (looks_like_uuid(d)) {
-        ch.begin_step("virDomainLookupByUUIDString(" + d + ")");
-        dom.reset(virDomainLookupByUUIDString(c, d.c_str()));
-        if (dom)
-            return {};
-        LibvirtError e = last_error();
-        if (e.code != VIR_ERR_NO_DOMAIN)
-            return fail(e, Phase::Operation, "looking up domain UUID " + d + " on " + env.cfg->shown_uri);
-    }
-    ch.begin_step("virDomainLookupByName(" + d + ")");
-    dom.reset(virDomainLookupByName(c, d.c_str()));
-    if (dom)
-        return {};
-    LibvirtError e = last_error();
-    if (e.code == VIR_ERR_NO_DOMAIN)
-        return {STOCKADE_RC_UNKNOWN_TARGET, "domain '" + d + "' (" + env.source + ") not found on " + env.cfg->shown_uri};
-    return fail(e, Phase::Operation, "looking up domain '" + d + "' on " + env.cfg->shown_uri);
-}
-
-struct DomainState {
-    int state = VIR_DOMAIN_NOSTATE;
-    int reason = 0;
-    bool gone = false; // a transient domain disappears once destroyed
-    bool active = true;
-
-    std::string name() const
-    {
-        if (gone)
-            return "gone";
-        const DomainStateInfo *i = domain_state_info(state);
-        return i ? std::string(i->name) : "state " + std::to_string(state);
-    }
-    uint32_t power() const
-    {
-        if (gone)
-            return STOCKADE_POWER_OFF;
-        const DomainStateInfo *i = domain_state_info(state);
-        return i ? i->power : STOCKADE_POWER_UNKNOWN;
-    }
-    // Confirmed off: shut off, gone, or crashed with no process left (a preserved crashed guest
-    // still has its emulator and is destroyed first).
-    bool confirmed_off() const
-    {
-        return gone || state == VIR_DOMAIN_SHUTOFF || (state == VIR_DOMAIN_CRASHED && !active);
-    }
-    bool confirmed_on() const { return !gone && power() == STOCKADE_POWER_ON && state != VIR_DOMAIN_SHUTDOWN; }
-};
-
-Status read_state(OpChannel &ch, OpEnv &env, virDomainPtr dom, DomainState &st)
-{
-    ch.begin_step("virDomainGetState(" + env.domain + ")");
-    st = {};
-    if (virDomainGetState(dom, &st.state, &st.reason, 0) < 0) {
-        LibvirtError e = last_error();
-        if (e.code == VIR_ERR_NO_DOMAIN) {
-            st.gone = true;
-            return {};
-        }
-        return fail(e, Phase::Operation, "reading the state of domain '" + env.domain + "' on " + env.cfg->shown_uri);
-    }
-    if (st.state == VIR_DOMAIN_CRASHED) {
-        int a = virDomainIsActive(dom);
-        st.active = a != 0; // unknown (-1) counts as active: destroy it to be sure
-    }
-    return {};
-}
-
-// Polls the state until `want` holds, within power_timeout and the operation deadline.
-template <class Want>
-Status wait_for_state(OpChannel &ch, OpEnv &env, virDomainPtr dom, const char *after, const char *goal, Want want,
-                      DomainState &st)
-{
-    const int64_t start = stockade_monotonic_ms();
-    int64_t limit = start + env.cfg->power_timeout_ms;
-    if (ch.deadline_ms() > 0)
-        limit = std::min(limit, ch.deadline_ms());
-    int64_t pause = 20;
-    for (;;) {
-        if (Status s = read_state(ch, env, dom, st); !s.ok())
-            return s;
-        if (want(st))
-            return {};
-        int64_t now = stockade_monotonic_ms();
-        if (now >= limit)
-            return {STOCKADE_RC_TIMEOUT, "domain '" + env.domain + "' is still " + st.name() + " " +
-                                             std::to_string(now - start) + " ms after " + after + " (wanted " + goal +
-                                             ", power_timeout " + std::to_string(env.cfg->power_timeout_ms / 1000) +
-                                             " s)"};
-        ch.begin_step("waiting for domain '" + env.domain + "' to be " + goal);
-        if (!ch.sleep_ms(std::min(pause, limit - now)))
-            return {STOCKADE_RC_CANCELLED, "stopped while waiting for domain '" + env.domain + "'"};
-        pause = std::min<int64_t>(pause * 2, 500);
-    }
-}
 
 // off: destroy unless already off, then confirm shut off.  Sets VERIFIED_OFF.
 Status do_off(OpChannel &ch, OpEnv &env, OpOut &out)
@@ -792,12 +348,7 @@ OpOut run_op(Handle &h, const stockade_ctx *ctx, OpFn fn, const char *target, bo
     OpOut out = run_bounded<OpOut>(
         ctx, h.cfg->shown_uri,
         [env = std::move(env), fn](OpChannel &ch) mutable {
-            struct ChannelScope { // libvirt errors on this thread go to this operation's log
-                explicit ChannelScope(OpChannel &c) { t_channel = &c; }
-                ~ChannelScope() { t_channel = nullptr; }
-                ChannelScope(const ChannelScope &) = delete;
-                ChannelScope &operator=(const ChannelScope &) = delete;
-            } scope(ch);
+            ErrorRouteScope scope(ch); // libvirt errors on this thread go to this operation's log
             const bool reused = env.conn != nullptr;
             OpOut o;
             o.status = connect(ch, env);

@@ -10,11 +10,6 @@ namespace stockade::libvirt_agent {
 
 namespace {
 
-bool is_separator(char c)
-{
-    return c == ' ' || c == ',' || c == '\t' || c == '\n' || c == '\r';
-}
-
 bool is_hex(char c)
 {
     return std::isxdigit(static_cast<unsigned char>(c)) != 0;
@@ -42,16 +37,6 @@ std::optional<UriParts> split_uri(std::string_view uri)
 
 } // namespace
 
-bool iequals(std::string_view a, std::string_view b)
-{
-    if (a.size() != b.size())
-        return false;
-    for (size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
-}
-
 const HostEntry *HostList::find(std::string_view node) const
 {
     for (const auto &e : entries)
@@ -63,16 +48,8 @@ const HostEntry *HostList::find(std::string_view node) const
 Status parse_hostlist(std::string_view text, HostList &out)
 {
     out.entries.clear();
-    size_t i = 0;
-    while (i < text.size()) {
-        while (i < text.size() && is_separator(text[i]))
-            ++i;
-        size_t start = i;
-        while (i < text.size() && !is_separator(text[i]))
-            ++i;
-        if (start == i)
-            break;
-        std::string_view item = text.substr(start, i - start);
+    for (const std::string &entry : stockade::text::split_list(text)) {
+        std::string_view item = entry;
         HostEntry e;
         auto colon = item.find(':');
         e.node = std::string(item.substr(0, colon));

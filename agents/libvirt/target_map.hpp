@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "stockade/text.hpp"
+
 namespace stockade::libvirt_agent {
 
 // An error as a value: a STOCKADE_RC_* code and one line naming the cause.
@@ -62,6 +64,6 @@ std::optional<std::string> test_driver_file(std::string_view uri);
 // The URI as shown in logs and messages: a password in the user part (`user:pw@host`) is masked.
 std::string uri_for_display(std::string_view uri);
 
-bool iequals(std::string_view a, std::string_view b);
+using stockade::text::iequals;
 
 } // namespace stockade::libvirt_agent

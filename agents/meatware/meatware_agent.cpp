@@ -44,7 +44,7 @@ struct Meatware {
 const stockade_param_desc kParams[] = {
     {STOCKADE_PARAM_DESC_HEADER, .name = "hostlist", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_REQUIRED,
      .aliases = "pcmk_host_list hostnames",
-     .description = "Nodes an operator may be asked to power off by hand (space or comma separated, case-insensitive)"},
+     .description = "Nodes an operator may be asked to power off by hand (separated by spaces, commas or semicolons; case-insensitive)"},
     {STOCKADE_PARAM_DESC_HEADER, .name = "timeout", .type = STOCKADE_PARAM_SECONDS, .default_value = "600",
      .aliases = "wait_timeout",
      .description = "Seconds to wait for the operator's confirmation (the device timeout also applies)"},
@@ -76,24 +76,6 @@ using stockade::agent::cancelled;
 std::string errno_text(int e)
 {
     return std::strerror(e);
-}
-
-std::vector<std::string> split_hostlist(const std::string &text)
-{
-    std::vector<std::string> out;
-    std::string cur;
-    for (char c : text) {
-        if (c == ' ' || c == ',' || c == '\t' || c == '\n' || c == '\r') {
-            if (!cur.empty())
-                out.push_back(cur);
-            cur.clear();
-        } else {
-            cur += c;
-        }
-    }
-    if (!cur.empty())
-        out.push_back(cur);
-    return out;
 }
 
 bool listed(const Meatware &m, const std::string &lower_host)
@@ -327,7 +309,7 @@ uint32_t mw_open(const stockade_param *params, size_t n, const stockade_ctx *ctx
             std::string value = prm->value ? prm->value : "";
             if (name == "hostlist") {
                 have_hostlist = true;
-                for (const auto &h : split_hostlist(value)) {
+                for (const auto &h : stockade::text::split_list(value)) {
                     if (auto why = mw::host_name_problem(h); !why.empty()) {
                         set_err(ctx, "parameter 'hostlist': host name '" + h.substr(0, 64) + "' " + why);
                         return STOCKADE_RC_BAD_CONFIG;

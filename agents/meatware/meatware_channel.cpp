@@ -117,15 +117,6 @@ int blocked_open_mode(const std::string &pid, const std::string &path)
 
 } // namespace
 
-std::string ascii_lower(std::string_view s)
-{
-    std::string out(s);
-    for (char &c : out)
-        if (c >= 'A' && c <= 'Z')
-            c = char(c - 'A' + 'a');
-    return out;
-}
-
 std::string host_name_problem(std::string_view host)
 {
     if (host.empty())

@@ -17,6 +17,8 @@
 #include <sys/types.h>
 #include <vector>
 
+#include "stockade/text.hpp"
+
 namespace stockade::meatware {
 
 // Fixed by compatibility: Debian's cluster-glue uses HA_VARRUNDIR "/meatware." <host>.
@@ -33,7 +35,7 @@ inline constexpr std::size_t kMaxHostLength = kMessageSize - 1 - (kReplyWord1.si
 inline constexpr mode_t kFifoMode = 0600;
 
 // ASCII lower-casing, as cluster-glue's strdown() does in the C locale.
-std::string ascii_lower(std::string_view s);
+using stockade::text::ascii_lower;
 
 // Empty when `host` may be used in a path and a message; otherwise why not ("contains '/'").
 // Refused: empty, longer than kMaxHostLength, '/', "..", whitespace, control characters, bytes

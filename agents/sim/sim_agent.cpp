@@ -31,7 +31,7 @@ const stockade_param_desc kParams[] = {
     {STOCKADE_PARAM_DESC_HEADER, .name = "state_dir", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_REQUIRED,
      .description = "Folder holding one <node>.node file per simulated node (created if missing)"},
     {STOCKADE_PARAM_DESC_HEADER, .name = "hostlist", .type = STOCKADE_PARAM_STRING, .aliases = "pcmk_host_list",
-     .description = "Nodes this switch powers (space or comma separated); empty = any"},
+     .description = "Nodes this switch powers (separated by spaces, commas or semicolons); empty = any"},
     {STOCKADE_PARAM_DESC_HEADER, .name = "reachable", .type = STOCKADE_PARAM_BOOLEAN, .default_value = "1",
      .description = "0 simulates a device that does not answer (every operation fails as unreachable)"},
     {STOCKADE_PARAM_DESC_HEADER, .name = "power_timeout", .type = STOCKADE_PARAM_SECONDS, .default_value = "10",
@@ -47,7 +47,7 @@ struct Sim {
 
 using stockade::agent::set_err;
 using stockade::agent::log;
-using stockade::agent::lower;
+using stockade::text::ascii_lower;
 using stockade::agent::cancelled;
 
 bool valid_node_name(const std::string &n)
@@ -86,7 +86,7 @@ struct NodeRecord {
     unsigned long long started = 0;
 };
 
-std::string node_file(const Sim &s, const std::string &node) { return s.state_dir + "/" + lower(node) + ".node"; }
+std::string node_file(const Sim &s, const std::string &node) { return s.state_dir + "/" + ascii_lower(node) + ".node"; }
 
 NodeRecord read_record(const Sim &s, const std::string &node)
 {
@@ -113,7 +113,7 @@ uint32_t check_target(const Sim &s, const stockade_ctx *ctx, const std::string &
     if (!s.hosts.empty()) {
         bool found = false;
         for (const auto &h : s.hosts)
-            found = found || h == lower(target);
+            found = found || h == ascii_lower(target);
         if (!found) {
             set_err(ctx, "node '" + target + "' is not powered by this switch (hostlist)");
             return STOCKADE_RC_UNKNOWN_TARGET;
@@ -236,16 +236,8 @@ uint32_t sim_open(const stockade_param *params, size_t n, const stockade_ctx *ct
             if (k == "state_dir")
                 s->state_dir = v;
             else if (k == "hostlist") {
-                std::string cur;
-                for (char c : v + " ") {
-                    if (c == ' ' || c == ',' || c == '\t') {
-                        if (!cur.empty())
-                            s->hosts.push_back(lower(cur));
-                        cur.clear();
-                    } else {
-                        cur += c;
-                    }
-                }
+                for (const auto &h : stockade::text::split_list(v))
+                    s->hosts.push_back(ascii_lower(h));
             } else if (k == "reachable")
                 s->reachable = v == "1";
             else if (k == "power_timeout")

@@ -199,7 +199,7 @@ Status parse_cluster_gates(const json &doc, Config &c)
     bool needs_addresses = c.quorum.mode == QuorumMode::Majority || c.witness.mode == WitnessMode::RemoteVerify;
     if (needs_addresses)
         for (const auto &n : c.nodes)
-            if (n.addresses.empty() && to_lower(n.name) != to_lower(c.local_node))
+            if (n.addresses.empty() && text::ascii_lower(n.name) != text::ascii_lower(c.local_node))
                 return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /nodes/{}/addresses: required when quorum mode is {} and witness mode is {}",
                                   src, pointer_escape(n.name), quorum_mode_name(c.quorum.mode), witness_mode_name(c.witness.mode));
     return {};
@@ -233,18 +233,18 @@ std::string_view loss_action_name(LossAction a)
 
 const WitnessOnlyNode *Config::find_witness_node(std::string_view name) const
 {
-    std::string want = to_lower(name);
+    std::string want = text::ascii_lower(name);
     for (const auto &n : witness.nodes)
-        if (to_lower(n.name) == want)
+        if (text::ascii_lower(n.name) == want)
             return &n;
     return nullptr;
 }
 
 const NodeConfig *Config::find_node(std::string_view name) const
 {
-    std::string want = to_lower(name);
+    std::string want = text::ascii_lower(name);
     for (const auto &n : nodes)
-        if (to_lower(n.name) == want)
+        if (text::ascii_lower(n.name) == want)
             return &n;
     return nullptr;
 }

@@ -15,7 +15,7 @@
 
 #include "paths.hpp"
 #include "stockade/agent_v1_0.h"
-#include "stockade/outcome.hpp"
+#include "stockade/code_tables.hpp"
 #include "strings.hpp"
 
 namespace stockade {
@@ -82,7 +82,7 @@ Result<std::string> normalise_value(const ParamInfo &p, const std::string &v)
         return std::string(*b ? "1" : "0");
     }
     case STOCKADE_PARAM_SELECT: {
-        std::string low = to_lower(v);
+        std::string low = text::ascii_lower(v);
         if (std::find(p.choices.begin(), p.choices.end(), low) == p.choices.end())
             return make_error(STOCKADE_RC_BAD_CONFIG, "parameter '{}': '{}' is not one of {}", p.name, v,
                               join(p.choices, "|"));
@@ -113,7 +113,7 @@ bool is_secret_param(const AgentInfo &agent, std::string_view name)
     const ParamInfo *p = agent.find_param(name);
     if (p)
         return p->secret();
-    std::string n = to_lower(name);
+    std::string n = text::ascii_lower(name);
     return agent.can(STOCKADE_CAP_EXTRA_PARAMS) &&
            (n.find("pass") != std::string::npos || n.find("secret") != std::string::npos || n == "k_g");
 }
@@ -263,11 +263,11 @@ Result<AgentInfo> load_agent_file(const std::string &path)
         if (pd->default_value)
             p.default_value = pd->default_value;
         if (pd->choices)
-            p.choices = split(to_lower(pd->choices), "|");
+            p.choices = text::split_list(text::ascii_lower(pd->choices), "|");
         if (p.type == STOCKADE_PARAM_SELECT && p.choices.empty())
             return make_error(STOCKADE_RC_BAD_CONFIG, "agent {}: select parameter '{}' has no choices", path, p.name);
         if (pd->aliases)
-            p.aliases = split(pd->aliases, " ");
+            p.aliases = text::split_list(pd->aliases, " ");
         p.description = str_or(pd->description, "");
         if (p.default_value) {
             auto nv = normalise_value(p, *p.default_value);
@@ -286,7 +286,7 @@ std::vector<std::string> AgentRegistry::default_search_path()
 {
     std::vector<std::string> out;
     if (const char *env = std::getenv("STOCKADE_AGENT_PATH"))
-        for (auto &d : split(env, ":"))
+        for (auto &d : text::split_list(env, ":"))
             out.push_back(d);
     if (auto exe = exe_dir())
         out.push_back(*exe + "/" + kRelBinToAgents);

@@ -135,202 +135,101 @@ void EscalationRunner::emit(FenceReport &r, StepRecord s) const
         hook_(r, r.steps.back());
 }
 
-struct EscalationRunner::LevelRun {
-    struct Dev {
-        const LevelDevice *entry;
-        const DeviceConfig *device;
-        const AgentInfo *agent = nullptr;
-        ParamList params; // resolved at open; what the agent's time_needed reads
-        std::string target;
-        std::unique_ptr<AgentSession> session;
-        unsigned index;
-    };
-    std::vector<Dev> devs;
-};
+// The devices of one level as the sequence sees them.  Each opens lazily (agent lookup,
+// parameters, an isolated session) so a device after a failed one is never started.
+std::vector<SequenceDevice> EscalationRunner::level_devices(const NodeConfig &node, unsigned level_no,
+                                                            std::vector<std::unique_ptr<AgentSession>> &sessions) const
+{
+    const auto &level = node.levels[level_no - 1];
+    std::vector<SequenceDevice> devs;
+    sessions.clear();
+    sessions.resize(level.size());
+    for (size_t i = 0; i < level.size(); ++i) {
+        const LevelDevice &entry = level[i];
+        const DeviceConfig &d = config_.devices.at(entry.device);
+        SequenceDevice sd;
+        sd.name = d.name;
+        sd.target = entry.target.empty() ? node.name : entry.target;
+        if (auto a = registry_.find(d.agent))
+            sd.agent = *a;
+        sd.budget = DeviceBudget{d.timeout, d.timeout, d.timeout, d.timeout, d.timeout, d.timeout, Millis(0)};
+        // Without a configured timeout, a power action gets what the agent states it needs (an
+        // operator's answer, a standby wait); a configured one it does not fit in was refused by
+        // validation (check_config_agents).
+        if (sd.agent && !d.timeout_set)
+            if (auto params = resolve_params(*sd.agent, merged_params(d, entry), UnknownParams::Reject))
+                (void)apply_time_needed(sd.budget, *sd.agent, *params);
+        auto *slot = &sessions[i];
+        sd.open = [this, &d, &entry, slot](SequenceDevice &self, Millis timeout) -> OpResult {
+            OpResult res;
+            auto agent = registry_.find(d.agent);
+            if (!agent) {
+                res.rc = agent.error().rc;
+                res.message = agent.error().message;
+                return res;
+            }
+            auto params = resolve_params(**agent, merged_params(d, entry), UnknownParams::Reject);
+            if (!params) {
+                res.rc = params.error().rc;
+                res.message = params.error().message;
+                return res;
+            }
+            SessionOptions o;
+            o.isolate = d.isolate;
+            o.logger = &logger_;
+            o.label = d.name;
+            o.cancel = cancel_;
+            o.registry = &registry_;
+            *slot = make_session(**agent, o);
+            res = (*slot)->open(*params, timeout);
+            if (!res.ok()) {
+                slot->reset();
+                return res;
+            }
+            self.agent = *agent;
+            self.session = slot->get();
+            return res;
+        };
+        devs.push_back(std::move(sd));
+    }
+    return devs;
+}
 
 bool EscalationRunner::run_level(FenceReport &r, const NodeConfig &node, unsigned loop, unsigned level_no,
                                  int64_t start, int64_t overall_deadline) const
 {
-    const auto &level = node.levels[level_no - 1];
-    LevelRun run;
-    for (size_t i = 0; i < level.size(); ++i) {
-        const DeviceConfig &d = config_.devices.at(level[i].device);
-        run.devs.push_back({&level[i], &d, nullptr, {}, level[i].target.empty() ? node.name : level[i].target,
-                            nullptr, unsigned(i + 1)});
-    }
-
-    auto step = [&](LevelRun::Dev &dv, std::string op, const OpResult &res) {
+    std::vector<std::unique_ptr<AgentSession>> sessions;
+    std::vector<SequenceDevice> devs = level_devices(node, level_no, sessions);
+    SequencePolicy policy;
+    policy.deadline_ms = overall_deadline;
+    policy.cancel = cancel_;
+    policy.on_step = [&](const SequenceDevice &dv, const SequenceStep &st) {
         StepRecord s;
         s.loop = loop;
         s.level = level_no;
-        s.index = dv.index;
-        s.device = dv.device->name;
-        s.agent = dv.device->agent;
+        s.index = unsigned(st.device + 1);
+        s.device = dv.name;
+        s.agent = config_.devices.at(node.levels[level_no - 1][st.device].device).agent;
         s.target = dv.target;
-        s.op = std::move(op);
-        s.rc = res.rc;
-        s.message = res.message;
-        s.verified = res.verified;
-        s.power_state = res.power_state;
-        s.elapsed_ms = res.elapsed_ms;
-        s.started_ms = monotonic_ms() - start - res.elapsed_ms;
+        s.op = st.op;
+        s.rc = st.result.rc;
+        s.message = st.result.message;
+        s.verified = st.result.verified;
+        s.power_state = st.result.power_state;
+        s.elapsed_ms = st.result.elapsed_ms;
+        s.started_ms = monotonic_ms() - start - st.result.elapsed_ms;
         emit(r, std::move(s));
     };
-    // The time an operation on this device may take: its own timeout (for a power action without
-    // a configured timeout, what the agent states it needs), cut by the overall one.
-    auto op_timeout = [&](const LevelRun::Dev &dv, uint32_t power_action = 0) -> Millis {
-        int64_t t = dv.device->timeout.count();
-        if (power_action && !dv.device->timeout_set && dv.agent)
-            if (auto cap = operation_cap(*dv.agent, dv.params, power_action, dv.device->timeout))
-                t = cap->count();
-        if (overall_deadline)
-            t = std::min<int64_t>(t, overall_deadline - monotonic_ms());
-        return Millis(std::max<int64_t>(t, 0));
-    };
-    auto out_of_time = [&](LevelRun::Dev &dv, const char *op) {
-        if (op_timeout(dv).count() > 0 && !cancelled())
-            return false;
-        OpResult res;
-        res.rc = cancelled() ? STOCKADE_RC_CANCELLED : STOCKADE_RC_TIMEOUT;
-        res.message = cancelled() ? "cancelled" : "overall escalation timeout reached";
-        step(dv, op, res);
-        return true;
-    };
-    auto open = [&](LevelRun::Dev &dv) -> bool {
-        if (dv.session)
-            return true;
-        if (out_of_time(dv, "open"))
-            return false;
-        OpResult res;
-        auto agent = registry_.find(dv.device->agent);
-        if (!agent) {
-            res.rc = agent.error().rc;
-            res.message = agent.error().message;
-            step(dv, "open", res);
-            return false;
-        }
-        dv.agent = *agent;
-        auto params = resolve_params(*dv.agent, merged_params(*dv.device, *dv.entry), UnknownParams::Reject);
-        if (!params) {
-            res.rc = params.error().rc;
-            res.message = params.error().message;
-            step(dv, "open", res);
-            return false;
-        }
-        SessionOptions o;
-        o.isolate = dv.device->isolate;
-        o.logger = &logger_;
-        o.label = dv.device->name;
-        o.cancel = cancel_;
-        o.registry = &registry_;
-        dv.params = *params;
-        dv.session = make_session(*dv.agent, o);
-        res = dv.session->open(*params, op_timeout(dv));
-        if (!res.ok()) {
-            step(dv, "open", res);
-            dv.session.reset();
-            return false;
-        }
-        return true;
-    };
-    auto act = [&](LevelRun::Dev &dv, PowerAction a) -> OpResult {
-        const auto &info = power_action_info(a);
-        if (out_of_time(dv, std::string(info.name).c_str())) {
-            OpResult res;
-            res.rc = STOCKADE_RC_TIMEOUT;
-            return res;
-        }
-        OpResult res = dv.session->power(a, dv.target, op_timeout(dv, uint32_t(a)));
-        step(dv, std::string(info.name), res);
-        return res;
-    };
-    // Off counts only when confirmed: the agent's own verification, else a status read.
-    auto confirm = [&](LevelRun::Dev &dv, const OpResult &res, uint32_t want) -> bool {
-        uint32_t bit = want == STOCKADE_POWER_OFF ? STOCKADE_VERIFIED_OFF : STOCKADE_VERIFIED_ON;
-        if (res.verified & bit)
-            return true;
-        if (!dv.agent->can(STOCKADE_CAP_STATUS)) {
-            OpResult v;
-            v.rc = STOCKADE_RC_FAILED;
-            v.message = fmt::format("agent '{}' neither confirmed the target {} nor can read its status",
-                                    dv.agent->name, power_state_info(want).name);
-            step(dv, "verify", v);
-            return false;
-        }
-        if (out_of_time(dv, "verify"))
-            return false;
-        OpResult v = dv.session->status(dv.target, op_timeout(dv));
-        if (v.ok() && v.power_state != want) {
-            v.rc = STOCKADE_RC_FAILED;
-            v.message = fmt::format("status reads {} after {}", power_state_info(v.power_state).name,
-                                    want == STOCKADE_POWER_OFF ? "off" : "on");
-        }
-        step(dv, "verify", v);
-        return v.ok();
-    };
-
-    // The action on every device of the level, in order; the first failure loses the level.
-    // want_state: the state each device must confirm (none for a diagnostic interrupt).
-    auto every_device = [&](PowerAction a, std::optional<uint32_t> want_state) -> bool {
-        for (auto &dv : run.devs) {
-            if (!open(dv))
-                return false;
-            OpResult res = act(dv, a);
-            if (!res.ok() || (want_state && !confirm(dv, res, *want_state)))
-                return false;
-        }
-        return true;
-    };
-
-    switch (r.action) {
-    case PowerAction::Off:
-        return every_device(PowerAction::Off, STOCKADE_POWER_OFF);
-    case PowerAction::On:
-        return every_device(PowerAction::On, STOCKADE_POWER_ON);
-    case PowerAction::Diag:
-        return every_device(PowerAction::Diag, std::nullopt);
-    case PowerAction::Reboot:
-        break;
+    SequenceOutcome o = run_sequence(devs, sequence_action(r.action), policy);
+    for (auto &sess : sessions)
+        if (sess)
+            sess->close();
+    if (o.success && o.power_on_failed) {
+        r.power_on_failed = true;
+        logger_.logf(STOCKADE_LOG_WARNING, "fence {}: off was confirmed but power-on was not{}", r.node,
+                     o.reason.empty() ? "" : ": " + o.reason);
     }
-
-    // Reboot.  One device that can reboot itself does it in one call; it must confirm the off.
-    if (run.devs.size() == 1) {
-        auto &dv = run.devs[0];
-        if (!open(dv))
-            return false;
-        if (dv.agent->can(STOCKADE_CAP_REBOOT)) {
-            OpResult res = act(dv, PowerAction::Reboot);
-            if (!res.ok())
-                return false;
-            if (!(res.verified & STOCKADE_VERIFIED_OFF)) {
-                OpResult v;
-                v.rc = STOCKADE_RC_FAILED;
-                v.message = "the agent did not confirm the target went off during the reboot";
-                step(dv, "verify", v);
-                return false;
-            }
-            if (!(res.verified & STOCKADE_VERIFIED_ON)) {
-                r.power_on_failed = true;
-                logger_.logf(STOCKADE_LOG_WARNING, "fence {}: off was confirmed but power-on was not", r.node);
-            }
-            return true;
-        }
-    }
-    // Several devices (or one without reboot): off on every device, then on on every device.
-    if (!every_device(PowerAction::Off, STOCKADE_POWER_OFF))
-        return false;
-    for (auto &dv : run.devs) {
-        if (!dv.agent->can(STOCKADE_CAP_ON)) {
-            logger_.logf(STOCKADE_LOG_WARNING, "fence {}: device '{}' cannot power on; the node stays off", r.node,
-                         dv.device->name);
-            r.power_on_failed = true;
-            continue;
-        }
-        OpResult res = act(dv, PowerAction::On);
-        if (!res.ok() || !confirm(dv, res, STOCKADE_POWER_ON))
-            r.power_on_failed = true; // fenced all the same: every off was confirmed
-    }
-    return true;
+    return o.success;
 }
 
 FenceReport EscalationRunner::fence(const std::string &node_name, std::optional<PowerAction> action) const
@@ -440,64 +339,43 @@ StatusReport EscalationRunner::status(const std::string &node_name) const
     r.node = node->name;
     std::vector<std::string> failures;
     for (unsigned li = 1; li <= node->levels.size() && !cancelled(); ++li) {
-        bool all_answered = true, any_on = false, asked = false;
-        for (size_t di = 0; di < node->levels[li - 1].size(); ++di) {
-            const LevelDevice &e = node->levels[li - 1][di];
-            const DeviceConfig &d = config_.devices.at(e.device);
+        std::vector<std::unique_ptr<AgentSession>> sessions;
+        std::vector<SequenceDevice> devs = level_devices(*node, li, sessions);
+        // Status shares one timeout between opening the device and reading it.
+        for (auto &d : devs)
+            d.budget.total = d.budget.status;
+        SequencePolicy policy;
+        policy.cancel = cancel_;
+        policy.on_step = [&](const SequenceDevice &dv, const SequenceStep &st) {
+            const LevelDevice &e = node->levels[li - 1][st.device];
+            const std::string &agent = config_.devices.at(e.device).agent;
             StepRecord s;
             s.level = li;
-            s.index = unsigned(di + 1);
-            s.device = d.name;
-            s.agent = d.agent;
-            s.target = e.target.empty() ? node->name : e.target;
+            s.index = unsigned(st.device + 1);
+            s.device = dv.name;
+            s.agent = agent;
+            s.target = dv.target;
             s.op = "status";
-            s.started_ms = monotonic_ms() - start;
-            auto agent = registry_.find(d.agent);
-            if (agent && !(*agent)->can(STOCKADE_CAP_STATUS))
-                continue; // this device cannot tell; others in the level may
-            asked = true;
-            OpResult res;
-            if (!agent) {
-                res.rc = agent.error().rc;
-                res.message = agent.error().message;
-            } else if (auto params = resolve_params(**agent, merged_params(d, e), UnknownParams::Reject); !params) {
-                res.rc = params.error().rc;
-                res.message = params.error().message;
-            } else {
-                SessionOptions o;
-                o.isolate = d.isolate;
-                o.logger = &logger_;
-                o.label = d.name;
-                o.cancel = cancel_;
-                o.registry = &registry_;
-                auto session = make_session(**agent, o);
-                int64_t t0 = monotonic_ms();
-                res = session->open(*params, d.timeout);
-                if (res.ok())
-                    res = session->status(s.target, Millis(std::max<int64_t>(1, d.timeout.count() - (monotonic_ms() - t0))));
-                session->close();
-                res.elapsed_ms = monotonic_ms() - t0;
-            }
-            s.rc = res.rc;
-            s.message = res.message;
-            s.power_state = res.power_state;
-            s.elapsed_ms = res.elapsed_ms;
+            s.rc = st.result.rc;
+            s.message = st.result.message;
+            s.power_state = st.result.power_state;
+            s.elapsed_ms = st.result.elapsed_ms;
+            s.started_ms = monotonic_ms() - start - st.result.elapsed_ms;
+            const OpResult &res = st.result;
             logger_.logf(res.ok() ? STOCKADE_LOG_INFO : STOCKADE_LOG_WARNING, "status {}: level {} device '{}' ({}): {}",
-                         r.node, li, d.name, d.agent,
+                         r.node, li, dv.name, agent,
                          res.ok() ? std::string(power_state_info(res.power_state).name)
                                   : fmt::format("failed ({}): {}", result_code_info(res.rc).name, res.message));
-            if (!res.ok() || res.power_state == STOCKADE_POWER_UNKNOWN) {
-                all_answered = false;
-                failures.push_back(fmt::format("{}: {}", d.name, res.ok() ? "state unknown" : res.message));
-            } else if (res.power_state == STOCKADE_POWER_ON) {
-                any_on = true;
-            }
+            if (!res.ok())
+                failures.push_back(fmt::format("{}: {}", dv.name, res.message));
             r.steps.push_back(std::move(s));
-            if (!all_answered)
-                break;
-        }
-        if (asked && all_answered) {
-            r.power_state = any_on ? STOCKADE_POWER_ON : STOCKADE_POWER_OFF;
+        };
+        SequenceOutcome o = run_sequence(devs, SequenceAction::ReadStatus, policy);
+        for (auto &sess : sessions)
+            if (sess)
+                sess->close();
+        if (o.success) {
+            r.power_state = o.state;
             r.level = li;
             r.reason = fmt::format("read at level {}", li);
             break;

@@ -7,13 +7,6 @@
 
 namespace stockade {
 
-std::string to_lower(std::string_view s)
-{
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-    return out;
-}
-
 std::string trim(std::string_view s)
 {
     size_t b = 0, e = s.size();
@@ -22,21 +15,6 @@ std::string trim(std::string_view s)
     while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1])))
         --e;
     return std::string(s.substr(b, e - b));
-}
-
-std::vector<std::string> split(std::string_view s, std::string_view seps)
-{
-    std::vector<std::string> out;
-    size_t i = 0;
-    while (i < s.size()) {
-        size_t j = s.find_first_of(seps, i);
-        if (j == std::string_view::npos)
-            j = s.size();
-        if (j > i)
-            out.emplace_back(s.substr(i, j - i));
-        i = j + 1;
-    }
-    return out;
 }
 
 std::string join(const std::vector<std::string> &v, std::string_view sep)
@@ -63,7 +41,7 @@ std::optional<int64_t> parse_int64(std::string_view s)
 
 std::optional<bool> parse_bool(std::string_view s)
 {
-    std::string l = to_lower(s);
+    std::string l = text::ascii_lower(s);
     if (l == "1" || l == "yes" || l == "on" || l == "true" || l == "y")
         return true;
     if (l == "0" || l == "no" || l == "off" || l == "false" || l == "n")
@@ -73,7 +51,7 @@ std::optional<bool> parse_bool(std::string_view s)
 
 std::string normalise_key(std::string_view s)
 {
-    std::string out = to_lower(s);
+    std::string out = text::ascii_lower(s);
     std::replace(out.begin(), out.end(), '-', '_');
     return out;
 }

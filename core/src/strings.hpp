@@ -1,4 +1,5 @@
-// strings.hpp -- small string helpers shared inside the core (not public API).
+// strings.hpp -- small string helpers shared inside the core (not public API).  Lower-casing,
+// splitting and escaping live in stockade/text.hpp, shared with agents and front-ends.
 #pragma once
 
 #include <cerrno>
@@ -9,12 +10,11 @@
 #include <string_view>
 #include <vector>
 
+#include "stockade/text.hpp"
+
 namespace stockade {
 
-std::string to_lower(std::string_view s);
 std::string trim(std::string_view s);
-// Splits on any of the characters in `seps`, dropping empty pieces.
-std::vector<std::string> split(std::string_view s, std::string_view seps);
 std::string join(const std::vector<std::string> &v, std::string_view sep);
 std::optional<int64_t> parse_int64(std::string_view s);
 std::optional<bool> parse_bool(std::string_view s);

@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 
 #include "agent_calls.hpp"
-#include "stockade/outcome.hpp"
+#include "stockade/code_tables.hpp"
 
 namespace stockade {
 
@@ -52,6 +52,39 @@ Result<milliseconds> operation_cap(const AgentInfo &agent, const ParamList &para
     if (!need)
         return need.error();
     return need->value_or(formula);
+}
+
+Result<bool> apply_time_needed(DeviceBudget &budget, const AgentInfo &agent, const ParamList &params)
+{
+    const struct {
+        uint32_t action;
+        milliseconds DeviceBudget::*slot;
+    } slots[] = {{STOCKADE_ACTION_OFF, &DeviceBudget::off},
+                 {STOCKADE_ACTION_ON, &DeviceBudget::on},
+                 {STOCKADE_ACTION_REBOOT, &DeviceBudget::reboot},
+                 {STOCKADE_ACTION_DIAG, &DeviceBudget::diag}};
+    bool stated = false;
+    for (const auto &s : slots) {
+        auto need = agent_time_needed(agent, params, s.action);
+        if (!need)
+            return need.error();
+        if (need->has_value()) {
+            budget.*s.slot = **need;
+            stated = true;
+        }
+    }
+    return stated;
+}
+
+Result<std::optional<milliseconds>> run_need(const AgentInfo &agent, const ParamList &params, uint32_t action,
+                                             milliseconds status_budget)
+{
+    auto need = agent_time_needed(agent, params, action);
+    if (!need)
+        return need.error();
+    if (!need->has_value())
+        return std::optional<milliseconds>{};
+    return std::optional<milliseconds>{**need + (agent.can(STOCKADE_CAP_STATUS) ? status_budget : milliseconds(0))};
 }
 
 Status check_fits(std::string_view agent, std::string_view action, milliseconds need, std::string_view caller_what,

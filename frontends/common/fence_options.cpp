@@ -10,11 +10,14 @@
 
 #include <fmt/format.h>
 
-#include "stockade/outcome.hpp"
+#include "stockade/code_tables.hpp"
+#include "stockade/text.hpp"
 
 namespace stockade::frontend {
 
 namespace {
+
+using text::ascii_lower;
 
 // Whether an option exists for every agent, only when the agent has a matching parameter, or
 // only under a condition on the agent.
@@ -128,14 +131,6 @@ std::string strip_ws(std::string_view s)
     return std::string(s.substr(b, e - b + 1));
 }
 
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    for (auto &c : out)
-        c = char(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
 std::string content_of(const ParamInfo &p)
 {
     const ParamTypeInfo *t = param_type_info(p.type);
@@ -170,7 +165,7 @@ std::optional<long long> py_int(std::string_view s)
 
 std::optional<bool> parse_flag_value(std::string_view v)
 {
-    std::string l = lower(v);
+    std::string l = ascii_lower(v);
     if (l == "1" || l == "yes" || l == "on" || l == "true")
         return true;
     if (l == "0" || l == "no" || l == "off" || l == "false")
@@ -617,7 +612,7 @@ Result<FrontendSettings> settle(const ParsedInput &in, const OptionTable &table,
     std::vector<std::string> local;
     std::vector<std::string> &errs = problems ? *problems : local;
 
-    s.action = lower(in.get(Field::Action).value_or(table.default_action()));
+    s.action = ascii_lower(in.get(Field::Action).value_or(table.default_action()));
     if (s.action == "meta-data")
         s.action = "metadata";
 
@@ -695,7 +690,7 @@ Result<FrontendSettings> settle(const ParsedInput &in, const OptionTable &table,
         const ParamInfo *p = table.agent() ? table.agent()->find_param(name) : nullptr;
         if (!p || p->type != STOCKADE_PARAM_SELECT)
             continue;
-        if (std::find(p->choices.begin(), p->choices.end(), lower(value)) == p->choices.end())
+        if (std::find(p->choices.begin(), p->choices.end(), ascii_lower(value)) == p->choices.end())
             errs.push_back(fmt::format("Failed: You have to enter a valid choice for --{} from the valid values: {}",
                                        dashed(p->name), py_list(p->choices)));
     }

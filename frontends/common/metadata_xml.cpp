@@ -13,32 +13,13 @@
 #include <fmt/format.h>
 
 #include "stockade/frontend/fence_options.hpp"
+#include "stockade/text.hpp"
 
 namespace stockade::frontend {
 
 namespace {
 
-std::string xml_escape(std::string_view s)
-{
-    std::string out;
-    out.reserve(s.size());
-    for (char c : s) {
-        switch (c) {
-        case '&': out += "&amp;"; break;
-        case '"': out += "&quot;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '\'': out += "&apos;"; break;
-        default:
-            // Control characters are not allowed in XML 1.0 text.
-            if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n')
-                out += ' ';
-            else
-                out += c;
-        }
-    }
-    return out;
-}
+using text::xml_escape;
 
 std::string getopt_mixed(const OptionSpec &s)
 {

@@ -10,20 +10,16 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "stockade/text.hpp"
+
 namespace stockade {
 
 namespace {
 
+using text::ascii_lower;
+
 // Attributes of the fencedevice consumed by stockade itself, never passed to the program.
 constexpr std::string_view kTimeoutAttr = "stockade_timeout";
-
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    for (auto &c : out)
-        c = char(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
 
 std::string name_of(const xmlNode *n) { return reinterpret_cast<const char *>(n->name); }
 
@@ -227,7 +223,7 @@ struct Parser {
 const std::vector<LevelDevice> *ClusterConf::find_unfence(std::string_view node) const
 {
     for (const auto &[k, v] : unfence)
-        if (lower(k) == lower(node))
+        if (ascii_lower(k) == ascii_lower(node))
             return &v;
     return nullptr;
 }

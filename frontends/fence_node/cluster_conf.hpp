@@ -1,7 +1,7 @@
 // cluster_conf.hpp -- a cman cluster.conf as a stockade configuration.
 //
 // Sites coming from cman/rgmanager keep their cluster.conf: every <fencedevice> becomes a
-// "fence-agent" device (agents/fence_exec) that runs the fence-agents program named by its
+// "foreign_fence" device (agents/foreign_fence) that runs the fence-agents program named by its
 // agent= attribute; every <clusternode>'s <fence><method> list becomes that node's levels, in
 // document order; <unfence> devices are kept aside for fence_node -U.  Parameters reach the
 // program as libfence's make_args assembles them: the <device> line's attributes, nodename=<node>
@@ -23,7 +23,7 @@
 namespace stockade {
 
 struct ClusterConf {
-    Config config;                                          // fence-agent devices, nodes' levels
+    Config config;                                          // foreign_fence devices, nodes' levels
     std::map<std::string, std::vector<LevelDevice>> unfence; // node name (as in the file) -> devices
     std::vector<std::string> warnings;                      // one line each (empty methods, ...)
 
@@ -33,7 +33,7 @@ struct ClusterConf {
 };
 
 // The stockade agent every cluster.conf device becomes.
-inline constexpr std::string_view kClusterConfAgent = "fence-agent";
+inline constexpr std::string_view kClusterConfAgent = "foreign_fence";
 
 Result<ClusterConf> parse_cluster_conf(std::string_view text, const std::string &source);
 Result<ClusterConf> load_cluster_conf(const std::string &path);

@@ -11,7 +11,7 @@
 // getinfo-devid, getinfo-devname, getinfo-devdescr, getinfo-devurl, getinfo-xml; argv[2] the target
 // (on/off/reset only, already lower-cased by libstonith).  stdout carries only the answer (host
 // and name lists one per line, getinfo text); logs go to stderr and syslog.  Exit 0 = success;
-// failures exit with the cluster-glue S_* code of the result (outcome.hpp's table): external.c
+// failures exit with the cluster-glue S_* code of the result (code_tables.hpp's table): external.c
 // maps any non-zero exit of on/off/reset to S_RESETFAIL and returns status's code unmapped.
 // An off or reset succeeds only when the agent confirmed the target off (or a status read says
 // so).  Parameters are read from the environment under their canonical names and aliases and then
@@ -27,13 +27,18 @@
 #include <fmt/format.h>
 
 #include "stockade/log.hpp"
-#include "stockade/outcome.hpp"
+#include "stockade/code_tables.hpp"
 #include "stockade/registry.hpp"
+#include "stockade/sequence.hpp"
 #include "stockade/session.hpp"
+#include "stockade/time_budget.hpp"
+#include "stockade/text.hpp"
 
 using namespace stockade;
 
 namespace {
+
+using text::xml_escape;
 
 // The shim's own parameters, besides the agent's.
 constexpr std::string_view kAgentParam = "agent";
@@ -66,21 +71,6 @@ const OpInfo *find_op(std::string_view name)
 }
 
 int glue_exit(uint32_t rc) { return result_code_info(rc).glue; }
-
-std::string xml_escape(std::string_view s)
-{
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&quot;"; break;
-        default: out += c;
-        }
-    }
-    return out;
-}
 
 // The names the plugin accepts from the environment: canonical names first, aliases after.
 std::vector<std::string> config_names(const AgentInfo *agent, bool generic)
@@ -256,6 +246,31 @@ int run(int argc, char **argv)
         return S_BADCONFIG;
     }
 
+    // The agent's own need (time_needed: an operator's answer, a standby wait) replaces the
+    // per-operation timeout for power actions.  cluster-glue sets no limit of its own; the caller's
+    // is what stockade_timeout says it is, so a need beyond a given stockade_timeout is refused
+    // by `status` (the monitor) with both numbers, and only warned about when fencing.
+    const bool timeout_given = std::getenv(std::string(kTimeoutParam).c_str()) != nullptr;
+    DeviceBudget budget{timeout, timeout, timeout, timeout, timeout, timeout, Millis(0)};
+    std::string refusal;
+    for (uint32_t action : {STOCKADE_ACTION_OFF, STOCKADE_ACTION_REBOOT}) {
+        if (!agent->can(power_action_info(PowerAction(action)).capability))
+            continue;
+        auto need = agent_time_needed(*agent, *params, action);
+        if (!need) {
+            logger.logf(STOCKADE_LOG_ERR, "{}", need.error().message);
+            return S_BADCONFIG;
+        }
+        if (!need->has_value())
+            continue;
+        if (!timeout_given)
+            (action == STOCKADE_ACTION_OFF ? budget.off : budget.reboot) = std::max(timeout, **need);
+        else if (auto fits = check_fits(agent->name, power_action_info(PowerAction(action)).name, **need,
+                                        kTimeoutParam, timeout);
+                 !fits && refusal.empty())
+            refusal = fits.error().message;
+    }
+
     SessionOptions o;
     o.isolate = true;
     o.logger = &logger;
@@ -282,18 +297,9 @@ int run(int argc, char **argv)
                 hosts.push_back(t.name);
         } else {
             for (const auto &[k, v] : *params)
-                if (k == "hostlist") {
-                    std::string cur;
-                    for (char c : v + " ") {
-                        if (c == ' ' || c == ',' || c == '\t' || c == ';') {
-                            if (!cur.empty())
-                                hosts.push_back(cur);
-                            cur.clear();
-                        } else {
-                            cur += c;
-                        }
-                    }
-                }
+                if (k == "hostlist")
+                    for (auto &h : text::split_list(v))
+                        hosts.push_back(std::move(h));
         }
         if (hosts.empty()) {
             logger.logf(STOCKADE_LOG_ERR, "gethosts: agent '{}' reported no host", agent->name);
@@ -305,6 +311,11 @@ int run(int argc, char **argv)
         break;
     }
     case Op::Status: {
+        if (!refusal.empty()) {
+            logger.logf(STOCKADE_LOG_ERR, "status: {}", refusal);
+            rc = S_BADCONFIG;
+            break;
+        }
         OpResult r;
         if (agent->can(STOCKADE_CAP_MONITOR))
             r = session->monitor(timeout);
@@ -317,40 +328,29 @@ int run(int argc, char **argv)
     case Op::On:
     case Op::Off:
     case Op::Reset: {
-        PowerAction a = op->op == Op::On ? PowerAction::On : op->op == Op::Off ? PowerAction::Off : PowerAction::Reboot;
-        if (!agent->can(power_action_info(a).capability) && a == PowerAction::Reboot) {
-            // No reboot of its own: off, confirmed, then on (as the runner does).
-            a = PowerAction::Off;
-        }
-        if (!agent->can(power_action_info(a).capability)) {
-            logger.logf(STOCKADE_LOG_ERR, "{} {}: agent '{}' cannot do this", op->name, target, agent->name);
-            rc = S_INVAL;
+        // The one sequence (core/src/sequence.cpp): off/reset succeed only when the off is confirmed.
+        SequenceAction a = op->op == Op::On    ? SequenceAction::On
+                           : op->op == Op::Off ? SequenceAction::Off
+                                               : SequenceAction::Reboot;
+        SequenceDevice dev;
+        dev.name = agent->name;
+        dev.target = target;
+        dev.agent = agent;
+        dev.session = session.get();
+        dev.budget = budget;
+        if (!refusal.empty())
+            logger.logf(STOCKADE_LOG_WARNING, "{}; this {} is cut at {}", refusal, op->name, kTimeoutParam);
+        SequencePolicy policy;
+        SequenceOutcome out = run_sequence(std::span(&dev, 1), a, policy);
+        if (!out.success) {
+            logger.logf(STOCKADE_LOG_ERR, "{} {}: {}", op->name, target, out.reason);
+            rc = glue_exit(out.rc);
             break;
         }
-        OpResult r = session->power(a, target, timeout);
-        if (!r.ok()) {
-            logger.logf(STOCKADE_LOG_ERR, "{} {}: {}", op->name, target, r.message);
-            rc = glue_exit(r.rc);
-            break;
-        }
-        if (a != PowerAction::On && !(r.verified & STOCKADE_VERIFIED_OFF)) {
-            OpResult s;
-            if (agent->can(STOCKADE_CAP_STATUS))
-                s = session->status(target, timeout);
-            if (!agent->can(STOCKADE_CAP_STATUS) || !s.ok() || s.power_state != STOCKADE_POWER_OFF) {
-                logger.logf(STOCKADE_LOG_ERR, "{} {}: the target was not confirmed off{}", op->name, target,
-                            s.message.empty() ? "" : ": " + s.message);
-                rc = S_RESETFAIL;
-                break;
-            }
-        }
-        if (op->op == Op::Reset && a == PowerAction::Off) {
-            OpResult on = session->power(PowerAction::On, target, timeout);
-            if (!on.ok())
-                logger.logf(STOCKADE_LOG_WARNING, "reset {}: off confirmed, power-on failed: {}", target, on.message);
-        }
-        fmt::print("{} {}: {}\n", op->name, target, a == PowerAction::On ? "on" : "confirmed off");
-        logger.logf(STOCKADE_LOG_NOTICE, "{} {}: success ({} ms)", op->name, target, r.elapsed_ms);
+        if (out.power_on_failed)
+            logger.logf(STOCKADE_LOG_WARNING, "reset {}: off confirmed, {}", target, out.reason);
+        fmt::print("{} {}: {}\n", op->name, target, a == SequenceAction::On ? "on" : "confirmed off");
+        logger.logf(STOCKADE_LOG_NOTICE, "{} {}: success ({} ms)", op->name, target, out.elapsed_ms);
         break;
     }
     default:

@@ -35,6 +35,16 @@
 #ifndef TESTAGENT_ABI_MAJOR
 #define TESTAGENT_ABI_MAJOR STOCKADE_ABI_MAJOR
 #endif
+/* Variants with fewer (or more) capabilities are built from this file for the fence sequence
+ * table (docs/fence-sequence.md): tests/CMakeLists.txt sets both. */
+#ifndef TESTAGENT_NAME
+#define TESTAGENT_NAME "testagent"
+#endif
+#ifndef TESTAGENT_CAPS
+#define TESTAGENT_CAPS                                                                                  \
+    (STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST | \
+     STOCKADE_CAP_MONITOR)
+#endif
 
 typedef struct {
     char mode[32];        /* succeed|fail|hang|crash|abort|unreachable|denied|timeout */
@@ -236,7 +246,7 @@ static uint32_t ta_power(void *h, const stockade_ctx *ctx, uint32_t action, cons
 {
     testagent *t = h;
     const char *name = action == STOCKADE_ACTION_OFF ? "off" : action == STOCKADE_ACTION_ON ? "on"
-                     : action == STOCKADE_ACTION_REBOOT ? "reboot" : "?";
+                     : action == STOCKADE_ACTION_REBOOT ? "reboot" : action == STOCKADE_ACTION_DIAG ? "diag" : "?";
     *verified = 0;
     STOCKADE_CHECK_FLAGS(flags, 0, ctx);
     journal(t, name, target);
@@ -271,6 +281,8 @@ static uint32_t ta_power(void *h, const stockade_ctx *ctx, uint32_t action, cons
         if (t->verify)
             *verified |= STOCKADE_VERIFIED_ON;
     }
+    if (action == STOCKADE_ACTION_DIAG && (TESTAGENT_CAPS & STOCKADE_CAP_DIAG))
+        return STOCKADE_RC_OK; /* an NMI changes no power state */
     if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_ON && action != STOCKADE_ACTION_REBOOT) {
         set_err(ctx, "%s", "unsupported action");
         return STOCKADE_RC_UNSUPPORTED;
@@ -320,9 +332,6 @@ static uint32_t monitor_impl(void *h, const stockade_ctx *ctx)
 static const char *const testagent_summary = "Test-only agent whose behaviour is chosen by parameters";
 static const char *const testagent_description =
     "Simulates a power switch with a state file; can fail, hang, crash or lie on request.";
-#define TESTAGENT_CAPS                                                                                              \
-    (STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST |           \
-     STOCKADE_CAP_MONITOR)
 
 #if defined(TESTAGENT_V1_0)
 /* ---- ABI 1.0: {name, value} parameters, no flags but on power() ------------------------------ */
@@ -351,7 +360,7 @@ static const stockade_v1_0_agent descriptor = {
     .struct_size = sizeof(stockade_v1_0_agent),
     .abi_minor = 0,
     .capabilities = TESTAGENT_CAPS,
-    .name = "testagent",
+    .name = TESTAGENT_NAME,
     .version = "1",
     .summary = testagent_summary,
     .description = testagent_description,
@@ -361,7 +370,7 @@ static const stockade_v1_0_agent descriptor = {
     .open = ta_open,
     .close = ta_close,
     .power = ta_power,
-    .status = status_impl,
+    .status = (TESTAGENT_CAPS & STOCKADE_CAP_STATUS) ? status_impl : NULL,
     .list = list_impl,
     .monitor = monitor_impl,
 };
@@ -533,7 +542,7 @@ static const stockade_agent descriptor = {
     .struct_size = sizeof(stockade_agent),
     .abi_minor = STOCKADE_ABI_MINOR,
     .capabilities = TESTAGENT_CAPS,
-    .name = "testagent",
+    .name = TESTAGENT_NAME,
     .version = "1",
     .summary = testagent_summary,
     .description = testagent_description,
@@ -543,7 +552,7 @@ static const stockade_agent descriptor = {
     .open = ta_open,
     .close = ta_close,
     .power = ta_power,
-    .status = ta_status,
+    .status = (TESTAGENT_CAPS & STOCKADE_CAP_STATUS) ? ta_status : NULL,
     .list = ta_list,
     .monitor = ta_monitor,
     .time_needed = ta_time_needed,

@@ -1,5 +1,5 @@
 // Every shipped example config validates against the schema and the agents, and the OSC2013
-// three-level escalation (stonith-helper -> libvirt -> meatware) really fences: the victim's
+// three-level escalation (stonith_helper -> libvirt -> meatware) really fences: the victim's
 // address answers pings, so the helper declines and the hypervisor level destroys the domain.
 #include <catch2/catch.hpp>
 
@@ -33,6 +33,6 @@ TEST_CASE("the three-level example escalates from the helper to the hypervisor",
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
     CHECK_THAT(r.out, Catch::Contains("\"level\": 2"));
-    CHECK_THAT(r.err, Catch::Contains("'helper' (stonith-helper) off pm1: failed"));
+    CHECK_THAT(r.err, Catch::Contains("'helper' (stonith_helper) off pm1: failed"));
     CHECK_THAT(r.err, Catch::Contains("domain 'test' running -> shut off"));
 }

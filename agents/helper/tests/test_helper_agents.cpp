@@ -1,4 +1,4 @@
-// stonith-helper and sfex-wrapper against real peers: ICMP to hosts in network namespaces the
+// stonith_helper and sfex_wrapper against real peers: ICMP to hosts in network namespaces the
 // test creates (veth pairs carrying 127.0.10.x, plus IPv6 with %iface), links taken down and
 // namespaces deleted to make hosts die; standby waits measured on the clock; two simulated nodes
 // sharing one SFEX image fencing each other through the wrapper, with the test agent as the real
@@ -139,7 +139,7 @@ TEST_CASE("death check with real ICMP between network namespaces", "[helper][icm
     REQUIRE(lab->in_client({"ping", "-c1", "-W2", lab->host_ip(0)}).exit_code == 0);
     const std::string all = ip_of(*lab, {0, 1, 2});
     auto helper = [&](const std::string &targets, const std::string &trials = "2") {
-        return drive(*lab, {"stonith-helper", "off", "victim", "hostlist=victim", "dead_check_target=" + targets,
+        return drive(*lab, {"stonith_helper", "off", "victim", "hostlist=victim", "dead_check_target=" + targets,
                             "dead_check_trialcount=" + trials, "run_standby_wait=0"});
     };
 
@@ -239,7 +239,7 @@ TEST_CASE("death check with real ICMP between network namespaces", "[helper][icm
         CHECK(r.rc == STOCKADE_RC_OK);
         CHECK(r.verified == STOCKADE_VERIFIED_OFF);
     }
-    SECTION("sfex-wrapper: every nodeip silent -> success without calling the real agent")
+    SECTION("sfex_wrapper: every nodeip silent -> success without calling the real agent")
     {
         TempDir d;
         std::string img = d.file("sfex.img");
@@ -248,7 +248,7 @@ TEST_CASE("death check with real ICMP between network namespaces", "[helper][icm
         std::string journal = d.file("journal");
         for (int i = 0; i < 3; ++i)
             REQUIRE(lab->set_host_link(i, false));
-        auto r = drive(*lab, {"sfex-wrapper", "off", "victim", "real_plugin=testagent",
+        auto r = drive(*lab, {"sfex_wrapper", "off", "victim", "real_plugin=testagent",
                               "real_params=journal=" + journal, "device=" + img, "nodename=me",
                               "nodeip1=" + lab->host_ip(0), "nodeip2=" + lab->host_ip(1) + "," + lab->host_ip(2),
                               "dead_check_trialcount=2", "sby_wait=5"});
@@ -260,10 +260,10 @@ TEST_CASE("death check with real ICMP between network namespaces", "[helper][icm
     }
 }
 
-TEST_CASE("stonith-helper parameters are validated with clear errors", "[helper]")
+TEST_CASE("stonith_helper parameters are validated with clear errors", "[helper]")
 {
     AgentRegistry reg;
-    auto bad = [&](const RawParams &p) { return run_agent(reg, "stonith-helper", p, STOCKADE_ACTION_OFF, "n1").result; };
+    auto bad = [&](const RawParams &p) { return run_agent(reg, "stonith_helper", p, STOCKADE_ACTION_OFF, "n1").result; };
     auto r = bad({{"hostlist", "n1"}, {"dead_check_target", "node1.example"}, {"standby_check_command", "true"}});
     CHECK(r.rc == STOCKADE_RC_BAD_CONFIG);
     CHECK_THAT(r.message, Catch::Contains("'node1.example' is not a numeric IPv4 or IPv6 address"));
@@ -278,7 +278,7 @@ TEST_CASE("stonith-helper parameters are validated with clear errors", "[helper]
     CHECK_THAT(r.message, Catch::Contains("'dead_check_trialcount': '0'"));
     r = bad({{"hostlist", "n1,n2"}, {"dead_check_target", "127.0.0.1"}, {"run_standby_wait", "0"}});
     CHECK(r.rc == STOCKADE_RC_FAILED); // valid; 127.0.0.1 answers
-    r = run_agent(reg, "stonith-helper", {{"hostlist", "n1,n2"}, {"dead_check_target", "127.0.0.1"}, {"run_standby_wait", "0"}},
+    r = run_agent(reg, "stonith_helper", {{"hostlist", "n1,n2"}, {"dead_check_target", "127.0.0.1"}, {"run_standby_wait", "0"}},
                   STOCKADE_ACTION_OFF, "N3").result;
     CHECK(r.rc == STOCKADE_RC_UNKNOWN_TARGET);
     r = bad({{"hostlist", "n1"}, {"dead_check_target", "fe80::1"}, {"run_standby_wait", "0"}});
@@ -291,7 +291,7 @@ TEST_CASE("stonith-helper parameters are validated with clear errors", "[helper]
              {"run_online_check", "no"}, {"run_quorum_check", "no"}, {"quorum_check_wait_time", "10"}});
     CHECK(r.rc == STOCKADE_RC_FAILED); // a pm_extras configuration with the checks off loads
 
-    auto a = reg.find("stonith-helper");
+    auto a = reg.find("stonith_helper");
     REQUIRE(a.ok());
     // list = hostlist; monitor = pm_extras' status (validates, reads the SFEX device if set).
     auto params = resolve_params(**a, {{"hostlist", "n1, N2"}, {"dead_check_target", "127.0.0.1"},
@@ -324,7 +324,7 @@ TEST_CASE("standby wait measured: the active node does not wait, the standby wai
     auto with = [&](RawParams extra) {
         RawParams p = base;
         p.insert(p.end(), extra.begin(), extra.end());
-        return run_agent(reg, "stonith-helper", p, STOCKADE_ACTION_REBOOT, "victim");
+        return run_agent(reg, "stonith_helper", p, STOCKADE_ACTION_REBOOT, "victim");
     };
     struct Case {
         const char *what;
@@ -353,7 +353,7 @@ TEST_CASE("standby wait measured: the active node does not wait, the standby wai
     }
 }
 
-TEST_CASE("sfex-wrapper split brain: the lock holder's shot lands first, the other waits sby_wait", "[helper][sfex]")
+TEST_CASE("sfex_wrapper split brain: the lock holder's shot lands first, the other waits sby_wait", "[helper][sfex]")
 {
     AgentRegistry reg;
     TempDir d;
@@ -391,8 +391,8 @@ TEST_CASE("sfex-wrapper split brain: the lock holder's shot lands first, the oth
                          {"control_timeout", "20"}};
     };
     Run a, b;
-    std::thread ta([&] { a = run_agent(reg, "sfex-wrapper", node("nodeA", "nodeB"), STOCKADE_ACTION_REBOOT, "nodeB"); });
-    std::thread tb([&] { b = run_agent(reg, "sfex-wrapper", node("nodeB", "nodeA"), STOCKADE_ACTION_REBOOT, "nodeA"); });
+    std::thread ta([&] { a = run_agent(reg, "sfex_wrapper", node("nodeA", "nodeB"), STOCKADE_ACTION_REBOOT, "nodeB"); });
+    std::thread tb([&] { b = run_agent(reg, "sfex_wrapper", node("nodeB", "nodeA"), STOCKADE_ACTION_REBOOT, "nodeA"); });
     ta.join();
     tb.join();
     INFO("nodeA: " << a.result.message << "\n" << a.all_logs() << "nodeB: " << b.result.message << "\n" << b.all_logs());
@@ -412,7 +412,7 @@ TEST_CASE("sfex-wrapper split brain: the lock holder's shot lands first, the oth
     CHECK(b.has_log("'nodeA' is still renewing the lock"));
 }
 
-TEST_CASE("sfex-wrapper: the real agent runs under control_timeout and its whole tree is killed", "[helper][sfex]")
+TEST_CASE("sfex_wrapper: the real agent runs under control_timeout and its whole tree is killed", "[helper][sfex]")
 {
     AgentRegistry reg;
     TempDir d;
@@ -421,7 +421,7 @@ TEST_CASE("sfex-wrapper: the real agent runs under control_timeout and its whole
     REQUIRE(sx::init(img, 1).ok());
     REQUIRE(sx::acquire(img, 1, "me", {0ms, 0ms, {}}).ok());
     std::string pids = d.file("pids");
-    auto r = run_agent(reg, "sfex-wrapper",
+    auto r = run_agent(reg, "sfex_wrapper",
                        {{"real_plugin", "testagent"},
                         {"real_params", "mode=hang fork_child=1 pid_file=" + pids},
                         {"device", img},
@@ -439,7 +439,7 @@ TEST_CASE("sfex-wrapper: the real agent runs under control_timeout and its whole
         CHECK_FALSE(pid_alive(pid_t(std::stoi(p))));
 }
 
-TEST_CASE("sfex-wrapper: unconfirmed success fails; bad real_params and missing real agents are clear", "[helper][sfex]")
+TEST_CASE("sfex_wrapper: unconfirmed success fails; bad real_params and missing real agents are clear", "[helper][sfex]")
 {
     AgentRegistry reg;
     TempDir d;
@@ -457,7 +457,7 @@ TEST_CASE("sfex-wrapper: unconfirmed success fails; bad real_params and missing 
             else
                 p.push_back(e);
         }
-        return run_agent(reg, "sfex-wrapper", p, action, "victim").result;
+        return run_agent(reg, "sfex_wrapper", p, action, "victim").result;
     };
     auto r = with({{"real_params", "verify=0"}});
     CHECK(r.rc == STOCKADE_RC_FAILED);
@@ -503,7 +503,7 @@ TEST_CASE("stockade fence: the helper's level ends the fence when the victim is 
   "version": 1,
   "escalation": {"retry_delay": 0, "max_loops": 1, "timeout": 60},
   "devices": {
-    "helper": {"agent": "stonith-helper", "timeout": 30,
+    "helper": {"agent": "stonith_helper", "timeout": 30,
                "params": {"hostlist": "victim", "dead_check_target": ")" + lab->host_ip(0) + R"(",
                           "dead_check_trialcount": 2, "standby_check_command": "true"}},
     "bmc":    {"agent": "testagent", "timeout": 10,
@@ -532,7 +532,7 @@ TEST_CASE("stockade fence: the helper's level ends the fence when the victim is 
     CHECK(lines_of(journal).empty());
 }
 
-TEST_CASE("stockade fence through sfex-wrapper: extra parameters reach the real agent", "[helper][sfex][e2e]")
+TEST_CASE("stockade fence through sfex_wrapper: extra parameters reach the real agent", "[helper][sfex][e2e]")
 {
     TempDir d;
     std::string img = d.file("sfex.img");
@@ -545,7 +545,7 @@ TEST_CASE("stockade fence through sfex-wrapper: extra parameters reach the real 
   "version": 1,
   "escalation": {"retry_delay": 0, "max_loops": 1},
   "devices": {
-    "guard": {"agent": "sfex-wrapper", "timeout": 30,
+    "guard": {"agent": "sfex_wrapper", "timeout": 30,
               "params": {"real_plugin": "testagent", "device": ")" + img + R"(", "nodename": "me",
                          "nodeip9": "127.0.0.1", "sby_wait": 5, "control_timeout": 10,
                          "journal": ")" + journal + R"(", "label": "passed-through", "password": "hunter2"}}

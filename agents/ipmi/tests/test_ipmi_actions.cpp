@@ -66,10 +66,17 @@ TEST_CASE("ipmi: bad configurations are refused at open, naming the parameter", 
     r = open_with({{"password_script", "echo x"}});
     CHECK(r.rc == STOCKADE_RC_BAD_CONFIG);
     CHECK_THAT(r.message, Catch::Contains("not both"));
-    // hostlist is required: a BMC never fences a target it was not told about.
-    OpResult r2;
-    auto params = resolve_params(ipmi_agent(), {{"ip", "127.0.0.1"}}, UnknownParams::Reject);
-    CHECK_FALSE(params.ok());
+    // hostlist is optional (one BMC, one node, as fence_ipmilan); the rest stays checked.
+    CHECK(resolve_params(ipmi_agent(), {{"ip", "127.0.0.1"}}, UnknownParams::Reject).ok());
+    r = open_with({{"target", "0x21"}});
+    CHECK(r.rc == STOCKADE_RC_BAD_CONFIG);
+    CHECK_THAT(r.message, Catch::Contains("'target'"));
+    r = open_with({{"k_g", "abc"}, {"hexadecimal_kg", "0011"}});
+    CHECK(r.rc == STOCKADE_RC_BAD_CONFIG);
+    CHECK_THAT(r.message, Catch::Contains("not both"));
+    r = open_with({{"ipmitool_timeout", "0"}});
+    CHECK(r.rc == STOCKADE_RC_BAD_CONFIG);
+    CHECK_THAT(r.message, Catch::Contains("'ipmitool_timeout'"));
 }
 
 TEST_CASE("ipmi: status, off, on against ipmi_sim, read back with ipmitool and the node process", "[ipmi]")

@@ -52,9 +52,15 @@ TEST_CASE("ipmi: wrong password, wrong user and too little privilege are access-
         CHECK_THAT(r.message, Catch::Contains("privilege too low") && Catch::Contains("0xd4"));
         CHECK(r.verified == 0);
     }
-    SECTION("a user-level account asking for administrator without the workaround")
+    SECTION("without the opensesspriv workaround the session still opens, as ipmitool's does")
     {
-        auto s = open_ipmi(sim_params(*bmc, {{"username", "viewer"}, {"password", "viewpw"}, {"workarounds", ""}}));
+        // ipmi_sim answers Open Session with maximum privilege 0; ipmitool ignores that field and
+        // the agent retries with opensesspriv.  The user-level account at privlvl=user then
+        // reads status but is refused the power-off by the BMC itself.
+        auto s = open_ipmi(sim_params(*bmc, {{"username", "viewer"}, {"password", "viewpw"}, {"workarounds", ""},
+                                             {"privlvl", "user"}}));
+        OpResult st = s->status("node1", 10s);
+        CHECK(st.ok());
         OpResult r = s->power(PowerAction::Off, "node1", 20s);
         CHECK(r.rc == STOCKADE_RC_ACCESS_DENIED);
         CHECK_THAT(r.message, Catch::Contains("privilege too low"));

@@ -1,14 +1,15 @@
 // agent_support.hpp -- the few helpers every agent wrote for itself: an error line into the host's
-// errbuf, a log line through the host's callback, the host's cancel flag, and lower-casing a name.
+// errbuf, a log line through the host's callback, the host's cancel flag.  Lower-casing,
+// name comparison and host-list splitting are in stockade/text.hpp (included here).
 // Agents must not link libstockade, so this is header-only and needs nothing but agent.h and the
 // C++ standard library.  Only logic that really was identical in the agents lives here.
 #pragma once
 
-#include <cctype>
 #include <cstdio>
 #include <string>
 
 #include "stockade/agent.h"
+#include "stockade/text.hpp"
 
 namespace stockade::agent {
 
@@ -28,13 +29,5 @@ inline void log(const stockade_ctx *ctx, int level, const std::string &msg)
 
 // Whether the host asked the running operation to stop.
 inline bool cancelled(const stockade_ctx *ctx) { return ctx && ctx->is_cancelled && ctx->is_cancelled(ctx); }
-
-// Lower-cases a name byte by byte with std::tolower (node names are compared case-insensitively).
-inline std::string lower(std::string s)
-{
-    for (auto &c : s)
-        c = char(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
 
 } // namespace stockade::agent

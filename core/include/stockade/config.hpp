@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "stockade/outcome.hpp"
+#include "stockade/code_tables.hpp"
 #include "stockade/registry.hpp"
 #include "stockade/result.hpp"
 

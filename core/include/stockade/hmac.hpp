@@ -1,10 +1,10 @@
-// hmac.hpp -- SHA-256 and HMAC-SHA256 (FIPS 180-4, RFC 2104), self-contained.
+// hmac.hpp -- SHA-256 and HMAC-SHA256 (FIPS 180-4, RFC 2104) from OpenSSL's libcrypto.
 //
-// The witness protocol signs every message with HMAC-SHA256 over the shared cluster key.  A
-// hundred lines of SHA-256, checked against the FIPS and RFC 4231 test vectors, keep libstockade
-// free of a libcrypto dependency (the core links only fmt, nlohmann-json and Boost headers), so
-// every agent host and front-end stays as small as before.  Nothing here is secret-dependent in
-// its timing except the key itself; MACs are compared in constant time.
+// The witness protocol signs every message with HMAC-SHA256 over the shared cluster key.  The
+// implementation (core/quorum/hmac.cpp) is OpenSSL's EVP_MAC; MACs are compared with
+// CRYPTO_memcmp, nonces come from RAND_bytes.  Part of the quorum/witness library, which only
+// the CLI links, so libstockade, agents and front-ends stay free of libcrypto.  The FIPS 180-4
+// and RFC 4231 vectors are in agents/command/tests/test_witness_protocol.cpp.
 #pragma once
 
 #include <array>
@@ -25,7 +25,7 @@ inline std::string to_hex(const Sha256Digest &d) { return to_hex(d.data(), d.siz
 // Compares two strings without an early exit (timing does not reveal the matching prefix).
 bool equal_constant_time(std::string_view a, std::string_view b);
 
-// n bytes from the kernel's CSPRNG (getrandom), as hex; empty on failure.
+// n bytes from OpenSSL's CSPRNG (RAND_bytes), as hex; empty on failure.
 std::string random_hex(size_t n);
 
 } // namespace stockade

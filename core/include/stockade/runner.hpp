@@ -22,8 +22,9 @@
 
 #include "stockade/config.hpp"
 #include "stockade/log.hpp"
-#include "stockade/outcome.hpp"
+#include "stockade/code_tables.hpp"
 #include "stockade/registry.hpp"
+#include "stockade/sequence.hpp"
 #include "stockade/session.hpp"
 
 namespace stockade {
@@ -98,7 +99,8 @@ public:
     std::vector<StatusReport> status_all() const;
 
 private:
-    struct LevelRun;
+    std::vector<SequenceDevice> level_devices(const NodeConfig &node, unsigned level_no,
+                                              std::vector<std::unique_ptr<AgentSession>> &sessions) const;
     bool run_level(FenceReport &r, const NodeConfig &node, unsigned loop, unsigned level_no, int64_t start,
                    int64_t overall_deadline) const;
     bool cancelled() const { return cancel_ && cancel_->load(); }

@@ -22,7 +22,7 @@
 
 #include "stockade/agent.h"
 #include "stockade/log.hpp"
-#include "stockade/outcome.hpp"
+#include "stockade/code_tables.hpp"
 #include "stockade/registry.hpp"
 
 namespace stockade {

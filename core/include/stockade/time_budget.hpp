@@ -17,6 +17,7 @@
 
 #include "stockade/registry.hpp"
 #include "stockade/result.hpp"
+#include "stockade/sequence.hpp"
 
 namespace stockade {
 
@@ -34,6 +35,15 @@ Result<std::optional<std::chrono::milliseconds>> agent_time_needed(const AgentIn
 // generic power-device limit).
 Result<std::chrono::milliseconds> operation_cap(const AgentInfo &agent, const ParamList &params, uint32_t action,
                                                 std::chrono::milliseconds formula);
+
+// Puts the agent's own need into a device budget wherever it states one (off, on, reboot, diag;
+// open and status keep the caller's values).  Returns whether the agent stated anything.
+Result<bool> apply_time_needed(DeviceBudget &budget, const AgentInfo &agent, const ParamList &params);
+
+// What one fencing run (status first, then `action`) needs when the agent states its need for
+// `action`: the statement plus `status_budget`; nullopt without a statement.
+Result<std::optional<std::chrono::milliseconds>> run_need(const AgentInfo &agent, const ParamList &params,
+                                                          uint32_t action, std::chrono::milliseconds status_budget);
 
 // OK when `need` fits in `caller`; otherwise an error naming both numbers and the knobs, e.g.
 // "agent 'meatware' needs 602 s for off (its own wait), but total_timeout allows 55 s: ...".

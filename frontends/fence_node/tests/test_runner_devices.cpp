@@ -57,7 +57,7 @@ TEST_CASE("a level holding fence_ipmilan (dead port) fails within its timeout, t
     std::string conf = d.file("c.json");
     test::write_file(conf, fill(R"({"version": 1, "escalation": {"retry_delay": 0.1, "max_loops": 1},
       "devices": {
-        "bmc": {"agent": "fence-agent", "timeout": 3,
+        "bmc": {"agent": "foreign_fence", "timeout": 3,
                 "params": {"agent": "fence_ipmilan", "ip": "127.0.0.1", "ipport": "@PORT@", "username": "admin",
                            "password": "Ipmi5ecretPw", "lanplus": "1"}},
         "pdu": {"agent": "sim", "timeout": 10, "params": {"state_dir": "@DIR@/sim"}}},

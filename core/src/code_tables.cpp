@@ -1,5 +1,5 @@
-// outcome.cpp -- lookups over the constexpr tables of outcome.hpp.
-#include "stockade/outcome.hpp"
+// code_tables.cpp -- lookups over the constexpr tables of code_tables.hpp.
+#include "stockade/code_tables.hpp"
 
 namespace stockade {
 

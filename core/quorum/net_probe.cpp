@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "stockade/icmp_probe.hpp"
 #include "stockade/process.hpp"
 
 namespace stockade::net {
@@ -44,18 +45,6 @@ ReachResult no_answer(std::string detail) { return {Reach::NoAnswer, std::move(d
 
 // Errors after which we know the far host's kernel answered.
 bool host_answered(int err) { return err == ECONNREFUSED; }
-
-uint16_t icmp_checksum(const uint8_t *p, size_t n)
-{
-    uint32_t sum = 0;
-    for (size_t i = 0; i + 1 < n; i += 2)
-        sum += uint32_t(p[i]) << 8 | p[i + 1];
-    if (n & 1)
-        sum += uint32_t(p[n - 1]) << 8;
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    return htons(uint16_t(~sum));
-}
 
 } // namespace
 
@@ -131,70 +120,36 @@ ReachResult tcp_connect(const std::string &host, int port, std::chrono::millisec
 
 ReachResult icmp_echo(const std::string &host, std::chrono::milliseconds timeout)
 {
-    int64_t deadline = monotonic_ms() + timeout.count();
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    if (::inet_pton(AF_INET, host.c_str(), &to.sin_addr) != 1) {
+    // The one ICMP probe (stockade/icmp_probe.hpp) takes numeric addresses; a witness node may be
+    // configured by name, so resolve it here first.
+    std::string numeric = host;
+    if (in6_addr a6{}; ::inet_pton(AF_INET, host.c_str(), &a6) != 1 && ::inet_pton(AF_INET6, host.c_str(), &a6) != 1) {
         addrinfo hints{};
-        hints.ai_family = AF_INET;
+        hints.ai_family = AF_UNSPEC;
         addrinfo *res = nullptr;
         if (::getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || !res)
-            return no_answer(fmt::format("cannot resolve '{}' to IPv4", host));
-        to.sin_addr = reinterpret_cast<sockaddr_in *>(res->ai_addr)->sin_addr;
+            return no_answer(fmt::format("cannot resolve '{}'", host));
+        char buf[INET6_ADDRSTRLEN] = {};
+        const void *src = res->ai_family == AF_INET
+                              ? static_cast<const void *>(&reinterpret_cast<sockaddr_in *>(res->ai_addr)->sin_addr)
+                              : static_cast<const void *>(&reinterpret_cast<sockaddr_in6 *>(res->ai_addr)->sin6_addr);
+        ::inet_ntop(res->ai_family, src, buf, sizeof buf);
         freeaddrinfo(res);
+        numeric = buf;
     }
-    bool raw = true;
-    Fd s{::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP)};
-    if (s.fd < 0) {
-        raw = false;
-        s.fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_ICMP);
-        if (s.fd < 0)
-            return no_answer(fmt::format("ICMP not available: {}", std::strerror(errno)));
-    }
-    uint16_t id = uint16_t(::getpid() ^ monotonic_ms());
-    uint16_t seq = uint16_t(monotonic_ms() >> 3);
-    uint8_t pkt[16] = {};
-    pkt[0] = ICMP_ECHO;
-    pkt[4] = uint8_t(id >> 8);
-    pkt[5] = uint8_t(id);
-    pkt[6] = uint8_t(seq >> 8);
-    pkt[7] = uint8_t(seq);
-    std::memcpy(pkt + 8, "stockade", 8);
-    uint16_t ck = icmp_checksum(pkt, sizeof pkt);
-    std::memcpy(pkt + 2, &ck, 2);
-    if (::sendto(s.fd, pkt, sizeof pkt, 0, reinterpret_cast<sockaddr *>(&to), sizeof to) < 0)
-        return no_answer(fmt::format("cannot send echo: {}", std::strerror(errno)));
-    for (;;) {
-        pollfd p{s.fd, POLLIN, 0};
-        int n = ::poll(&p, 1, remaining(deadline));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return no_answer(fmt::format("no echo reply within {} ms", timeout.count()));
-        uint8_t buf[1500];
-        sockaddr_in from{};
-        socklen_t fl = sizeof from;
-        ssize_t r = ::recvfrom(s.fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr *>(&from), &fl);
-        if (r <= 0)
-            continue;
-        const uint8_t *icmp = buf;
-        size_t len = size_t(r);
-        if (raw) { // raw sockets hand us the IP header too
-            size_t ihl = size_t(buf[0] & 0x0f) * 4;
-            if (len < ihl + 8)
-                continue;
-            icmp += ihl;
-            len -= ihl;
-        }
-        if (len < 8 || from.sin_addr.s_addr != to.sin_addr.s_addr || icmp[0] != ICMP_ECHOREPLY)
-            continue;
-        // A ping socket rewrites the id; match the sequence (and the id on raw sockets).
-        uint16_t rseq = uint16_t(icmp[6] << 8 | icmp[7]);
-        uint16_t rid = uint16_t(icmp[4] << 8 | icmp[5]);
-        if (rseq != seq || (raw && rid != id))
-            continue;
+    std::vector<icmp::ProbeTarget> targets;
+    std::string error;
+    if (!icmp::parse_probe_targets(numeric, targets, error))
+        return no_answer(error);
+    icmp::ProbeOptions o;
+    o.trials = 1;
+    o.interval = timeout;
+    icmp::ProbeResult r = icmp::probe_all(targets, o);
+    if (r.verdict == icmp::ProbeVerdict::alive)
         return {Reach::Answered, "echo reply"};
-    }
+    if (r.verdict == icmp::ProbeVerdict::all_silent)
+        return no_answer(fmt::format("no echo reply within {} ms", timeout.count()));
+    return no_answer(r.message);
 }
 
 Status write_all(int fd, std::string_view data, int64_t deadline_ms)

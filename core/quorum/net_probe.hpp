@@ -23,7 +23,8 @@ struct ReachResult {
 // On Answered, *fd_out (if given) receives the connected socket (caller closes); else it is closed.
 ReachResult tcp_connect(const std::string &host, int port, std::chrono::milliseconds timeout, int *fd_out = nullptr);
 
-// One ICMP echo to an IPv4 address (raw socket as root, else an unprivileged ping socket).
+// One ICMP echo to host (a name, IPv4 or IPv6 address) through the one ICMP probe,
+// stockade/icmp_probe.hpp.
 ReachResult icmp_echo(const std::string &host, std::chrono::milliseconds timeout);
 
 // Splits "host:port" / "[v6]:port"; error names the text.

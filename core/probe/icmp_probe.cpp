@@ -4,7 +4,7 @@
 // packets.  An unprivileged ICMP datagram ("ping") socket is tried first (the kernel then owns
 // the echo identifier and checksum); where net.ipv4.ping_group_range forbids it, a raw socket
 // (root or CAP_NET_RAW), where replies are matched by our identifier.
-#include "icmp_probe.hpp"
+#include "stockade/icmp_probe.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -20,7 +20,9 @@
 #include <poll.h>
 #include <unistd.h>
 
-namespace stockade::helper {
+#include "stockade/text.hpp"
+
+namespace stockade::icmp {
 
 namespace {
 
@@ -231,16 +233,11 @@ bool parse_probe_targets(const std::string &list, std::vector<ProbeTarget> &out,
         tok.clear();
         return true;
     };
-    for (char c : list) {
-        if (c == ' ' || c == ',' || c == '\t' || c == '\n') {
-            if (!flush())
-                return false;
-        } else {
-            tok += c;
-        }
+    for (const std::string &entry : stockade::text::split_list(list)) {
+        tok = entry;
+        if (!flush())
+            return false;
     }
-    if (!flush())
-        return false;
     if (out.empty()) {
         error = "no address given";
         return false;
@@ -354,4 +351,4 @@ ProbeResult probe_all(const std::vector<ProbeTarget> &targets, const ProbeOption
     return finish(ProbeVerdict::all_silent, summary);
 }
 
-} // namespace stockade::helper
+} // namespace stockade::icmp

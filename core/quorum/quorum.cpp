@@ -18,8 +18,6 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kLossCommandTimeout{120000};
 
-bool same_name(std::string_view a, std::string_view b) { return to_lower(a) == to_lower(b); }
-
 // Runs fn(i) for every i at once and waits for all.
 void run_all(size_t n, const std::function<void(size_t)> &fn)
 {
@@ -109,7 +107,7 @@ QuorumVerdict check_quorum(const Config &config, const std::string &key, Logger 
         };
         std::vector<Probe> probes;
         for (size_t i = 0; i < peers.size(); ++i)
-            if (!same_name(peers[i].name, config.local_node))
+            if (!text::iequals(peers[i].name, config.local_node))
                 for (const auto &a : peers[i].addresses)
                     probes.push_back({i, a, {}, false});
         run_all(probes.size(), [&](size_t i) {
@@ -119,7 +117,7 @@ QuorumVerdict check_quorum(const Config &config, const std::string &key, Logger 
                 probes[i].error = r ? "unexpected answer" : r.error().message;
         });
         for (size_t i = 0; i < peers.size(); ++i) {
-            bool self = same_name(peers[i].name, config.local_node), alive = self;
+            bool self = text::iequals(peers[i].name, config.local_node), alive = self;
             std::vector<std::string> errors;
             for (const auto &p : probes)
                 if (p.peer == i) {
@@ -191,7 +189,7 @@ WitnessVerdict consult_witnesses(const Config &config, const std::string &key, c
     WitnessVerdict v;
     std::vector<WitnessPeer> asked;
     for (auto &p : witness_peers(config))
-        if (!same_name(p.name, config.local_node) && !same_name(p.name, victim))
+        if (!text::iequals(p.name, config.local_node) && !text::iequals(p.name, victim))
             asked.push_back(p);
     WitnessClient client(config, key, config.local_node);
     // A witness probes for up to one timeout itself (in parallel), then answers.

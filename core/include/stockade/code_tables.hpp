@@ -1,4 +1,4 @@
-// outcome.hpp -- one constexpr table per enum.
+// code_tables.hpp -- one constexpr table per enum.
 //
 // Each result code, action and power state is described once: its name, the exit code a
 // fence-agents consumer expects, the cluster-glue S_* code and a short meaning.  Front-ends and

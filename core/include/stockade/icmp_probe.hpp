@@ -1,6 +1,6 @@
 // icmp_probe.hpp -- "is any of these addresses alive?" by ICMP echo, all targets at once.
 //
-// The death check of stonith-helper and sfex-wrapper.  pm_extras forked one `ping` per target and
+// The death check of stonith_helper and sfex_wrapper.  pm_extras forked one `ping` per target and
 // polled their exit codes, which lost a live answer when a live and a dead child were reaped in
 // the same pass.  Here one process sends the echoes on one socket per target and waits on all of
 // them with poll(): the first echo reply from any target ends the check as "alive", so one live
@@ -18,7 +18,7 @@
 
 #include <sys/socket.h>
 
-namespace stockade::helper {
+namespace stockade::icmp {
 
 struct ProbeTarget {
     std::string text;  // as configured, e.g. "fe80::1%eth0"
@@ -62,4 +62,4 @@ inline int64_t probe_all_budget_ms(int trials)
 
 const char *verdict_name(ProbeVerdict v);
 
-} // namespace stockade::helper
+} // namespace stockade::icmp

@@ -38,8 +38,6 @@ struct Fd {
     }
 };
 
-bool same_name(std::string_view a, std::string_view b) { return to_lower(a) == to_lower(b); }
-
 bool is_hex(const std::string &s)
 {
     for (char c : s)
@@ -66,7 +64,7 @@ Status check_envelope(const json &m, const Config &config, const std::string &se
     const std::string nonce = m["nonce"].get<std::string>();
     if (nonce.size() < 16 || nonce.size() > 128 || !is_hex(nonce))
         return make_error(STOCKADE_RC_FAILED, "bad nonce");
-    if (!same_name(m["to"].get<std::string>(), self))
+    if (!text::iequals(m["to"].get<std::string>(), self))
         return make_error(STOCKADE_RC_FAILED, "meant for '{}', this is '{}'", m["to"].get<std::string>(), self);
     if (m["cluster"].get<std::string>() != config.cluster_name)
         return make_error(STOCKADE_RC_FAILED, "cluster '{}' is not '{}'", m["cluster"].get<std::string>(),
@@ -182,7 +180,7 @@ std::vector<WitnessPeer> witness_peers(const Config &c)
 std::optional<WitnessPeer> find_witness_peer(const Config &c, std::string_view name)
 {
     for (auto &p : witness_peers(c))
-        if (same_name(p.name, name))
+        if (text::iequals(p.name, name))
             return p;
     return std::nullopt;
 }
@@ -227,7 +225,7 @@ Result<json> WitnessClient::call(const WitnessPeer &peer, const std::string &add
         return make_error(STOCKADE_RC_ACCESS_DENIED, "{}: answer refused: {}", peer.name, s.error().message);
     if (a.value("re", "") != nonce)
         return make_error(STOCKADE_RC_ACCESS_DENIED, "{}: answer refused: it answers another request (replay?)", peer.name);
-    if (!same_name(a["from"].get<std::string>(), peer.name))
+    if (!text::iequals(a["from"].get<std::string>(), peer.name))
         return make_error(STOCKADE_RC_ACCESS_DENIED, "{}: answered as '{}'", peer.name, a["from"].get<std::string>());
     int64_t skew = config_.witness.max_skew.count(), now = unix_ms(), ts = a["ts"].get<int64_t>();
     if (ts < now - skew || ts > now + skew)
@@ -495,7 +493,7 @@ json WitnessServer::answer(const json &req)
         if (!target)
             return json{{"t", "error"}, {"error", fmt::format("'{}' is not a cluster member", req["node"].get<std::string>())}};
         NodeView v;
-        if (same_name(target->name, options_.self)) {
+        if (text::iequals(target->name, options_.self)) {
             v.node = target->name;
             v.alive = true;
             v.evidence.push_back("that is me, and I am answering");

@@ -1,4 +1,4 @@
-// fence_exec_agent.cpp -- the "fence-agent" agent: runs any fence-agents executable (fence_ipmilan,
+// foreign_fence_agent.cpp -- the "foreign_fence" agent: runs any fence-agents executable (fence_ipmilan,
 // fence_apc, fence_dummy, a site's own fence_* script) as one device of an escalation level.
 //
 // Existing sites escalate from their current agents into stockade's without rewriting their
@@ -188,7 +188,7 @@ uint32_t fx_open(const stockade_param *params, size_t n, const stockade_ctx *ctx
         *handle = f.release();
         return STOCKADE_RC_OK;
     } catch (...) {
-        set_err(ctx, "internal error in fence-agent agent");
+        set_err(ctx, "internal error in foreign_fence agent");
         return STOCKADE_RC_INTERNAL;
     }
 }
@@ -229,7 +229,7 @@ uint32_t fx_power(void *h, const stockade_ctx *ctx, uint32_t action, const char 
             *verified |= STOCKADE_VERIFIED_ON;
         return STOCKADE_RC_OK;
     } catch (...) {
-        set_err(ctx, "internal error in fence-agent agent");
+        set_err(ctx, "internal error in foreign_fence agent");
         return STOCKADE_RC_INTERNAL;
     }
 }
@@ -247,7 +247,7 @@ uint32_t fx_status(void *h, const stockade_ctx *ctx, const char *target, uint32_
         uint32_t rc = judge(f, ctx, r, "status");
         return rc == STOCKADE_RC_FAILED ? STOCKADE_RC_UNREACHABLE : rc; // status 1 = device unreachable
     } catch (...) {
-        set_err(ctx, "internal error in fence-agent agent");
+        set_err(ctx, "internal error in foreign_fence agent");
         return STOCKADE_RC_INTERNAL;
     }
 }
@@ -276,7 +276,7 @@ uint32_t fx_list(void *h, const stockade_ctx *ctx, uint32_t flags, stockade_list
         }
         return STOCKADE_RC_OK;
     } catch (...) {
-        set_err(ctx, "internal error in fence-agent agent");
+        set_err(ctx, "internal error in foreign_fence agent");
         return STOCKADE_RC_INTERNAL;
     }
 }
@@ -290,7 +290,7 @@ uint32_t fx_monitor(void *h, const stockade_ctx *ctx, uint32_t flags)
         uint32_t rc = judge(f, ctx, r, "monitor");
         return rc == STOCKADE_RC_FAILED ? STOCKADE_RC_UNREACHABLE : rc;
     } catch (...) {
-        set_err(ctx, "internal error in fence-agent agent");
+        set_err(ctx, "internal error in foreign_fence agent");
         return STOCKADE_RC_INTERNAL;
     }
 }
@@ -299,7 +299,7 @@ const stockade_agent kDescriptor = {
     STOCKADE_AGENT_HEADER,
     .capabilities =
         STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR | STOCKADE_CAP_EXTRA_PARAMS,
-    .name = "fence-agent",
+    .name = "foreign_fence",
     .version = "1.0",
     .summary = "Runs any fence-agents executable (fence_ipmilan, fence_apc, ...) as fenced does",
     .description =

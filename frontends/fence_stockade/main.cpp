@@ -39,10 +39,13 @@
 
 #include "stockade/frontend/fence_options.hpp"
 #include "stockade/log.hpp"
-#include "stockade/outcome.hpp"
+#include "stockade/code_tables.hpp"
 #include "stockade/process.hpp"
 #include "stockade/registry.hpp"
+#include "stockade/sequence.hpp"
 #include "stockade/session.hpp"
+#include "stockade/time_budget.hpp"
+#include "stockade/text.hpp"
 
 using namespace stockade;
 using namespace stockade::frontend;
@@ -142,7 +145,7 @@ public:
     Run(const AgentRegistry &registry, const AgentInfo &agent, const FrontendSettings &s, Logger &log,
         std::string label, int64_t start_ms)
         : registry_(registry), agent_(agent), s_(s), log_(log), label_(std::move(label)),
-          deadline_ms_(start_ms + int64_t(s.total_timeout_s) * 1000), targets_(s.targets)
+          start_ms_(start_ms), deadline_ms_(start_ms + int64_t(s.total_timeout_s) * 1000), targets_(s.targets)
     {
         // A single-target device (a BMC) may be asked without a plug: it has one target.
         if (targets_.empty())
@@ -155,13 +158,17 @@ public:
 
 private:
     Millis budget(int seconds) const;
+    // The agent's own need (time_needed) against total_timeout: grows the run's deadline to hold
+    // it when total_timeout was not given; when it was given and is too short, the refusal (for
+    // validate-all and monitor) comes back as a value.  False after printing an agent error.
+    bool settle_limits(const ParamList &params, std::string &refusal);
     bool open(const ParamList &params);
-    int fail(uint32_t rc, Phase phase, const std::string &what, const OpResult &r);
-    // Reads the state of every target: on if any is on.  nullopt after printing the failure.
-    std::optional<uint32_t> read_state();
-    bool power_off(const std::string &target);
-    bool power_on(const std::string &target, int attempts, bool quiet_failure);
-    void settle_wait();
+    int fail(uint32_t rc, Phase phase, const std::string &what, const OpResult &r, bool agents_answer = false);
+    // Every target as a device of the one sequence, sharing our session.
+    std::vector<SequenceDevice> devices() const;
+    SequencePolicy policy() const;
+    // Prints a failed sequence in fence-agents' words; returns 1.
+    int fail_sequence(const SequenceOutcome &o, const std::vector<SequenceDevice> &devs);
     int do_list(bool with_status);
     int do_monitor();
     int do_power();
@@ -171,7 +178,9 @@ private:
     const FrontendSettings &s_;
     Logger &log_;
     std::string label_;
+    int64_t start_ms_;
     int64_t deadline_ms_;
+    ParamList params_; // as opened: what the agent's time_needed reads
     std::vector<std::string> targets_;
     std::unique_ptr<AgentSession> session_;
 };
@@ -182,16 +191,45 @@ Millis Run::budget(int seconds) const
     return Millis(std::max<int64_t>(0, std::min<int64_t>(int64_t(seconds) * 1000, left)));
 }
 
-// Set by the front-end itself when a status read back contradicts an off the agent did not
-// confirm: then fence-agents' "Timed out waiting to power OFF" is the truth.
-constexpr std::string_view kOffNotConfirmed = "the agent did not confirm the target is off";
-
-int Run::fail(uint32_t rc, Phase phase, const std::string &what, const OpResult &r)
+bool Run::settle_limits(const ParamList &params, std::string &refusal)
 {
-    // An agent that answered "not done" (stonith-helper: the node still answers) says why; that
-    // reason is the first line, never a timeout the agent did not have (Pacemaker reads "timed
-    // out" in stderr as a timeout).
-    if (rc == STOCKADE_RC_FAILED && phase == Phase::Off && !r.message.empty() && r.message != kOffNotConfirmed)
+    params_ = params;
+    const Millis status_budget{int64_t(s_.login_timeout_s + s_.shell_timeout_s) * 1000};
+    const Millis total{int64_t(s_.total_timeout_s) * 1000};
+    std::vector<std::string> actions;
+    if (s_.action == "validate-all" || s_.action == "monitor") {
+        actions = {"off"};
+        if (agent_.can(STOCKADE_CAP_REBOOT))
+            actions.push_back("reboot");
+    } else if (auto pa = parse_power_action(s_.action)) {
+        actions = {s_.action};
+    }
+    for (const auto &a : actions) {
+        auto need = run_need(agent_, params, uint32_t(*parse_power_action(a)), status_budget);
+        if (!need) {
+            log_.log(STOCKADE_LOG_ERR, "Failed: " + need.error().message);
+            return false;
+        }
+        if (!need->has_value())
+            continue;
+        if (!s_.total_timeout_set) {
+            // Nobody told us the caller's limit: the agent's own wait decides (the docs and the
+            // metadata tell Pacemaker users to set pcmk_<action>_timeout to at least this).
+            deadline_ms_ = std::max(deadline_ms_, start_ms_ + (**need).count());
+            continue;
+        }
+        if (auto fits = check_fits(agent_.name, a, **need, "total_timeout", total); !fits && refusal.empty())
+            refusal = fits.error().message;
+    }
+    return true;
+}
+
+int Run::fail(uint32_t rc, Phase phase, const std::string &what, const OpResult &r, bool agents_answer)
+{
+    // An agent that answered "not done" to off/reboot (stonith-helper: the node still answers)
+    // says why; that reason is the first line, never a timeout nobody had (Pacemaker reads "timed
+    // out" in stderr as a timeout).  A read-back that contradicts the off keeps fence-agents' line.
+    if (agents_answer && rc == STOCKADE_RC_FAILED && phase == Phase::Off && !r.message.empty())
         log_.log(STOCKADE_LOG_ERR, "Failed: " + r.message);
     else
         log_.log(STOCKADE_LOG_ERR, std::string(failure_text(rc, phase)));
@@ -219,94 +257,73 @@ bool Run::open(const ParamList &params)
 
 int Run::validate(const ParamList &params)
 {
-    if (!open(params))
+    std::string refusal;
+    if (!settle_limits(params, refusal) || !open(params))
         return 1;
     session_->close();
+    if (!refusal.empty()) {
+        log_.log(STOCKADE_LOG_ERR, "Failed: " + refusal);
+        return 1;
+    }
     return 0;
 }
 
-std::optional<uint32_t> Run::read_state()
+std::vector<SequenceDevice> Run::devices() const
 {
-    uint32_t state = STOCKADE_POWER_OFF;
+    // fence-agents' timeouts per operation (login + shell for a query, login + power_timeout +
+    // power_wait for a switch, twice that for a reboot), all cut by total_timeout.
+    const int query = s_.login_timeout_s + s_.shell_timeout_s;
+    const int power = s_.login_timeout_s + s_.power_timeout_s + s_.power_wait_s;
+    DeviceBudget b{Millis(query * 1000),         Millis(query * 1000),  Millis(power * 1000), Millis(power * 1000),
+                   Millis((s_.login_timeout_s + 2 * (s_.power_timeout_s + s_.power_wait_s)) * 1000),
+                   Millis(query * 1000),         Millis(0)};
+    // An agent whose work is waiting states its own need for each power action; that replaces the
+    // power-device formula (a wrong statement was refused when the parameters were settled).
+    (void)apply_time_needed(b, agent_, params_);
+    std::vector<SequenceDevice> devs;
     for (const auto &t : targets_) {
-        OpResult r = session_->status(t, budget(s_.login_timeout_s + s_.shell_timeout_s));
-        if (!r.ok()) {
-            fail(r.rc, Phase::Status, "status of '" + t + "'", r);
-            return std::nullopt;
-        }
-        if (r.power_state != STOCKADE_POWER_ON && r.power_state != STOCKADE_POWER_OFF) {
-            log_.log(STOCKADE_LOG_ERR, std::string(kBadStatus));
-            log_.logf(STOCKADE_LOG_ERR, "{}: status of '{}' is {}", label_, t, power_state_info(r.power_state).name);
-            return std::nullopt;
-        }
-        if (r.power_state == STOCKADE_POWER_ON)
-            state = STOCKADE_POWER_ON;
+        SequenceDevice d;
+        d.name = label_;
+        d.target = t;
+        d.agent = &agent_;
+        d.session = session_.get();
+        d.budget = b;
+        devs.push_back(std::move(d));
     }
-    return state;
+    return devs;
 }
 
-// power_wait: a fixed pause after each on/off command, for devices that need it.  Agents with
-// their own power_wait parameter receive it instead (they know when the command really ended).
-void Run::settle_wait()
+SequencePolicy Run::policy() const
 {
+    SequencePolicy p;
+    p.status_first = true;
+    p.on_attempts = unsigned(1 + std::max(0, s_.retry_on));
+    p.reboot_on_attempts = unsigned(std::max(1, s_.retry_on));
+    // power_wait: a fixed pause after each on/off command, for devices that need it.  Agents with
+    // their own power_wait parameter receive it instead (they know when the command really ended).
     if (s_.power_wait_s > 0 && !agent_.find_param("power_wait"))
-        sleep_until(std::min(deadline_ms_, monotonic_ms() + int64_t(s_.power_wait_s) * 1000));
+        p.settle = Millis(int64_t(s_.power_wait_s) * 1000);
+    p.deadline_ms = deadline_ms_;
+    p.cancel = &g_cancel;
+    return p;
 }
 
-bool Run::power_off(const std::string &target)
+int Run::fail_sequence(const SequenceOutcome &o, const std::vector<SequenceDevice> &devs)
 {
-    OpResult r = session_->power(PowerAction::Off, target, budget(s_.login_timeout_s + s_.power_timeout_s + s_.power_wait_s));
-    if (!r.ok()) {
-        fail(r.rc, Phase::Off, "off of '" + target + "'", r);
-        return false;
+    if (!o.failed_step) {
+        OpResult r;
+        r.message = o.reason;
+        return fail(o.rc, Phase::Other, s_.action, r);
     }
-    settle_wait();
-    if (r.verified & STOCKADE_VERIFIED_OFF)
-        return true;
-    // The agent did not confirm it: only a status read back may.
-    if (agent_.can(STOCKADE_CAP_STATUS)) {
-        OpResult st = session_->status(target, budget(s_.login_timeout_s + s_.shell_timeout_s));
-        if (st.ok() && st.power_state == STOCKADE_POWER_OFF)
-            return true;
-    }
-    OpResult unconfirmed;
-    unconfirmed.message = std::string(kOffNotConfirmed);
-    fail(STOCKADE_RC_FAILED, Phase::Off, "off of '" + target + "'", unconfirmed);
-    return false;
-}
-
-bool Run::power_on(const std::string &target, int attempts, bool quiet_failure)
-{
-    OpResult last;
-    for (int i = 0; i < std::max(1, attempts); ++i) {
-        Millis t = budget(s_.login_timeout_s + s_.power_timeout_s + s_.power_wait_s);
-        if (t.count() <= 0) {
-            last.rc = STOCKADE_RC_TIMEOUT;
-            last.message = "total_timeout reached before power on";
-            break;
-        }
-        last = session_->power(PowerAction::On, target, t);
-        if (!last.ok())
-            continue;
-        settle_wait();
-        if (last.verified & STOCKADE_VERIFIED_ON)
-            return true;
-        if (!agent_.can(STOCKADE_CAP_STATUS))
-            return true; // nothing to read back; on is not the safety-critical direction
-        OpResult st = session_->status(target, budget(s_.login_timeout_s + s_.shell_timeout_s));
-        if (st.ok() && st.power_state == STOCKADE_POWER_ON)
-            return true;
-        last.rc = STOCKADE_RC_FAILED;
-        last.message = "the target did not come up";
-    }
-    if (quiet_failure) {
-        log_.log(STOCKADE_LOG_ERR, "Timed out waiting to power ON");
-        log_.logf(STOCKADE_LOG_ERR, "{}: on of '{}' failed ({}): {}", label_, target, result_code_info(last.rc).name,
-                  last.message);
-    } else {
-        fail(last.rc, Phase::On, "on of '" + target + "'", last);
-    }
-    return false;
+    const SequenceStep &st = o.steps[*o.failed_step];
+    Phase phase = st.op == "status"                                       ? Phase::Status
+                  : st.op == "off" || st.op == "reboot"                   ? Phase::Off
+                  : st.op == "on"                                         ? Phase::On
+                  : st.op == "verify" && st.expect == STOCKADE_POWER_OFF ? Phase::Off
+                  : st.op == "verify" && st.expect == STOCKADE_POWER_ON  ? Phase::On
+                                                                          : Phase::Other;
+    return fail(st.result.rc, phase, fmt::format("{} of '{}'", st.op, devs[st.device].target), st.result,
+                st.op == "off" || st.op == "reboot");
 }
 
 int Run::do_list(bool with_status)
@@ -343,79 +360,40 @@ int Run::do_monitor()
         OpResult r = session_->list(t);
         return r.ok() ? 0 : fail(r.rc, Phase::Other, "monitor (list)", r);
     }
-    if (agent_.can(STOCKADE_CAP_STATUS) && !s_.targets.empty())
-        return read_state() ? 0 : 1;
+    if (agent_.can(STOCKADE_CAP_STATUS) && !s_.targets.empty()) {
+        auto devs = devices();
+        SequenceOutcome o = run_sequence(devs, SequenceAction::ReadStatus, policy());
+        return o.success ? 0 : fail_sequence(o, devs);
+    }
     log_.log(STOCKADE_LOG_INFO, "agent has no monitor, list or status: parameters accepted");
     return 0;
 }
 
+// on, off, reboot, status, diag: the one sequence (core/src/sequence.cpp), in fence-agents' words.
 int Run::do_power()
 {
     const std::string &action = s_.action;
-    std::optional<uint32_t> state;
-    if (agent_.can(STOCKADE_CAP_STATUS)) {
-        state = read_state();
-        if (!state)
-            return 1;
-    }
-    if (action == "status") {
-        const PowerStateInfo &info = power_state_info(*state);
+    SequenceAction a = action == "status" ? SequenceAction::ReadStatus
+                                          : sequence_action(parse_power_action(action).value_or(PowerAction::Reboot));
+    auto devs = devices();
+    SequenceOutcome o = run_sequence(devs, a, policy());
+    if (!o.success)
+        return fail_sequence(o, devs);
+    if (a == SequenceAction::ReadStatus) {
+        const PowerStateInfo &info = power_state_info(o.state);
         fmt::print("{}\n", info.status_text);
         return info.status_exit;
     }
-    if ((action == "off" && state == STOCKADE_POWER_OFF) || (action == "on" && state == STOCKADE_POWER_ON)) {
-        fmt::print("Success: Already {}\n", upper(power_state_info(*state).name));
-        return 0;
-    }
-    if (action == "off") {
-        for (const auto &t : targets_)
-            if (!power_off(t))
-                return 1;
-        fmt::print("{}\n", power_action_info(PowerAction::Off).success_text);
-        return 0;
-    }
-    if (action == "on") {
-        for (const auto &t : targets_)
-            if (!power_on(t, 1 + s_.retry_on, false))
-                return 1;
-        fmt::print("{}\n", power_action_info(PowerAction::On).success_text);
-        return 0;
-    }
-    if (action == "diag") {
-        for (const auto &t : targets_) {
-            OpResult r = session_->power(PowerAction::Diag, t, budget(s_.login_timeout_s + s_.shell_timeout_s));
-            if (!r.ok())
-                return fail(r.rc, Phase::Other, "diag of '" + t + "'", r);
-        }
-        fmt::print("{}\n", power_action_info(PowerAction::Diag).success_text);
+    if (o.already) {
+        fmt::print("Success: Already {}\n", upper(power_state_info(o.state).name));
         return 0;
     }
     // reboot: the off part decides success; a failed power-on is logged, never a failure.
-    bool agent_reboots = agent_.can(STOCKADE_CAP_REBOOT) && !(state == STOCKADE_POWER_OFF && agent_.can(STOCKADE_CAP_ON));
-    for (const auto &t : targets_) {
-        if (agent_reboots) {
-            int per_phase = s_.power_timeout_s + s_.power_wait_s;
-            OpResult r = session_->power(PowerAction::Reboot, t, budget(s_.login_timeout_s + 2 * per_phase));
-            if (!r.ok())
-                return fail(r.rc, Phase::Off, "reboot of '" + t + "'", r);
-            if (!(r.verified & STOCKADE_VERIFIED_OFF)) {
-                OpResult unconfirmed;
-                unconfirmed.message = "the agent did not confirm the target went off";
-                return fail(STOCKADE_RC_FAILED, Phase::Off, "reboot of '" + t + "'", unconfirmed);
-            }
-            if (!(r.verified & STOCKADE_VERIFIED_ON)) {
-                log_.log(STOCKADE_LOG_ERR, "Timed out waiting to power ON");
-                log_.logf(STOCKADE_LOG_ERR, "{}: '{}' is off but was not confirmed on again", label_, t);
-            }
-            continue;
-        }
-        if (state != STOCKADE_POWER_OFF && !power_off(t))
-            return 1;
+    if (o.power_on_failed && agent_.can(STOCKADE_CAP_ON)) {
+        log_.log(STOCKADE_LOG_ERR, "Timed out waiting to power ON");
+        log_.logf(STOCKADE_LOG_ERR, "{}: {}", label_, o.reason);
     }
-    if (!agent_reboots && agent_.can(STOCKADE_CAP_ON))
-        for (const auto &t : targets_)
-            power_on(t, s_.retry_on, true);
-    fmt::print("{}\n", power_action_info(PowerAction::Reboot).success_text);
+    fmt::print("{}\n", power_action_info(*sequence_action_info(a).power).success_text);
     return 0;
 }
 
@@ -428,8 +406,17 @@ int Run::execute(const ParamList &params)
         log_.log(STOCKADE_LOG_ERR, "Please use '-h' for usage");
         return 1;
     }
-    if (!open(params))
+    std::string refusal;
+    if (!settle_limits(params, refusal) || !open(params))
         return 1;
+    if (!refusal.empty()) {
+        if (a == "monitor") { // the time to say so: Pacemaker runs monitor when the device starts
+            session_->close();
+            log_.log(STOCKADE_LOG_ERR, "Failed: " + refusal);
+            return 1;
+        }
+        log_.log(STOCKADE_LOG_WARNING, refusal + "; this run is cut at total_timeout");
+    }
     int rc = 1;
     if (a == "list" || a == "list-status")
         rc = do_list(a == "list-status");
@@ -607,8 +594,7 @@ int real_main(int argc, char **argv)
         fmt::print("{}", usage_text(table, program));
         return 0;
     }
-    std::string action = in.get(Field::Action).value_or(table.default_action());
-    std::transform(action.begin(), action.end(), action.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    std::string action = text::ascii_lower(in.get(Field::Action).value_or(table.default_action()));
     if (action == "metadata" || action == "meta-data") {
         fmt::print("{}", metadata_xml(table, program));
         return 0;

@@ -1,0 +1,664 @@
+// redfish_agent.cpp -- the "redfish" fencing agent: ComputerSystem.Reset over HTTPS (DMTF Redfish)
+// through libcurl + OpenSSL, one kept-alive connection per device handle.
+//
+// Fencing rules kept here: the ResetType is chosen from what the system itself allows
+// (ResetType@Redfish.AllowableValues, or its @Redfish.ActionInfo); power-off is ForceOff and counts
+// only once PowerState reads "Off" (polled, never slept on), within power_timeout -- expiry is a
+// failure; a reboot is ForceOff + confirmed Off + On unless method=cycle asks for one ForceRestart,
+// which counts only if the system was seen Off; a 202 Accepted task is followed to its end and
+// still confirmed by PowerState; when a service manages several systems the target must name one
+// (never "the last member", as fence_redfish picks).  Discovery results are cached in the handle,
+// so the calls of one fence (status, off, status, on) cost one handshake and one login.
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "redfish_config.hpp"
+#include "redfish_link.hpp"
+#include "stockade/agent.h"
+#include "stockade/agent_support.hpp"
+
+namespace stockade::redfish {
+namespace {
+
+using agent::cancelled;
+using agent::log;
+
+using agent::set_err;
+using json = nlohmann::json;
+
+constexpr uint32_t kCaps = STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS |
+                           STOCKADE_CAP_MONITOR | STOCKADE_CAP_DIAG;
+
+// ResetType wanted per purpose, in order of preference (DMTF ResetType names).
+struct ResetChoice {
+    const char *purpose;
+    std::vector<std::string> types;
+};
+const ResetChoice kOff{"power off", {"ForceOff"}};
+const ResetChoice kOn{"power on", {"On", "ForceOn"}};
+const ResetChoice kRestart{"restart", {"ForceRestart", "PowerCycle"}};
+const ResetChoice kNmi{"diagnostic interrupt", {"Nmi"}};
+
+// Task states that mean "still running" (Redfish TaskState).
+constexpr const char *kRunningTaskStates[] = {"New", "Starting", "Running", "Pending", "Stopping", "Suspended",
+                                              "Service", "Interrupted", "Cancelling"};
+
+uint32_t report(const stockade_ctx *ctx, const Error &e)
+{
+    set_err(ctx, e.message);
+    return e.rc;
+}
+
+void sleep_ms(int64_t ms)
+{
+    struct timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+    ::nanosleep(&ts, nullptr);
+}
+
+// Sleeps up to ms, waking for cancellation and never past the deadline.
+Status sleep_within(const stockade_ctx *ctx, int64_t ms)
+{
+    const int64_t until = stockade_monotonic_ms() + ms;
+    for (;;) {
+        if (cancelled(ctx))
+            return Error{STOCKADE_RC_CANCELLED, "redfish: cancelled"};
+        const int64_t now = stockade_monotonic_ms();
+        if (now >= until)
+            return {};
+        const int64_t step = std::min<int64_t>({until - now, 20, stockade_remaining_ms(ctx)});
+        if (step <= 0)
+            return Error{STOCKADE_RC_TIMEOUT, "redfish: the operation deadline passed"};
+        sleep_ms(step);
+    }
+}
+
+// Failures that asking again cannot cure.
+bool is_final(uint32_t rc)
+{
+    return rc == STOCKADE_RC_ACCESS_DENIED || rc == STOCKADE_RC_BAD_CONFIG || rc == STOCKADE_RC_CANCELLED ||
+           rc == STOCKADE_RC_TIMEOUT || rc == STOCKADE_RC_INTERNAL || rc == STOCKADE_RC_UNSUPPORTED;
+}
+
+std::string str_at(const json &j, const char *key)
+{
+    if (j.is_object())
+        if (auto it = j.find(key); it != j.end() && it->is_string())
+            return it->get<std::string>();
+    return {};
+}
+
+std::string odata_id(const json &j, const char *key)
+{
+    if (j.is_object())
+        if (auto it = j.find(key); it != j.end())
+            return str_at(*it, "@odata.id");
+    return {};
+}
+
+std::string last_segment(std::string uri)
+{
+    while (uri.size() > 1 && uri.back() == '/')
+        uri.pop_back();
+    auto slash = uri.rfind('/');
+    return slash == std::string::npos ? uri : uri.substr(slash + 1);
+}
+
+std::string join(const std::vector<std::string> &v, const char *sep = ", ")
+{
+    std::string out;
+    for (const auto &s : v)
+        out += (out.empty() ? "" : sep) + s;
+    return out;
+}
+
+// What PowerState says, for status: only "Off" is off; "PoweringOff" still has power.
+uint32_t state_of(const std::string &power_state)
+{
+    if (power_state == "Off")
+        return STOCKADE_POWER_OFF;
+    if (power_state == "On" || power_state == "PoweringOn" || power_state == "PoweringOff" || power_state == "Paused")
+        return STOCKADE_POWER_ON;
+    return STOCKADE_POWER_UNKNOWN;
+}
+
+struct SystemInfo {
+    std::string uri;
+    std::string reset_target;           // the Reset action's URI
+    std::vector<std::string> allowed;   // allowable ResetTypes; empty = the service does not say
+    std::string power_state;            // as last read
+};
+
+class RedfishDevice {
+public:
+    explicit RedfishDevice(RedfishConfig cfg) : cfg_(std::move(cfg)), link_(cfg_) {}
+    ~RedfishDevice() { (void)link_.logout(1500); }
+
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
+    uint32_t monitor(const stockade_ctx *ctx);
+
+private:
+    Status use_host(const stockade_ctx *ctx, const std::string &target);
+    Status read_root(const stockade_ctx *ctx);
+    Result<std::vector<std::string>> members(const stockade_ctx *ctx);
+    Result<std::string> system_for(const stockade_ctx *ctx, const std::string &target);
+    Result<SystemInfo> read_system(const stockade_ctx *ctx, const std::string &target);
+    Result<std::string> read_power_state(const stockade_ctx *ctx, const std::string &uri);
+    Result<std::string> choose(const SystemInfo &sys, const ResetChoice &want) const;
+    Status reset(const stockade_ctx *ctx, const SystemInfo &sys, const std::string &type);
+    Status follow_task(const stockade_ctx *ctx, const std::string &monitor, const std::string &type);
+    // Polls PowerState until it reads `want` ("On"/"Off") or power_timeout passes (a failure).
+    Status wait_for(const stockade_ctx *ctx, const SystemInfo &sys, const std::string &want, const std::string &after,
+                    int64_t max_interval_ms);
+    // ForceOff (unless already Off) and confirm; `sys` holds the state just read.
+    Status set_power(const stockade_ctx *ctx, SystemInfo &sys, bool on);
+    Status reboot(const stockade_ctx *ctx, SystemInfo &sys, uint32_t *verified);
+    Status cycle(const stockade_ctx *ctx, SystemInfo &sys, uint32_t *verified);
+    void log_traffic(const stockade_ctx *ctx, const char *what);
+    std::string where() const { return "redfish " + link_.endpoint(); }
+
+    RedfishConfig cfg_;
+    RedfishLink link_;
+    // Discovery, cached for the life of the handle (one BMC; reset when port_as_ip moves it).
+    bool root_read_ = false;
+    std::string systems_collection_;
+    std::vector<std::string> members_;
+    bool members_read_ = false;
+    std::map<std::string, SystemInfo> systems_; // by system URI (reset target and allowable values)
+};
+
+Status RedfishDevice::use_host(const stockade_ctx *ctx, const std::string &target)
+{
+    if (!cfg_.port_as_ip)
+        return {};
+    if (target.empty())
+        return Error{STOCKADE_RC_BAD_CONFIG, "redfish: port_as_ip=1 needs a target (the BMC's address)"};
+    if (target != link_.host()) {
+        link_.set_host(target);
+        root_read_ = members_read_ = false;
+        members_.clear();
+        systems_.clear();
+        log(ctx, STOCKADE_LOG_DEBUG, "redfish: port_as_ip: talking to " + link_.endpoint());
+    }
+    return {};
+}
+
+Status RedfishDevice::read_root(const stockade_ctx *ctx)
+{
+    if (root_read_)
+        return {};
+    auto r = link_.get_public(ctx, cfg_.redfish_uri);
+    if (!r)
+        return r.error().rc == STOCKADE_RC_BAD_CONFIG
+                   ? Error{r.error().rc, r.error().message + " (the service root: check redfish_uri)"}
+                   : r.error();
+    systems_collection_ = odata_id(r->body, "Systems");
+    std::string sessions;
+    if (r->body.is_object() && r->body.contains("Links"))
+        sessions = odata_id(r->body["Links"], "Sessions");
+    if (!sessions.empty())
+        link_.set_sessions_uri(sessions);
+    root_read_ = true;
+    return {};
+}
+
+Result<std::vector<std::string>> RedfishDevice::members(const stockade_ctx *ctx)
+{
+    if (members_read_)
+        return members_;
+    if (Status s = read_root(ctx); !s)
+        return s.error();
+    if (systems_collection_.empty())
+        return Error{STOCKADE_RC_BAD_CONFIG, where() + ": the service root " + cfg_.redfish_uri +
+                                                 " has no Systems collection; set systems_uri"};
+    auto r = link_.get(ctx, systems_collection_);
+    if (!r)
+        return r.error();
+    std::vector<std::string> out;
+    if (r->body.is_object() && r->body.contains("Members") && r->body["Members"].is_array())
+        for (const auto &m : r->body["Members"])
+            if (std::string id = str_at(m, "@odata.id"); !id.empty())
+                out.push_back(id);
+    members_ = out;
+    members_read_ = true;
+    return out;
+}
+
+Result<std::string> RedfishDevice::system_for(const stockade_ctx *ctx, const std::string &target)
+{
+    if (!cfg_.systems_uri.empty())
+        return cfg_.systems_uri;
+    auto m = members(ctx);
+    if (!m)
+        return m.error();
+    if (m->empty())
+        return Error{STOCKADE_RC_UNKNOWN_TARGET, where() + ": the Systems collection " + systems_collection_ +
+                                                     " is empty: this BMC manages no system"};
+    std::vector<std::string> ids;
+    for (const auto &uri : *m) {
+        ids.push_back(last_segment(uri));
+        if (!cfg_.port_as_ip && !target.empty() && text::iequals(ids.back(), target))
+            return uri;
+    }
+    if (m->size() == 1)
+        return m->front(); // one system: whatever the node is called, this is it (as fence_redfish)
+    if (target.empty() || cfg_.port_as_ip)
+        return Error{STOCKADE_RC_BAD_CONFIG, where() + " manages " + std::to_string(m->size()) + " systems (" +
+                                                 join(ids) + "): set plug to one of them, or systems_uri"};
+    return Error{STOCKADE_RC_UNKNOWN_TARGET, where() + ": no system '" + target + "' among the " +
+                                                 std::to_string(m->size()) + " this BMC manages (" + join(ids) + ")"};
+}
+
+Result<SystemInfo> RedfishDevice::read_system(const stockade_ctx *ctx, const std::string &target)
+{
+    auto uri = system_for(ctx, target);
+    if (!uri)
+        return uri.error();
+    auto r = link_.get(ctx, *uri);
+    if (!r) {
+        if (r.error().rc == STOCKADE_RC_BAD_CONFIG && !cfg_.systems_uri.empty())
+            return Error{STOCKADE_RC_BAD_CONFIG, r.error().message + " (systems_uri)"};
+        return r.error();
+    }
+    SystemInfo &sys = systems_[*uri];
+    sys.uri = *uri;
+    sys.power_state = str_at(r->body, "PowerState");
+    if (sys.power_state.empty())
+        return Error{STOCKADE_RC_FAILED, where() + ": " + *uri + " has no PowerState (is it a ComputerSystem?)"};
+    if (sys.reset_target.empty()) {
+        json action;
+        if (r->body.contains("Actions") && r->body["Actions"].is_object())
+            action = r->body["Actions"].value("#ComputerSystem.Reset", json());
+        sys.reset_target = str_at(action, "target");
+        sys.allowed.clear();
+        if (action.is_object() && action.contains("ResetType@Redfish.AllowableValues") &&
+            action["ResetType@Redfish.AllowableValues"].is_array()) {
+            for (const auto &v : action["ResetType@Redfish.AllowableValues"])
+                if (v.is_string())
+                    sys.allowed.push_back(v.get<std::string>());
+        } else if (std::string info = str_at(action, "@Redfish.ActionInfo"); !info.empty()) {
+            auto ai = link_.get(ctx, info);
+            if (ai && ai->body.contains("Parameters") && ai->body["Parameters"].is_array())
+                for (const auto &p : ai->body["Parameters"])
+                    if (str_at(p, "Name") == "ResetType" && p.contains("AllowableValues") &&
+                        p["AllowableValues"].is_array())
+                        for (const auto &v : p["AllowableValues"])
+                            if (v.is_string())
+                                sys.allowed.push_back(v.get<std::string>());
+            if (!ai)
+                log(ctx, STOCKADE_LOG_WARNING, ai.error().message + " (ActionInfo; assuming every ResetType)");
+        }
+    }
+    return sys;
+}
+
+Result<std::string> RedfishDevice::read_power_state(const stockade_ctx *ctx, const std::string &uri)
+{
+    auto r = link_.get(ctx, uri);
+    if (!r)
+        return r.error();
+    std::string ps = str_at(r->body, "PowerState");
+    if (ps.empty())
+        return Error{STOCKADE_RC_FAILED, where() + ": " + uri + " answered without a PowerState"};
+    return ps;
+}
+
+Result<std::string> RedfishDevice::choose(const SystemInfo &sys, const ResetChoice &want) const
+{
+    if (sys.reset_target.empty())
+        return Error{STOCKADE_RC_UNSUPPORTED,
+                     where() + ": " + sys.uri + " offers no #ComputerSystem.Reset action (cannot " + want.purpose + ")"};
+    if (sys.allowed.empty())
+        return want.types.front();
+    for (const auto &t : want.types)
+        if (std::find(sys.allowed.begin(), sys.allowed.end(), t) != sys.allowed.end())
+            return t;
+    return Error{STOCKADE_RC_UNSUPPORTED, where() + ": " + sys.uri + " allows ResetType " + join(sys.allowed, "|") +
+                                              ", none of " + join(want.types, "|") + " (needed to " + want.purpose +
+                                              ")"};
+}
+
+Status RedfishDevice::follow_task(const stockade_ctx *ctx, const std::string &monitor, const std::string &type)
+{
+    const int64_t give_up = stockade_monotonic_ms() + int64_t(cfg_.power_timeout_s) * 1000;
+    int64_t interval = 50;
+    for (;;) {
+        auto r = link_.get(ctx, monitor);
+        if (!r) {
+            if (is_final(r.error().rc))
+                return r.error();
+            log(ctx, STOCKADE_LOG_WARNING, r.error().message + " (task of " + type + "; checking PowerState instead)");
+            return {};
+        }
+        std::string state = str_at(r->body, "TaskState");
+        const bool running = r->status == 202 || std::any_of(std::begin(kRunningTaskStates), std::end(kRunningTaskStates),
+                                                             [&](const char *s) { return state == s; });
+        if (!running) {
+            if (state.empty() || state == "Completed") {
+                log(ctx, STOCKADE_LOG_DEBUG, where() + ": task " + monitor + " of " + type + " completed");
+                return {};
+            }
+            std::string why = state;
+            if (r->body.contains("Messages") && r->body["Messages"].is_array() && !r->body["Messages"].empty())
+                why += ": " + str_at(r->body["Messages"][0], "Message");
+            return Error{STOCKADE_RC_FAILED, where() + ": " + type + " task " + monitor + " ended " + why};
+        }
+        const int64_t now = stockade_monotonic_ms();
+        if (now >= give_up)
+            return Error{STOCKADE_RC_FAILED, where() + ": " + type + " task " + monitor + " still " +
+                                                 (state.empty() ? std::string("running") : state) +
+                                                 " after power_timeout=" + std::to_string(cfg_.power_timeout_s) + " s"};
+        if (Status s = sleep_within(ctx, std::min(interval, give_up - now)); !s)
+            return s;
+        interval = std::min<int64_t>(interval * 2, int64_t(cfg_.status_sleep_s) * 1000);
+    }
+}
+
+Status RedfishDevice::reset(const stockade_ctx *ctx, const SystemInfo &sys, const std::string &type)
+{
+    auto r = link_.post(ctx, sys.reset_target, "{\"ResetType\":\"" + type + "\"}");
+    if (!r) {
+        Error e = r.error();
+        if (e.rc == STOCKADE_RC_BAD_CONFIG) // 404 on the action the system itself advertised
+            e.rc = STOCKADE_RC_FAILED;
+        e.message += " (ResetType " + type + ")";
+        return e;
+    }
+    log(ctx, STOCKADE_LOG_INFO, where() + ": " + sys.uri + ": ResetType " + type + " accepted (" +
+                                    std::to_string(r->status) + ")");
+    if (r->status == 202 && !r->location.empty())
+        return follow_task(ctx, r->location, type);
+    return {};
+}
+
+Status RedfishDevice::wait_for(const stockade_ctx *ctx, const SystemInfo &sys, const std::string &want,
+                               const std::string &after, int64_t max_interval_ms)
+{
+    const int64_t start = stockade_monotonic_ms();
+    const int64_t give_up = start + int64_t(cfg_.power_timeout_s) * 1000;
+    if (cfg_.power_wait_s)
+        if (Status s = sleep_within(ctx, int64_t(cfg_.power_wait_s) * 1000); !s)
+            return s;
+    int64_t interval = 50;
+    std::string last_state = sys.power_state, last_error;
+    for (;;) {
+        auto st = read_power_state(ctx, sys.uri);
+        if (st) {
+            last_state = *st;
+            if (*st == want) {
+                log(ctx, STOCKADE_LOG_INFO, where() + ": " + sys.uri + " confirmed " + want + " " +
+                                                std::to_string(stockade_monotonic_ms() - start) + " ms after " + after);
+                return {};
+            }
+        } else {
+            if (is_final(st.error().rc))
+                return st.error();
+            last_error = st.error().message;
+            log(ctx, STOCKADE_LOG_WARNING, last_error + " (still waiting for " + want + ")");
+        }
+        const int64_t now = stockade_monotonic_ms();
+        if (now >= give_up) {
+            std::string msg = where() + ": " + after + " accepted, but " + sys.uri + " did not report PowerState " +
+                              want + " within power_timeout=" + std::to_string(cfg_.power_timeout_s) +
+                              " s (last: " + (last_state.empty() ? "unknown" : last_state) + ")";
+            if (!last_error.empty())
+                msg += "; last error: " + last_error;
+            return Error{STOCKADE_RC_FAILED, msg};
+        }
+        if (Status s = sleep_within(ctx, std::min(interval, give_up - now)); !s)
+            return s.error().rc == STOCKADE_RC_TIMEOUT
+                       ? Error{STOCKADE_RC_TIMEOUT, where() + ": the operation deadline passed waiting for " +
+                                                        sys.uri + " to report " + want + " (last: " + last_state + ")"}
+                       : s.error();
+        interval = std::min(interval * 2, max_interval_ms);
+    }
+}
+
+Status RedfishDevice::set_power(const stockade_ctx *ctx, SystemInfo &sys, bool on)
+{
+    const std::string want = on ? "On" : "Off";
+    if (sys.power_state == want) {
+        log(ctx, STOCKADE_LOG_NOTICE, where() + ": " + sys.uri + " already " + want);
+        return {};
+    }
+    auto type = choose(sys, on ? kOn : kOff);
+    if (!type)
+        return type.error();
+    if (Status s = reset(ctx, sys, *type); !s) {
+        if (s.error().rc != STOCKADE_RC_UNREACHABLE)
+            return s;
+        // The answer may be what got lost: read the state back once.
+        auto again = read_power_state(ctx, sys.uri);
+        if (!again || *again != want)
+            return s;
+        log(ctx, STOCKADE_LOG_WARNING, s.error().message + "; but PowerState now reads " + want);
+        sys.power_state = want;
+        return {};
+    }
+    Status w = wait_for(ctx, sys, want, "ResetType " + *type, int64_t(cfg_.status_sleep_s) * 1000);
+    if (w)
+        sys.power_state = want;
+    return w;
+}
+
+Status RedfishDevice::cycle(const stockade_ctx *ctx, SystemInfo &sys, uint32_t *verified)
+{
+    auto type = choose(sys, kRestart);
+    if (!type)
+        return type.error();
+    if (Status s = reset(ctx, sys, *type); !s)
+        return s;
+    // Counts as a fence only if the system is seen Off: poll fast, the Off window may be short.
+    Status off = wait_for(ctx, sys, "Off", "ResetType " + *type, 50);
+    if (!off)
+        return Error{off.error().rc, off.error().message + "; the " + *type +
+                                         " is NOT confirmed as a fence (system never seen Off; use method=onoff)"};
+    *verified |= STOCKADE_VERIFIED_OFF;
+    Status on = wait_for(ctx, sys, "On", "ResetType " + *type, int64_t(cfg_.status_sleep_s) * 1000);
+    if (on)
+        *verified |= STOCKADE_VERIFIED_ON;
+    else
+        log(ctx, STOCKADE_LOG_WARNING, "reboot: system confirmed off, but not back on: " + on.error().message);
+    return {};
+}
+
+Status RedfishDevice::reboot(const stockade_ctx *ctx, SystemInfo &sys, uint32_t *verified)
+{
+    if (sys.power_state != "Off" && cfg_.method == RebootMethod::Cycle)
+        return cycle(ctx, sys, verified);
+    if (sys.power_state == "Off")
+        log(ctx, STOCKADE_LOG_NOTICE, where() + ": reboot: " + sys.uri + " already Off, powering on");
+    else if (Status off = set_power(ctx, sys, false); !off)
+        return off;
+    *verified |= STOCKADE_VERIFIED_OFF;
+    if (Status on = set_power(ctx, sys, true); on) {
+        *verified |= STOCKADE_VERIFIED_ON;
+    } else {
+        log(ctx, STOCKADE_LOG_WARNING, "reboot: system confirmed off, but power-on failed: " + on.error().message);
+        set_err(ctx, "system confirmed off, but power-on failed: " + on.error().message);
+    }
+    return {};
+}
+
+void RedfishDevice::log_traffic(const stockade_ctx *ctx, const char *what)
+{
+    log(ctx, STOCKADE_LOG_DEBUG, where() + ": " + what + ": " + std::to_string(link_.requests()) + " requests, " +
+                                     std::to_string(link_.connects()) + " new connection(s)");
+    link_.reset_counters();
+}
+
+uint32_t RedfishDevice::power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+{
+    *verified = 0;
+    if (Status s = use_host(ctx, target); !s)
+        return report(ctx, s.error());
+    auto sys = read_system(ctx, target);
+    if (!sys)
+        return report(ctx, sys.error());
+    Status s;
+    switch (action) {
+    case STOCKADE_ACTION_OFF:
+        s = set_power(ctx, *sys, false);
+        if (s)
+            *verified = STOCKADE_VERIFIED_OFF;
+        break;
+    case STOCKADE_ACTION_ON:
+        s = set_power(ctx, *sys, true);
+        if (s)
+            *verified = STOCKADE_VERIFIED_ON;
+        break;
+    case STOCKADE_ACTION_REBOOT:
+        s = reboot(ctx, *sys, verified);
+        break;
+    case STOCKADE_ACTION_DIAG: {
+        auto type = choose(*sys, kNmi);
+        s = type ? reset(ctx, *sys, *type) : Status(type.error());
+        break;
+    }
+    default:
+        s = Error{STOCKADE_RC_UNSUPPORTED, "redfish: unknown action " + std::to_string(action)};
+    }
+    log_traffic(ctx, "power");
+    if (!s)
+        return report(ctx, s.error());
+    return STOCKADE_RC_OK;
+}
+
+uint32_t RedfishDevice::status(const stockade_ctx *ctx, const std::string &target, uint32_t *state)
+{
+    *state = STOCKADE_POWER_UNKNOWN;
+    if (Status s = use_host(ctx, target); !s)
+        return report(ctx, s.error());
+    auto sys = read_system(ctx, target);
+    log_traffic(ctx, "status");
+    if (!sys)
+        return report(ctx, sys.error());
+    *state = state_of(sys->power_state);
+    if (*state == STOCKADE_POWER_UNKNOWN)
+        return report(ctx, Error{STOCKADE_RC_FAILED, where() + ": " + sys->uri + ": PowerState '" + sys->power_state +
+                                                         "' is neither On nor Off"});
+    return STOCKADE_RC_OK;
+}
+
+uint32_t RedfishDevice::monitor(const stockade_ctx *ctx)
+{
+    if (cfg_.port_as_ip)
+        return STOCKADE_RC_OK; // no BMC until a target names one
+    // Reading a system (or the collection) proves address, TLS trust and credentials.
+    if (!cfg_.systems_uri.empty()) {
+        auto r = link_.get(ctx, cfg_.systems_uri);
+        if (!r)
+            return report(ctx, r.error());
+        return STOCKADE_RC_OK;
+    }
+    auto m = members(ctx);
+    if (!m)
+        return report(ctx, m.error());
+    return STOCKADE_RC_OK;
+}
+
+// ---- C thunks: no exception crosses the boundary ----------------------------------------------
+
+uint32_t t_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
+                 void **handle)
+{
+    try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+        *handle = nullptr;
+        auto cfg = parse_config(params, n);
+        if (!cfg)
+            return report(ctx, cfg.error());
+        *handle = new RedfishDevice(std::move(cfg.value()));
+        return STOCKADE_RC_OK;
+    } catch (...) {
+        set_err(ctx, "redfish: internal error in open");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+void t_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/)
+{
+    try {
+        delete static_cast<RedfishDevice *>(handle);
+    } catch (...) {
+    }
+}
+
+uint32_t t_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
+                 uint32_t *verified)
+{
+    try {
+        *verified = 0;
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+        return static_cast<RedfishDevice *>(handle)->power(ctx, action, target ? target : "", verified);
+    } catch (...) {
+        set_err(ctx, "redfish: internal error in power");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+uint32_t t_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *state)
+{
+    try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+        return static_cast<RedfishDevice *>(handle)->status(ctx, target ? target : "", state);
+    } catch (...) {
+        set_err(ctx, "redfish: internal error in status");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+uint32_t t_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
+{
+    try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+        return static_cast<RedfishDevice *>(handle)->monitor(ctx);
+    } catch (...) {
+        set_err(ctx, "redfish: internal error in monitor");
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
+// Built on first use: the parameter table lives in redfish_config.cpp.
+const stockade_agent *descriptor()
+{
+    static const stockade_agent agent = [] {
+        const ParamTable t = param_table();
+        return stockade_agent{
+            .abi_major = STOCKADE_ABI_MAJOR,
+            .struct_size = sizeof(stockade_agent),
+            .abi_minor = STOCKADE_ABI_MINOR,
+            .capabilities = kCaps,
+            .name = "redfish",
+            .version = "1.0",
+            .summary = "Redfish (DMTF) ComputerSystem.Reset over HTTPS through libcurl: one connection, verified TLS",
+            .description =
+                "Fences a server through its BMC's Redfish service (iDRAC, iLO, XCC, OpenBMC). ForceOff, then "
+                "PowerState is read back until it says Off or power_timeout expires (a failure). ResetTypes are "
+                "chosen from what the system allows; 202 tasks are followed. TLS is verified (system CAs, "
+                "ssl_ca_file or ssl_fingerprint) unless ssl_insecure=1. Accepts every fence_redfish parameter.",
+            .params = t.rows,
+            .n_params = t.count,
+            .param_struct_size = sizeof(stockade_param_desc),
+            .open = t_open,
+            .close = t_close,
+            .power = t_power,
+            .status = t_status,
+            .list = nullptr, // as fence_redfish: no list, so no plug is demanded when one system is served
+            .monitor = t_monitor,
+        };
+    }();
+    return &agent;
+}
+
+} // namespace
+} // namespace stockade::redfish
+
+extern "C" STOCKADE_EXPORT const stockade_agent *stockade_agent_entry(void)
+{
+    return stockade::redfish::descriptor();
+}

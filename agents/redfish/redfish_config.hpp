@@ -1,0 +1,79 @@
+// redfish_config.hpp -- the Redfish agent's parameters, parsed once at open().
+//
+// The host has already resolved aliases (fence_redfish's names included), checked types and filled
+// defaults; what is left here is meaning: the address (fence_redfish's "ip:port" form included),
+// the TLS trust choice (CA file, pinned certificate fingerprint, or ssl_insecure -- exactly one
+// wins, and insecure only when asked), URIs that must be absolute paths, and the time limits.
+// Parsing is pure (no I/O), so the same code can answer "how long do you need" without a device.
+// The password lives only in this struct's memory and is wiped when it is destroyed.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "stockade/agent.h"
+#include "stockade/result.hpp"
+
+namespace stockade::redfish {
+
+enum class RebootMethod { OnOff, Cycle };
+enum class AuthType { Basic, Session };
+enum class TlsTrust { SystemCa, CaFile, Fingerprint, Insecure };
+
+// A std::string that is zeroed before its memory is released.
+class Secret {
+public:
+    Secret() = default;
+    explicit Secret(std::string s) : s_(std::move(s)) {}
+    Secret(const Secret &) = delete;
+    Secret &operator=(const Secret &) = delete;
+    Secret(Secret &&o) noexcept : s_(std::move(o.s_)) { o.wipe(); }
+    Secret &operator=(Secret &&o) noexcept;
+    ~Secret() { wipe(); }
+    const std::string &str() const { return s_; }
+    void wipe();
+
+private:
+    std::string s_;
+};
+
+struct RedfishConfig {
+    std::string host;                 // address or name of the BMC (no brackets, no port)
+    int port = 443;
+    bool port_as_ip = false;          // the target names the BMC (fence-agents port_as_ip)
+    std::string username;
+    Secret password;
+    AuthType auth = AuthType::Basic;
+    std::string redfish_uri = "/redfish/v1";
+    std::string systems_uri;          // "" = discover through the service root
+    TlsTrust trust = TlsTrust::SystemCa;
+    std::string ca_file;
+    std::array<unsigned char, 32> fingerprint{}; // SHA-256 of the DER certificate (TlsTrust::Fingerprint)
+    RebootMethod method = RebootMethod::OnOff;
+    unsigned power_timeout_s = 20;
+    unsigned power_wait_s = 0;
+    unsigned login_timeout_s = 5;     // connect + TLS handshake
+    unsigned request_timeout_s = 10;  // one HTTP request, answer included
+    unsigned status_sleep_s = 1;      // longest pause between two PowerState reads
+    unsigned retries = 2;             // extra attempts of a request that failed transiently (5xx, no answer)
+
+    // "https://host:port" for `host` (the configured one, or the target with port_as_ip).
+    std::string base_url(const std::string &for_host) const;
+    std::string endpoint(const std::string &for_host) const { return for_host + ":" + std::to_string(port); }
+};
+
+// Parses the parameter list handed to open().  Messages name the parameter, never a secret.
+Result<RedfishConfig> parse_config(const stockade_param *params, size_t n);
+
+// The agent's parameter table (static storage), for the descriptor.
+struct ParamTable {
+    const stockade_param_desc *rows;
+    size_t count;
+};
+ParamTable param_table();
+
+// Lower-case hex of a SHA-256 fingerprint, colon separated (as `openssl x509 -fingerprint`).
+std::string fingerprint_text(const std::array<unsigned char, 32> &fp);
+
+} // namespace stockade::redfish

@@ -1,0 +1,342 @@
+// redfish_bench.cpp -- stockade's redfish agent against fence-agents' fence_redfish, in one run, on
+// the Redfish test service (agents/redfish/tests/redfish_service.py, HTTPS on 127.0.0.1, verified
+// TLS for both: fence_redfish gets the test CA through REQUESTS_CA_BUNDLE).
+//
+// Measured: status, off, on and reboot of one BMC through fence_stockade_redfish (the drop-in: a
+// new process per action, as Pacemaker runs it), through the agent in-process (library floor) and
+// through fence_redfish with its defaults; then N BMCs at once (stockade status/fence of N nodes
+// in one CLI run vs N fence_redfish processes started together).  Every off/on/reboot is verified
+// from the node process (off: the node is gone; on: a node runs; reboot: a new node runs), and a
+// run that fails verification counts as failed.  Peak RSS is wait4()'s ru_maxrss of the command
+// (the largest process of its tree).  Credentials travel on stdin, never argv.
+//
+//   redfish_bench --stockade-bin DIR [--runs N] [--bmcs N] [--transition-ms MS]
+// --transition-ms makes the service report PoweringOff/PoweringOn that long, as a real BMC does.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <functional>
+#include <memory>
+#include <map>
+#include <signal.h>
+#include <spawn.h>
+#include <string>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "redfish_service_fixture.hpp"
+#include "bench_stats.hpp"
+#include "stockade/registry.hpp"
+#include "stockade/session.hpp"
+
+extern char **environ;
+
+using namespace stockade;
+using namespace stockade::test;
+using namespace stockade::bench;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+    double ms = 0;
+    long maxrss_kb = 0;
+    int exit_code = -1;
+};
+
+pid_t spawn_with_input(const std::vector<std::string> &argv, const std::string &input,
+                       const std::vector<std::string> &extra_env)
+{
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0)
+        return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[0], 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    std::vector<char *> args;
+    for (const auto &a : argv)
+        args.push_back(const_cast<char *>(a.c_str()));
+    args.push_back(nullptr);
+    std::vector<std::string> env_store = extra_env;
+    for (char **e = environ; *e; ++e)
+        env_store.emplace_back(*e);
+    std::vector<char *> envp;
+    for (auto &e : env_store)
+        envp.push_back(e.data());
+    envp.push_back(nullptr);
+    pid_t pid = -1;
+    if (posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data()) != 0)
+        pid = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(p[0]);
+    if (pid > 0 && !input.empty())
+        (void)!::write(p[1], input.data(), input.size()); // far below the pipe's buffer
+    ::close(p[1]);
+    return pid;
+}
+
+Run finish(pid_t pid, Clock::time_point t0)
+{
+    Run r;
+    int st = 0;
+    rusage ru{};
+    if (pid > 0 && wait4(pid, &st, 0, &ru) == pid) {
+        r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        r.maxrss_kb = ru.ru_maxrss;
+    }
+    r.ms = since_ms(t0);
+    return r;
+}
+
+
+std::string stdin_params(const RedfishService &s, const std::string &action, bool ours)
+{
+    std::string in = "ip=" + s.address() + "\nipport=" + std::to_string(s.port()) +
+                     "\nusername=admin\npassword=secret\naction=" + action + "\n";
+    if (ours)
+        in += "ssl_ca_file=" + s.ca_file() + "\n";
+    return in;
+}
+
+// Puts the node in the state an action starts from (untimed), and checks what it left.
+struct Verify {
+    std::function<void()> prepare;
+    std::function<bool()> check;
+};
+
+Verify verify_for(RedfishService &s, const std::string &action)
+{
+    auto before = std::make_shared<pid_t>(0);
+    if (action == "off")
+        return {[&s] { s.set_power("1", true); }, [&s] { return !s.node_alive(); }};
+    if (action == "on")
+        return {[&s] { s.set_power("1", false); }, [&s] { return s.node_alive(); }};
+    if (action == "reboot")
+        return {[&s, before] {
+                    s.set_power("1", true);
+                    *before = s.node_pid();
+                },
+                [&s, before] { return s.node_alive() && s.node_pid() != *before && ::kill(*before, 0) != 0; }};
+    return {[] {}, [] { return true; }};
+}
+
+void wait_settled(RedfishService &s)
+{
+    for (int i = 0; i < 300 && s.read_power_state("1").rfind("Powering", 0) == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+Cell measure_cli(RedfishService &s, const std::vector<std::string> &argv, const std::string &action, bool ours, int runs,
+                 const std::vector<std::string> &env)
+{
+    Cell c;
+    Verify v = verify_for(s, action);
+    for (int i = 0; i < runs; ++i) {
+        v.prepare();
+        wait_settled(s);
+        auto t0 = Clock::now();
+        Run r = finish(spawn_with_input(argv, stdin_params(s, action, ours), env), t0);
+        const bool ok = (action == "status" ? (r.exit_code == 0 || r.exit_code == 2) : r.exit_code == 0) && v.check();
+        if (!ok)
+            ++c.failures;
+        else
+            c.ms.push_back(r.ms);
+        c.maxrss_kb = std::max(c.maxrss_kb, r.maxrss_kb);
+    }
+    return c;
+}
+
+Cell measure_library(RedfishService &s, const std::string &action, int runs)
+{
+    Cell c;
+    static AgentRegistry reg;
+    auto agent = reg.find("redfish");
+    if (!agent)
+        return c;
+    RawParams raw{{"ip", s.address()}, {"ipport", std::to_string(s.port())}, {"username", "admin"},
+                  {"password", "secret"}, {"ssl_ca_file", s.ca_file()}};
+    auto params = resolve_params(**agent, raw, UnknownParams::Reject);
+    Verify v = verify_for(s, action);
+    for (int i = 0; i < runs; ++i) {
+        v.prepare();
+        wait_settled(s);
+        auto t0 = Clock::now();
+        SessionOptions o;
+        o.isolate = false;
+        auto sess = make_session(**agent, o);
+        OpResult r = sess->open(*params, std::chrono::seconds(10));
+        if (r.ok())
+            r = action == "status" ? sess->status("node1", std::chrono::seconds(10))
+                                   : sess->power(action == "off"  ? PowerAction::Off
+                                                 : action == "on" ? PowerAction::On
+                                                                  : PowerAction::Reboot,
+                                                 "node1", std::chrono::seconds(30));
+        sess->close();
+        const double ms = since_ms(t0);
+        if (r.ok() && v.check())
+            c.ms.push_back(ms);
+        else
+            ++c.failures;
+    }
+    return c;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    std::string bin;
+    int runs = 7, bmcs = 16, transition_ms = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        std::string k = argv[i], v = argv[i + 1];
+        if (k == "--stockade-bin")
+            bin = v;
+        else if (k == "--runs")
+            runs = std::stoi(v);
+        else if (k == "--bmcs")
+            bmcs = std::stoi(v);
+        else if (k == "--transition-ms")
+            transition_ms = std::stoi(v);
+    }
+    if (bin.empty()) {
+        std::fprintf(stderr, "usage: redfish_bench --stockade-bin DIR [--runs N] [--bmcs N] [--transition-ms MS]\n");
+        return 2;
+    }
+    if (auto why = redfish_service_unavailable_reason()) {
+        std::fprintf(stderr, "redfish_bench: %s\n", why->c_str());
+        return 1;
+    }
+    char tmpl[] = "/tmp/stockade-redfish-bench-XXXXXX";
+    if (!::mkdtemp(tmpl))
+        return 1;
+    const fs::path dir = tmpl;
+    const std::string fence_redfish = "/usr/sbin/fence_redfish";
+    const std::string ours = bin + "/fence_stockade_redfish";
+    const std::string control = "{\"off_delay_ms\": " + std::to_string(transition_ms) +
+                                ", \"on_delay_ms\": " + std::to_string(transition_ms) + "}";
+    int rc = 0;
+    {
+        auto svc = RedfishService::start(dir / "one");
+        svc->control(control);
+        const std::vector<std::string> env{"REQUESTS_CA_BUNDLE=" + svc->ca_file(), "PYTHONWARNINGS=ignore"};
+        std::printf("### One BMC (median of %d runs; PowerState transitions take %d ms)\n\n", runs, transition_ms);
+        std::printf("| action | fence_stockade_redfish | stockade library (in-process) | fence_redfish | "
+                    "fence_redfish / fence_stockade_redfish | peak RSS stockade / fence_redfish |\n"
+                    "|---|---|---|---|---|---|\n");
+        for (const char *action : {"status", "off", "on", "reboot"}) {
+            Cell st = measure_cli(*svc, {ours}, action, true, runs, env);
+            Cell lib = measure_library(*svc, action, runs);
+            Cell fr = measure_cli(*svc, {fence_redfish}, action, false, runs, env);
+            std::printf("| %s%s | %s | %s | %s | %s | %ld kB / %ld kB |\n", action,
+                        std::string(action) == "reboot" ? " (verified)" : "", fmt_ms(st).c_str(),
+                        fmt_ms(lib).c_str(), fmt_ms(fr).c_str(), ratio(fr, st).c_str(), st.maxrss_kb, fr.maxrss_kb);
+            if (st.failures || lib.failures)
+                rc = 1;
+        }
+        std::printf("\n(every off/on/reboot verified from the node process; failed runs are not timed)\n\n");
+    }
+
+    // N BMCs at once.
+    std::vector<std::unique_ptr<RedfishService>> farm;
+    RedfishServiceOptions shared;
+    shared.cert_dir = (dir / "certs").string();
+    for (int i = 0; i < bmcs; ++i) {
+        farm.push_back(RedfishService::start(dir / ("bmc" + std::to_string(i)), shared));
+        farm.back()->control(control);
+    }
+    const std::vector<std::string> env{"REQUESTS_CA_BUNDLE=" + farm[0]->ca_file(), "PYTHONWARNINGS=ignore"};
+    nlohmann::json devices = nlohmann::json::object(), nodes = nlohmann::json::object();
+    std::vector<std::string> node_names;
+    for (int i = 0; i < bmcs; ++i) {
+        const std::string n = "node" + std::to_string(i + 1);
+        node_names.push_back(n);
+        devices["rf" + std::to_string(i + 1)] = {{"agent", "redfish"},
+                                                  {"timeout", 30},
+                                                  {"params",
+                                                   {{"ip", farm[i]->address()},
+                                                    {"ipport", farm[i]->port()},
+                                                    {"username", "admin"},
+                                                    {"password", "secret"},
+                                                    {"ssl_ca_file", farm[i]->ca_file()}}}};
+        nodes[n] = {{"levels", {{"rf" + std::to_string(i + 1)}}}};
+    }
+    const fs::path cfg = dir / "stockade.json";
+    {
+        nlohmann::json c = {{"version", 1}, {"concurrency", bmcs}, {"devices", devices}, {"nodes", nodes}};
+        FILE *f = std::fopen(cfg.c_str(), "w");
+        std::fputs(c.dump(2).c_str(), f);
+        std::fclose(f);
+        ::chmod(cfg.c_str(), 0600);
+    }
+    std::printf("### %d BMCs at once (median of %d runs)\n\n", bmcs, std::max(3, runs / 2));
+    std::printf("| action | stockade (one CLI run, all nodes) | %d fence_redfish started together | fence_redfish / stockade "
+                "| peak RSS stockade / one fence_redfish |\n|---|---|---|---|---|\n",
+                bmcs);
+    for (const char *action : {"status", "reboot"}) {
+        Cell st, fr;
+        const bool reboot = std::string(action) == "reboot";
+        for (int k = 0; k < std::max(3, runs / 2); ++k) {
+            for (int variant = 0; variant < 2; ++variant) {
+                std::vector<pid_t> before;
+                for (auto &s : farm) {
+                    s->set_power("1", true);
+                    before.push_back(s->node_pid());
+                }
+                for (auto &s : farm)
+                    wait_settled(*s);
+                auto t0 = Clock::now();
+                bool ok = true;
+                long rss = 0;
+                if (variant == 0) {
+                    std::vector<std::string> a = {bin + "/stockade", "--config", cfg.string(), "-q"};
+                    if (reboot) {
+                        a.insert(a.end(), {"fence", "--action", "reboot"});
+                        a.insert(a.end(), node_names.begin(), node_names.end());
+                    } else {
+                        a.push_back("status");
+                    }
+                    Run r = finish(spawn_with_input(a, "", {}), t0);
+                    ok = r.exit_code == 0;
+                    rss = r.maxrss_kb;
+                } else {
+                    std::vector<pid_t> pids;
+                    for (auto &s : farm)
+                        pids.push_back(spawn_with_input({fence_redfish}, stdin_params(*s, action, false), env));
+                    for (pid_t p : pids) {
+                        Run r = finish(p, t0);
+                        ok = ok && r.exit_code == 0;
+                        rss = std::max(rss, r.maxrss_kb);
+                    }
+                }
+                const double ms = since_ms(t0);
+                if (reboot)
+                    for (size_t i = 0; i < farm.size(); ++i)
+                        ok = ok && farm[i]->node_alive() && farm[i]->node_pid() != before[i];
+                Cell &c = variant == 0 ? st : fr;
+                if (ok)
+                    c.ms.push_back(ms);
+                else
+                    ++c.failures;
+                c.maxrss_kb = std::max(c.maxrss_kb, rss);
+            }
+        }
+        std::printf("| %s%s | %s | %s | %s | %ld kB / %ld kB |\n", action, reboot ? " (verified)" : "",
+                    fmt_ms(st).c_str(), fmt_ms(fr).c_str(), ratio(fr, st).c_str(), st.maxrss_kb, fr.maxrss_kb);
+        if (st.failures)
+            rc = 1;
+    }
+    farm.clear();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    return rc;
+}
