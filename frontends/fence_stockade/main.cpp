@@ -212,6 +212,11 @@ bool Run::settle_limits(const ParamList &params, std::string &refusal)
         }
         if (!need->has_value())
             continue;
+        if (s_.action == "validate-all")
+            log_.logf(STOCKADE_LOG_NOTICE,
+                      "{} needs up to {} for {}: give the device at least that (Pacemaker: pcmk_{}_timeout), "
+                      "and pcmk_{}_retries=1 so a retry does not start the wait again",
+                      agent_.name, seconds_text(**need), a, a, a);
         if (!s_.total_timeout_set) {
             // Nobody told us the caller's limit: the agent's own wait decides (the docs and the
             // metadata tell Pacemaker users to set pcmk_<action>_timeout to at least this).
