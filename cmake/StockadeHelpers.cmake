@@ -10,8 +10,9 @@ endfunction()
 
 # stockade_add_agent(NAME SOURCES a.cpp ... [LIBS lib ...] [INCLUDES dir ...] [NO_INSTALL] [RUNS_FOREIGN]
 #                    [OUTPUT_DIR dir])
-# Builds NAME.so exporting only stockade_agent_entry.  Agents link only their own heavy dependency
-# (never libstockade), so one broken library cannot break every agent.
+# Builds NAME.so (cmake/StockadeAgent.cmake, the same rules out-of-tree agents get from stockade-dev).
+# Agents link only their own heavy dependency (never libstockade), so one broken library cannot
+# break every agent.
 #
 # Front-ends learn the agents from global properties set here (never by reading other folders'
 # CMakeLists), read after every agents/ folder has been added (see the top-level CMakeLists):
@@ -21,16 +22,14 @@ endfunction()
 #   STOCKADE_INSTALLED_AGENTS  those also installed (NO_INSTALL: the sim agent, build tree only)
 #   STOCKADE_FOREIGN_RUNNERS   RUNS_FOREIGN agents: they run another framework's agents (fence-agents
 #                              programs, cluster-glue plugins), so they are not republished as one
+set(STOCKADE_AGENT_INCLUDE_DIR ${PROJECT_SOURCE_DIR}/core/include)
+set(STOCKADE_AGENT_VERSION_SCRIPT ${PROJECT_SOURCE_DIR}/cmake/agent.map)
+include(StockadeAgent)
+
 function(stockade_add_agent name)
   cmake_parse_arguments(A "NO_INSTALL;RUNS_FOREIGN" "OUTPUT_DIR" "SOURCES;LIBS;INCLUDES" ${ARGN})
-  if(NOT name MATCHES "^[a-z0-9_]+$")
-    message(FATAL_ERROR "stockade_add_agent(${name}): agent names are lower-case letters, digits and '_' only")
-  endif()
   set(target stockade_agent_${name})
-  add_library(${target} MODULE ${A_SOURCES})
-  set_target_properties(${target} PROPERTIES
-    PREFIX "" OUTPUT_NAME ${name}
-    C_VISIBILITY_PRESET hidden CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
+  stockade_agent_module(${target} ${name} SOURCES ${A_SOURCES} LIBS ${A_LIBS} INCLUDES ${A_INCLUDES})
   if(A_OUTPUT_DIR)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${A_OUTPUT_DIR})
   else()
@@ -41,10 +40,6 @@ function(stockade_add_agent name)
       set_property(GLOBAL APPEND PROPERTY STOCKADE_FOREIGN_RUNNERS ${name})
     endif()
   endif()
-  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/core/include ${A_INCLUDES})
-  target_link_libraries(${target} PRIVATE ${A_LIBS})
-  target_link_options(${target} PRIVATE
-    -Wl,--version-script=${PROJECT_SOURCE_DIR}/cmake/agent.map -Wl,--no-undefined)
   stockade_set_warnings(${target})
   # Parameter tables and descriptors are designated initializers that leave unused fields out
   # (zero/NULL by the language); g++ before 14 warns about that in C++ (GCC PR c++/96868).

@@ -2,11 +2,22 @@
 # Installs what is missing (Debian 12, as root) and builds stockade into ./build.
 # Idempotent: packages already present are skipped, the build is incremental.
 # Package lists live in scripts/packages/*.txt, one file per part of the project.
+#
+#   scripts/setup.sh           every package list, the whole tree with its tests
+#   scripts/setup.sh --demo    only scripts/packages/core.txt and what `stockade demo` runs (the CLI,
+#                              the agent host, the sim agent): what scripts/demo.sh needs
+# Progress goes to stderr, so a caller may keep stdout for itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+demo=0
+[[ ${1:-} == --demo ]] && demo=1
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+lists=(scripts/packages/*.txt)
+((demo)) && lists=(scripts/packages/core.txt)
 want=()
-for list in scripts/packages/*.txt; do
+for list in "${lists[@]}"; do
   while read -r pkg _; do
     [[ -z "$pkg" || "$pkg" == \#* ]] && continue
     want+=("$pkg")
@@ -17,14 +28,33 @@ for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}"
   SUDO=""
   [[ $(id -u) -ne 0 ]] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Other apt users on the machine (unattended upgrades, a parallel setup) hold the dpkg lock for a
+  # while: wait for it rather than fail.
+  apt_opts=(-o DPkg::Lock::Timeout=600)
+  say "apt-get update"
+  $SUDO apt-get "${apt_opts[@]}" update -qq
+  say "installing ${#missing[@]} packages: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get "${apt_opts[@]}" install -y -q --no-install-recommends \
+    "${missing[@]}" | grep --line-buffered -E '^(Setting up|Unpacking) ' | sed -u 's/^/setup:   /' >&2 || true
+  for pkg in "${missing[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+      { say "package $pkg did not install"; exit 1; }
+  done
 fi
 
 BUILD_DIR=${BUILD_DIR:-build}
+jobs=$(nproc)
+if ((demo)); then
+  config=(-DSTOCKADE_BUILD_TESTS=OFF -DSTOCKADE_BUILD_FRONTENDS=OFF -DSTOCKADE_AGENT_FOLDERS=sim)
+  targets=(--target stockade)
+else
+  config=(-DSTOCKADE_BUILD_TESTS=ON -DSTOCKADE_BUILD_FRONTENDS=ON -DSTOCKADE_AGENT_FOLDERS=all)
+  targets=()
+fi
+say "configuring $BUILD_DIR"
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTOCKADE_WERROR="${STOCKADE_WERROR:-ON}" \
-  -DSTOCKADE_BUILD_TESTS=ON >/dev/null
-cmake --build "$BUILD_DIR" -j"$(nproc)"
+  "${config[@]}" >/dev/null
+say "building ${targets[*]:-everything} with $jobs jobs"
+cmake --build "$BUILD_DIR" -j"$jobs" "${targets[@]}" >&2

@@ -52,6 +52,58 @@ using stockade::agent::set_err;
 using stockade::agent::log;
 using stockade::agent::cancelled;
 
+// The `list` output of a fence-agents program, by its grammar (fencing.py): one target per line,
+// `plug[,alias]` (`plug,` when there is no alias), and nothing else on stdout.  An agent without
+// list support prints "NOTICE: List option is not working on this device yet" and exits 0: that
+// is "this device has no list", never a target called "NOTICE: ...".
+struct ListParse {
+    std::vector<std::pair<std::string, std::string>> targets;
+    std::vector<std::string> rejected; // lines that are not target[,alias]
+    bool no_list = false;
+    std::string notice;
+};
+
+// A target name: printable ASCII without spaces or commas, and not a "WORD:" message prefix.
+bool valid_target(const std::string &t)
+{
+    if (t.empty() || t.back() == ':')
+        return false;
+    for (unsigned char c : t)
+        if (c <= ' ' || c >= 0x7f || c == ',')
+            return false;
+    return true;
+}
+
+ListParse parse_list_output(const std::string &out)
+{
+    ListParse p;
+    size_t start = 0;
+    while (start < out.size()) {
+        size_t nl = out.find('\n', start);
+        std::string line = out.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+        start = nl == std::string::npos ? out.size() : nl + 1;
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+            line.pop_back();
+        if (line.empty())
+            continue;
+        if (line.rfind("NOTICE: List option is not working", 0) == 0) {
+            p.no_list = true;
+            p.notice = line;
+            continue;
+        }
+        size_t comma = line.find(',');
+        std::string name = line.substr(0, comma), alias = comma == std::string::npos ? "" : line.substr(comma + 1);
+        bool alias_ok = true;
+        for (unsigned char c : alias)
+            alias_ok = alias_ok && c >= ' ' && c != 0x7f;
+        if (valid_target(name) && alias_ok)
+            p.targets.emplace_back(std::move(name), std::move(alias));
+        else
+            p.rejected.push_back(std::move(line));
+    }
+    return p;
+}
+
 bool executable_file(const std::string &p)
 {
     struct stat st {};
@@ -260,20 +312,21 @@ uint32_t fx_list(void *h, const stockade_ctx *ctx, uint32_t flags, stockade_list
         auto r = run_action(f, ctx, "list", nullptr);
         if (uint32_t rc = judge(f, ctx, r, "list"); rc != STOCKADE_RC_OK)
             return rc;
-        // fence-agents print "plug,alias" per line ("plug," when there is no alias).
-        size_t start = 0;
-        while (start < r.out.size()) {
-            size_t nl = r.out.find('\n', start);
-            std::string line = r.out.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
-            start = nl == std::string::npos ? r.out.size() : nl + 1;
-            while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
-                line.pop_back();
-            if (line.empty())
-                continue;
-            size_t comma = line.find(',');
-            std::string name = line.substr(0, comma), alias = comma == std::string::npos ? "" : line.substr(comma + 1);
-            emit(ectx, name.c_str(), alias.c_str());
+        ListParse parsed = parse_list_output(r.out);
+        if (parsed.no_list) {
+            set_err(ctx, f.agent_name + " has no list operation on this device (it says: " + parsed.notice + ")");
+            return STOCKADE_RC_UNSUPPORTED;
         }
+        for (const auto &line : parsed.rejected)
+            log(ctx, STOCKADE_LOG_WARNING, f.agent_name + " list: ignoring a line that is not target[,alias]: '" +
+                                               line.substr(0, 120) + "'");
+        if (parsed.targets.empty() && !parsed.rejected.empty()) {
+            set_err(ctx, f.agent_name + " list printed no target[,alias] line (first line: '" +
+                             parsed.rejected.front().substr(0, 120) + "')");
+            return STOCKADE_RC_FAILED;
+        }
+        for (const auto &[name, alias] : parsed.targets)
+            emit(ectx, name.c_str(), alias.c_str());
         return STOCKADE_RC_OK;
     } catch (...) {
         set_err(ctx, "internal error in foreign_fence agent");

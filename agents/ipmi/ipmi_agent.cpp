@@ -18,6 +18,7 @@
 #include "ipmi_console.hpp"
 #include "ipmi_link.hpp"
 #include "stockade/agent.h"
+#include "stockade/agent_support.hpp"
 
 namespace stockade::ipmi {
 namespace {
@@ -105,41 +106,31 @@ constexpr stockade_param_desc kParams[] = {
 constexpr uint32_t kCaps = STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS |
                            STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR | STOCKADE_CAP_DIAG;
 
-void set_err(const stockade_ctx *ctx, const std::string &msg)
-{
-    if (ctx && ctx->errbuf && ctx->errbuf_size)
-        std::snprintf(ctx->errbuf, ctx->errbuf_size, "%s", msg.c_str());
-}
+using stockade::agent::cancelled;
+using stockade::agent::log;
+using stockade::agent::set_err;
 
-void log(const stockade_ctx *ctx, int level, const std::string &msg)
-{
-    if (ctx && ctx->log)
-        ctx->log(ctx, level, msg.c_str());
-}
-
-uint32_t report(const stockade_ctx *ctx, const IpmiFailure &f)
+uint32_t report(const stockade_ctx *ctx, const Error &f)
 {
     set_err(ctx, f.message);
     return f.rc;
 }
 
-bool cancelled(const stockade_ctx *ctx) { return ctx->is_cancelled && ctx->is_cancelled(ctx); }
-
 const char *state_name(uint32_t s) { return s == STOCKADE_POWER_ON ? "on" : s == STOCKADE_POWER_OFF ? "off" : "unknown"; }
 
 // Sleeps up to ms, waking for cancellation and never past ctx's deadline.
-Step sleep_within(const stockade_ctx *ctx, int64_t ms)
+Status sleep_within(const stockade_ctx *ctx, int64_t ms)
 {
     const int64_t until = stockade_monotonic_ms() + ms;
     for (;;) {
         if (cancelled(ctx))
-            return fail(STOCKADE_RC_CANCELLED, "ipmi: cancelled");
+            return Error{STOCKADE_RC_CANCELLED, "ipmi: cancelled"};
         int64_t now = stockade_monotonic_ms();
         if (now >= until)
             return {};
         int64_t step = std::min<int64_t>({until - now, 20, stockade_remaining_ms(ctx)});
         if (step <= 0)
-            return fail(STOCKADE_RC_TIMEOUT, "ipmi: the operation deadline passed");
+            return Error{STOCKADE_RC_TIMEOUT, "ipmi: the operation deadline passed"};
         struct timespec ts{step / 1000, (step % 1000) * 1000000L};
         ::nanosleep(&ts, nullptr);
     }
@@ -163,10 +154,10 @@ public:
 
 private:
     // Polls status until it reads `want` or power_timeout passes (a failure).
-    Step wait_for(const stockade_ctx *ctx, uint32_t want, const char *after, int64_t max_interval_ms);
+    Status wait_for(const stockade_ctx *ctx, uint32_t want, const char *after, int64_t max_interval_ms);
     // Reads status, sends the command unless already there, then confirms.
-    Step set_power(const stockade_ctx *ctx, uint32_t want, uint32_t known_state);
-    Step reboot(const stockade_ctx *ctx, uint32_t *verified);
+    Status set_power(const stockade_ctx *ctx, uint32_t want, uint32_t known_state);
+    Status reboot(const stockade_ctx *ctx, uint32_t *verified);
     void nmi_before_off(const stockade_ctx *ctx);
     void console_before_off(const stockade_ctx *ctx, const std::string &target);
     // What must stay free of the deadline for the power-off itself.
@@ -174,29 +165,29 @@ private:
     {
         return int64_t(cfg_.power_timeout_s) * 1000 + 2 * int64_t(cfg_.session_timeout_ms);
     }
-    IpmiFailure unknown_target(const std::string &target) const;
+    Error unknown_target(const std::string &target) const;
 
     IpmiConfig cfg_;
     IpmiLink link_;
 };
 
-IpmiFailure IpmiDevice::unknown_target(const std::string &target) const
+Error IpmiDevice::unknown_target(const std::string &target) const
 {
     std::string names;
     for (const auto &h : cfg_.hostlist)
         names += (names.empty() ? "" : " ") + h;
-    return fail(STOCKADE_RC_UNKNOWN_TARGET, "ipmi " + cfg_.endpoint() + ": unknown target '" + target +
-                                                "': this BMC powers only [" + names + "] (hostlist)");
+    return Error{STOCKADE_RC_UNKNOWN_TARGET, "ipmi " + cfg_.endpoint() + ": unknown target '" + target +
+                                                "': this BMC powers only [" + names + "] (hostlist)"};
 }
 
-Step IpmiDevice::wait_for(const stockade_ctx *ctx, uint32_t want, const char *after, int64_t max_interval_ms)
+Status IpmiDevice::wait_for(const stockade_ctx *ctx, uint32_t want, const char *after, int64_t max_interval_ms)
 {
     const int64_t start = stockade_monotonic_ms();
     const int64_t give_up = start + int64_t(cfg_.power_timeout_s) * 1000;
     if (cfg_.status_sleep_ms)
         max_interval_ms = std::max<int64_t>(50, *cfg_.status_sleep_ms);
     if (cfg_.power_wait_s) {
-        Step s = sleep_within(ctx, int64_t(cfg_.power_wait_s) * 1000);
+        Status s = sleep_within(ctx, int64_t(cfg_.power_wait_s) * 1000);
         if (!s)
             return s;
     }
@@ -214,9 +205,9 @@ Step IpmiDevice::wait_for(const stockade_ctx *ctx, uint32_t want, const char *af
                 return {};
             }
         } else {
-            if (is_final(st.failure().rc))
-                return st.failure();
-            last_error = st.failure().message;
+            if (is_final(st.error().rc))
+                return st.error();
+            last_error = st.error().message;
             log(ctx, STOCKADE_LOG_WARNING, last_error + " (still waiting for " + state_name(want) + ")");
         }
         const int64_t now = stockade_monotonic_ms();
@@ -226,22 +217,22 @@ Step IpmiDevice::wait_for(const stockade_ctx *ctx, uint32_t want, const char *af
                               " s (last status: " + state_name(last_state) + ")";
             if (!last_error.empty())
                 msg += "; last error: " + last_error;
-            return fail(STOCKADE_RC_FAILED, msg);
+            return Error{STOCKADE_RC_FAILED, msg};
         }
-        Step s = sleep_within(ctx, std::min(interval, give_up - now));
+        Status s = sleep_within(ctx, std::min(interval, give_up - now));
         if (!s)
             return s;
         interval = std::min(interval * 2, max_interval_ms);
     }
 }
 
-Step IpmiDevice::set_power(const stockade_ctx *ctx, uint32_t want, uint32_t known_state)
+Status IpmiDevice::set_power(const stockade_ctx *ctx, uint32_t want, uint32_t known_state)
 {
     uint32_t cur = known_state;
     if (cur == STOCKADE_POWER_UNKNOWN) {
         auto st = link_.power_state(ctx);
         if (!st)
-            return st.failure();
+            return st.error();
         cur = *st;
     }
     if (cur == want) {
@@ -250,15 +241,15 @@ Step IpmiDevice::set_power(const stockade_ctx *ctx, uint32_t want, uint32_t know
     }
     const bool off = want == STOCKADE_POWER_OFF;
     const char *what = off ? "power down" : "power up";
-    Step c = link_.chassis_control(ctx, off ? IPMI_CHASSIS_CONTROL_POWER_DOWN : IPMI_CHASSIS_CONTROL_POWER_UP, what);
+    Status c = link_.chassis_control(ctx, off ? IPMI_CHASSIS_CONTROL_POWER_DOWN : IPMI_CHASSIS_CONTROL_POWER_UP, what);
     if (!c) {
-        if (c.failure().rc != STOCKADE_RC_UNREACHABLE)
+        if (c.error().rc != STOCKADE_RC_UNREACHABLE)
             return c;
         // The reply may be what got lost: read the state back once on a fresh session.
         auto again = link_.power_state(ctx);
         if (!again || *again != want)
             return c;
-        log(ctx, STOCKADE_LOG_WARNING, c.failure().message + "; but the BMC now reports " + state_name(want));
+        log(ctx, STOCKADE_LOG_WARNING, c.error().message + "; but the BMC now reports " + state_name(want));
         return {};
     }
     return wait_for(ctx, want, what, 1000);
@@ -268,9 +259,9 @@ void IpmiDevice::nmi_before_off(const stockade_ctx *ctx)
 {
     if (!cfg_.nmi_wait_s)
         return;
-    Step s = link_.chassis_control(ctx, IPMI_CHASSIS_CONTROL_PULSE_DIAGNOSTIC_INTERRUPT, "diagnostic interrupt");
+    Status s = link_.chassis_control(ctx, IPMI_CHASSIS_CONTROL_PULSE_DIAGNOSTIC_INTERRUPT, "diagnostic interrupt");
     if (!s) {
-        log(ctx, STOCKADE_LOG_WARNING, s.failure().message + "; powering off without a crash dump");
+        log(ctx, STOCKADE_LOG_WARNING, s.error().message + "; powering off without a crash dump");
         return;
     }
     // Leave the victim time to dump, but never eat the time the power-off itself needs.
@@ -298,46 +289,46 @@ void IpmiDevice::console_before_off(const stockade_ctx *ctx, const std::string &
         log(ctx, STOCKADE_LOG_NOTICE, "ipmi " + cfg_.endpoint() + ": recorded " + std::to_string(*got) +
                                           " bytes of console output to " + cfg_.capture_console);
     else
-        log(ctx, STOCKADE_LOG_WARNING, got.failure().message + "; fencing without a console record");
+        log(ctx, STOCKADE_LOG_WARNING, got.error().message + "; fencing without a console record");
 }
 
-Step IpmiDevice::reboot(const stockade_ctx *ctx, uint32_t *verified)
+Status IpmiDevice::reboot(const stockade_ctx *ctx, uint32_t *verified)
 {
     auto st = link_.power_state(ctx);
     if (!st)
-        return st.failure();
+        return st.error();
     if (*st == STOCKADE_POWER_ON && cfg_.method == RebootMethod::Cycle) {
-        Step c = link_.chassis_control(ctx, IPMI_CHASSIS_CONTROL_POWER_CYCLE, "power cycle");
+        Status c = link_.chassis_control(ctx, IPMI_CHASSIS_CONTROL_POWER_CYCLE, "power cycle");
         if (!c)
             return c;
         // A cycle counts as a fence only if the node is actually seen off (poll fast: the off
         // window of a cycle can be short).
-        Step off = wait_for(ctx, STOCKADE_POWER_OFF, "power cycle", 200);
+        Status off = wait_for(ctx, STOCKADE_POWER_OFF, "power cycle", 200);
         if (!off)
-            return fail(off.failure().rc, off.failure().message + "; the power cycle was NOT confirmed (node never "
-                                                                   "seen off)");
+            return Error{off.error().rc, off.error().message + "; the power cycle was NOT confirmed (node never "
+                                                                   "seen off)"};
         *verified |= STOCKADE_VERIFIED_OFF;
-        Step on = wait_for(ctx, STOCKADE_POWER_ON, "power cycle", 1000);
+        Status on = wait_for(ctx, STOCKADE_POWER_ON, "power cycle", 1000);
         if (on)
             *verified |= STOCKADE_VERIFIED_ON;
         else
-            log(ctx, STOCKADE_LOG_WARNING, "reboot: node confirmed off, but not back on: " + on.failure().message);
+            log(ctx, STOCKADE_LOG_WARNING, "reboot: node confirmed off, but not back on: " + on.error().message);
         return {};
     }
     if (*st == STOCKADE_POWER_ON) {
-        Step off = set_power(ctx, STOCKADE_POWER_OFF, *st);
+        Status off = set_power(ctx, STOCKADE_POWER_OFF, *st);
         if (!off)
             return off;
     } else {
         log(ctx, STOCKADE_LOG_NOTICE, "ipmi " + cfg_.endpoint() + ": reboot: node already off, powering on");
     }
     *verified |= STOCKADE_VERIFIED_OFF;
-    Step on = set_power(ctx, STOCKADE_POWER_ON, STOCKADE_POWER_OFF);
+    Status on = set_power(ctx, STOCKADE_POWER_ON, STOCKADE_POWER_OFF);
     if (on)
         *verified |= STOCKADE_VERIFIED_ON;
     else {
-        log(ctx, STOCKADE_LOG_WARNING, "reboot: node confirmed off, but power-on failed: " + on.failure().message);
-        set_err(ctx, "node confirmed off, but power-on failed: " + on.failure().message);
+        log(ctx, STOCKADE_LOG_WARNING, "reboot: node confirmed off, but power-on failed: " + on.error().message);
+        set_err(ctx, "node confirmed off, but power-on failed: " + on.error().message);
     }
     return {};
 }
@@ -356,35 +347,35 @@ uint32_t IpmiDevice::power(const stockade_ctx *ctx, uint32_t action, const std::
     case STOCKADE_ACTION_OFF: {
         auto st = link_.power_state(ctx);
         if (!st)
-            return report(ctx, st.failure());
+            return report(ctx, st.error());
         if (*st == STOCKADE_POWER_ON) {
             link_.close(); // no idle session held open while the console is recorded
             console_before_off(ctx, target);
             nmi_before_off(ctx);
         }
-        Step s = set_power(ctx, STOCKADE_POWER_OFF, *st);
+        Status s = set_power(ctx, STOCKADE_POWER_OFF, *st);
         if (!s)
-            return report(ctx, s.failure());
+            return report(ctx, s.error());
         *verified = STOCKADE_VERIFIED_OFF;
         return STOCKADE_RC_OK;
     }
     case STOCKADE_ACTION_ON: {
-        Step s = set_power(ctx, STOCKADE_POWER_ON, STOCKADE_POWER_UNKNOWN);
+        Status s = set_power(ctx, STOCKADE_POWER_ON, STOCKADE_POWER_UNKNOWN);
         if (!s)
-            return report(ctx, s.failure());
+            return report(ctx, s.error());
         *verified = STOCKADE_VERIFIED_ON;
         return STOCKADE_RC_OK;
     }
     case STOCKADE_ACTION_REBOOT: {
-        Step s = reboot(ctx, verified);
+        Status s = reboot(ctx, verified);
         if (!s)
-            return report(ctx, s.failure());
+            return report(ctx, s.error());
         return STOCKADE_RC_OK;
     }
     case STOCKADE_ACTION_DIAG: {
-        Step s = link_.chassis_control(ctx, IPMI_CHASSIS_CONTROL_PULSE_DIAGNOSTIC_INTERRUPT, "diagnostic interrupt");
+        Status s = link_.chassis_control(ctx, IPMI_CHASSIS_CONTROL_PULSE_DIAGNOSTIC_INTERRUPT, "diagnostic interrupt");
         if (!s)
-            return report(ctx, s.failure());
+            return report(ctx, s.error());
         log(ctx, STOCKADE_LOG_NOTICE, "ipmi " + cfg_.endpoint() + ": diagnostic interrupt (NMI) sent to " + target);
         return STOCKADE_RC_OK;
     }
@@ -402,7 +393,7 @@ uint32_t IpmiDevice::status(const stockade_ctx *ctx, const std::string &target, 
     auto st = link_.power_state(ctx);
     link_.close();
     if (!st)
-        return report(ctx, st.failure());
+        return report(ctx, st.error());
     *state = *st;
     return STOCKADE_RC_OK;
 }
@@ -412,7 +403,7 @@ uint32_t IpmiDevice::monitor(const stockade_ctx *ctx)
     auto st = link_.power_state(ctx);
     link_.close();
     if (!st)
-        return report(ctx, st.failure());
+        return report(ctx, st.error());
     return STOCKADE_RC_OK;
 }
 
@@ -440,7 +431,7 @@ uint32_t t_open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
         *handle = nullptr;
         auto cfg = parse_config(params, n, ctx);
         if (!cfg)
-            return report(ctx, cfg.failure());
+            return report(ctx, cfg.error());
         *handle = new IpmiDevice(std::move(cfg.value()));
         return STOCKADE_RC_OK;
     } catch (...) {

@@ -105,9 +105,9 @@ bool parse_uint(const std::string &s, long long lo, long long hi, long long &out
     return r.ec == std::errc() && r.ptr == e && out >= lo && out <= hi;
 }
 
-IpmiFailure bad(const std::string &param, const std::string &what)
+Error bad(const std::string &param, const std::string &what)
 {
-    return fail(STOCKADE_RC_BAD_CONFIG, "parameter '" + param + "': " + what);
+    return Error{STOCKADE_RC_BAD_CONFIG, "parameter '" + param + "': " + what};
 }
 
 int hex_digit(char c)
@@ -120,7 +120,7 @@ int hex_digit(char c)
 
 // k_g is raw text of at most 20 bytes, or hex (a 0x prefix, or longer than 20 characters, as
 // fence_ipmilan's hexadecimal_kg).  The value itself never appears in a message.
-Expected<SecretString> parse_kg(const std::string &v)
+Result<SecretString> parse_kg(const std::string &v)
 {
     std::string_view s = v;
     bool hex = false;
@@ -166,7 +166,7 @@ void sleep_ms(int ms)
 
 } // namespace
 
-Expected<unsigned> parse_workarounds(const std::string &list, bool lanplus)
+Result<unsigned> parse_workarounds(const std::string &list, bool lanplus)
 {
     unsigned flags = 0;
     for (const std::string &w : text::split_list(ascii_lower(list))) {
@@ -198,7 +198,7 @@ bool IpmiConfig::accepts_target(const std::string &target) const
 }
 
 // Runs password_script and returns the first line of its stdout.
-static Expected<SecretString> run_password_script(const std::string &script, const stockade_ctx *ctx)
+static Result<SecretString> run_password_script(const std::string &script, const stockade_ctx *ctx)
 {
     constexpr int64_t kDefaultLimitMs = 10000;
     const int64_t start = stockade_monotonic_ms();
@@ -222,7 +222,7 @@ static Expected<SecretString> run_password_script(const std::string &script, con
 
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0)
-        return fail(STOCKADE_RC_INTERNAL, std::string("password_script: pipe failed: ") + std::strerror(errno));
+        return Error{STOCKADE_RC_INTERNAL, std::string("password_script: pipe failed: ") + std::strerror(errno)};
     int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     pid_t pid = ::fork();
     if (pid < 0) {
@@ -231,7 +231,7 @@ static Expected<SecretString> run_password_script(const std::string &script, con
         ::close(out[1]);
         if (devnull >= 0)
             ::close(devnull);
-        return fail(STOCKADE_RC_INTERNAL, std::string("password_script: fork failed: ") + std::strerror(e));
+        return Error{STOCKADE_RC_INTERNAL, std::string("password_script: fork failed: ") + std::strerror(e)};
     }
     if (pid == 0) {
         ::setpgid(0, 0);
@@ -285,9 +285,9 @@ static Expected<SecretString> run_password_script(const std::string &script, con
         ::waitpid(pid, &status, 0);
         SecretString wipe_it(std::move(buf));
         if (cancelled)
-            return fail(STOCKADE_RC_CANCELLED, "password_script: cancelled");
-        return fail(STOCKADE_RC_TIMEOUT, "password_script: no result within " +
-                                             std::to_string(deadline - start) + " ms; killed");
+            return Error{STOCKADE_RC_CANCELLED, "password_script: cancelled"};
+        return Error{STOCKADE_RC_TIMEOUT, "password_script: no result within " +
+                                             std::to_string(deadline - start) + " ms; killed"};
     }
     // Output ended: give the script a moment to exit, then make sure it is gone.
     for (int i = 0; i < 200; ++i) {
@@ -306,17 +306,17 @@ static Expected<SecretString> run_password_script(const std::string &script, con
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
                                             : "was killed by signal " + std::to_string(WTERMSIG(status));
-        return fail(STOCKADE_RC_BAD_CONFIG, "password_script " + how);
+        return Error{STOCKADE_RC_BAD_CONFIG, "password_script " + how};
     }
     std::string pw = out_secret.str();
     chomp(pw);
     if (pw.empty()) {
-        return fail(STOCKADE_RC_BAD_CONFIG, "password_script printed no password");
+        return Error{STOCKADE_RC_BAD_CONFIG, "password_script printed no password"};
     }
     return SecretString(std::move(pw));
 }
 
-static Expected<SecretString> read_password_file(const std::string &path, const stockade_ctx *ctx)
+static Result<SecretString> read_password_file(const std::string &path, const stockade_ctx *ctx)
 {
     struct stat st{};
     if (::stat(path.c_str(), &st) != 0)
@@ -333,7 +333,7 @@ static Expected<SecretString> read_password_file(const std::string &path, const 
     return SecretString(std::move(line));
 }
 
-Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const stockade_ctx *ctx)
+Result<IpmiConfig> parse_config(const stockade_param *params, size_t n, const stockade_ctx *ctx)
 {
     IpmiConfig c;
     std::string workarounds, passwd_method = "param", password_script, password_file, hostlist;
@@ -394,7 +394,7 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
             const bool force_hex = k == "hexadecimal_kg" && !(v.size() > 2 && v[0] == '0' && (v[1] | 0x20) == 'x');
             auto kg = parse_kg(force_hex ? "0x" + v : v);
             if (!kg)
-                return kg.failure();
+                return kg.error();
             c.k_g = std::move(kg.value());
         } else if (k == "target") {
             // ipmitool -t: an IPMB slave address, decimal or 0x-hex; even (7-bit address << 1).
@@ -460,7 +460,7 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
                 return bad(k, "'" + v + "' is not a number of seconds between 1 and 300");
             c.capture_seconds = unsigned(num);
         } else {
-            return fail(STOCKADE_RC_BAD_CONFIG, "parameter '" + k + "': the ipmi agent has no such parameter");
+            return Error{STOCKADE_RC_BAD_CONFIG, "parameter '" + k + "': the ipmi agent has no such parameter"};
         }
     }
 
@@ -492,7 +492,7 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
     }
     auto w = parse_workarounds(workarounds, c.lanplus);
     if (!w)
-        return w.failure();
+        return w.error();
     c.workaround_flags = w.value();
 
     // Where the password comes from.
@@ -506,7 +506,7 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
             return bad("passwd_method", "file: the password comes from password_file; do not also set password");
         auto pw = read_password_file(password_file, ctx);
         if (!pw)
-            return pw.failure();
+            return pw.error();
         c.password = std::move(pw.value());
     } else if (passwd_method == "env") {
         // cluster-glue's meaning: the password never goes on a command line.  Ours never does, so a
@@ -525,7 +525,7 @@ Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const 
     if (!password_script.empty()) {
         auto pw = run_password_script(password_script, ctx);
         if (!pw)
-            return pw.failure();
+            return pw.error();
         c.password = std::move(pw.value());
     }
     size_t max_pw = c.lanplus ? IPMI_2_0_MAX_PASSWORD_LENGTH : IPMI_1_5_MAX_PASSWORD_LENGTH;

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "ipmi_error.hpp"
+#include "stockade/result.hpp"
 #include "stockade/agent.h"
 
 namespace stockade::ipmi {
@@ -66,9 +66,9 @@ struct IpmiConfig {
 
 // Parses the parameter list handed to open().  Runs password_script (bounded by ctx's deadline)
 // when one is configured.  Error messages name the parameter and never contain a secret.
-Expected<IpmiConfig> parse_config(const stockade_param *params, size_t n, const stockade_ctx *ctx);
+Result<IpmiConfig> parse_config(const stockade_param *params, size_t n, const stockade_ctx *ctx);
 
 // Workaround names as FreeIPMI's tools spell them (-W), for the lanplus or lan protocol.
-Expected<unsigned> parse_workarounds(const std::string &list, bool lanplus);
+Result<unsigned> parse_workarounds(const std::string &list, bool lanplus);
 
 } // namespace stockade::ipmi

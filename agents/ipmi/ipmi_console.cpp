@@ -43,17 +43,17 @@ bool engine_ready(std::string &why)
 
 } // namespace
 
-Expected<size_t> capture_console(const IpmiConfig &cfg, const stockade_ctx *ctx, const std::string &target,
+Result<size_t> capture_console(const IpmiConfig &cfg, const stockade_ctx *ctx, const std::string &target,
                                  int64_t budget_ms)
 {
     const std::string where = "console capture from " + cfg.endpoint();
     if (!cfg.lanplus)
-        return fail(STOCKADE_RC_UNSUPPORTED, where + ": Serial-over-LAN needs lanplus (IPMI 2.0)");
+        return Error{STOCKADE_RC_UNSUPPORTED, where + ": Serial-over-LAN needs lanplus (IPMI 2.0)"};
     if (budget_ms <= 0)
-        return fail(STOCKADE_RC_TIMEOUT, where + ": no time left before the power-off");
+        return Error{STOCKADE_RC_TIMEOUT, where + ": no time left before the power-off"};
     std::string why;
     if (!engine_ready(why))
-        return fail(STOCKADE_RC_INTERNAL, where + ": " + why);
+        return Error{STOCKADE_RC_INTERNAL, where + ": " + why};
 
     // libipmiconsole wants mutable buffers; they are wiped before they are freed.
     std::vector<char> user(cfg.username.begin(), cfg.username.end()), pass(cfg.password.str().begin(),
@@ -99,23 +99,23 @@ Expected<size_t> capture_console(const IpmiConfig &cfg, const stockade_ctx *ctx,
     const int64_t start = stockade_monotonic_ms();
     ipmiconsole_ctx_t c = ipmiconsole_ctx_create(cfg.endpoint().c_str(), &ipmi, &proto, &engine);
     if (!c)
-        return fail(STOCKADE_RC_INTERNAL, where + ": cannot create a console context: " + std::strerror(errno));
+        return Error{STOCKADE_RC_INTERNAL, where + ": cannot create a console context: " + std::strerror(errno)};
     struct Destroy {
         ipmiconsole_ctx_t c;
         ~Destroy() { ipmiconsole_ctx_destroy(c); }
     } destroy{c};
 
     if (ipmiconsole_engine_submit_block(c) < 0)
-        return fail(STOCKADE_RC_FAILED, where + ": " + ipmiconsole_ctx_strerror(ipmiconsole_ctx_errnum(c)));
+        return Error{STOCKADE_RC_FAILED, where + ": " + ipmiconsole_ctx_strerror(ipmiconsole_ctx_errnum(c))};
     int fd = ipmiconsole_ctx_fd(c);
     if (fd < 0)
-        return fail(STOCKADE_RC_FAILED, where + ": " + ipmiconsole_ctx_strerror(ipmiconsole_ctx_errnum(c)));
+        return Error{STOCKADE_RC_FAILED, where + ": " + ipmiconsole_ctx_strerror(ipmiconsole_ctx_errnum(c))};
 
     int out = ::open(cfg.capture_console.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (out < 0) {
         int e = errno;
         ::close(fd);
-        return fail(STOCKADE_RC_BAD_CONFIG, where + ": cannot write '" + cfg.capture_console + "': " + std::strerror(e));
+        return Error{STOCKADE_RC_BAD_CONFIG, where + ": cannot write '" + cfg.capture_console + "': " + std::strerror(e)};
     }
     char stamp[64];
     std::time_t now = std::time(nullptr);

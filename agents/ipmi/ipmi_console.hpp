@@ -8,14 +8,14 @@
 #include <string>
 
 #include "ipmi_config.hpp"
-#include "ipmi_error.hpp"
+#include "stockade/result.hpp"
 #include "stockade/agent.h"
 
 namespace stockade::ipmi {
 
 // Appends up to budget_ms of SOL output (after a header line) to cfg.capture_console.  Returns
 // the number of console bytes recorded, or why nothing could be.
-Expected<size_t> capture_console(const IpmiConfig &cfg, const stockade_ctx *ctx, const std::string &target,
+Result<size_t> capture_console(const IpmiConfig &cfg, const stockade_ctx *ctx, const std::string &target,
                                  int64_t budget_ms);
 
 } // namespace stockade::ipmi

@@ -27,8 +27,7 @@ constexpr std::array<ErrnumInfo, 22> kErrnums{{
     {IPMI_ERR_K_G_INVALID, STOCKADE_RC_ACCESS_DENIED, "wrong k_g (BMC key)"},
     {IPMI_ERR_PRIVILEGE_LEVEL_INSUFFICIENT, STOCKADE_RC_ACCESS_DENIED, "privilege too low"},
     {IPMI_ERR_PRIVILEGE_LEVEL_CANNOT_BE_OBTAINED, STOCKADE_RC_ACCESS_DENIED,
-     "privilege too low: the requested privilege level cannot be obtained for this user (some BMCs, e.g. "
-     "ipmi_sim, need workarounds=opensesspriv)"},
+     "privilege too low: the requested privilege level cannot be obtained for this user"},
     {IPMI_ERR_AUTHENTICATION_TYPE_UNAVAILABLE, STOCKADE_RC_ACCESS_DENIED,
      "authentication type unavailable for this user and privilege level"},
     {IPMI_ERR_CIPHER_SUITE_ID_UNAVAILABLE, STOCKADE_RC_BAD_CONFIG, "the BMC does not offer this cipher suite"},
@@ -130,7 +129,7 @@ void IpmiLink::close()
     open_ = false;
 }
 
-IpmiFailure IpmiLink::failure_from_ctx(const char *during, bool opening, void *obj_rs)
+Error IpmiLink::failure_from_ctx(const char *during, bool opening, void *obj_rs)
 {
     const int errnum = ctx_ ? ipmi_ctx_errnum(ctx_) : IPMI_ERR_INTERNAL_ERROR;
     const ErrnumInfo *info = errnum_info(errnum);
@@ -175,23 +174,23 @@ IpmiFailure IpmiLink::failure_from_ctx(const char *during, bool opening, void *o
     // A failed open leaves the context unusable; any timeout means the session is gone.
     if (opening || timeout)
         drop_ctx();
-    return fail(rc, msg);
+    return Error{rc, msg};
 }
 
-Step IpmiLink::ensure_open(const stockade_ctx *ctx)
+Status IpmiLink::ensure_open(const stockade_ctx *ctx)
 {
     if (ctx->is_cancelled && ctx->is_cancelled(ctx))
-        return fail(STOCKADE_RC_CANCELLED, "ipmi " + cfg_.endpoint() + ": cancelled");
+        return Error{STOCKADE_RC_CANCELLED, "ipmi " + cfg_.endpoint() + ": cancelled"};
     const int64_t remaining = stockade_remaining_ms(ctx);
     if (remaining <= 0)
-        return fail(STOCKADE_RC_TIMEOUT, "ipmi " + cfg_.endpoint() + ": the operation deadline passed");
+        return Error{STOCKADE_RC_TIMEOUT, "ipmi " + cfg_.endpoint() + ": the operation deadline passed"};
     if (open_ && session_timeout_ms_ <= remaining)
         return {};
     close();
 
     init_crypto_once();
     if (!ctx_ && !(ctx_ = ipmi_ctx_create()))
-        return fail(STOCKADE_RC_INTERNAL, "ipmi: cannot create a FreeIPMI context (out of memory)");
+        return Error{STOCKADE_RC_INTERNAL, "ipmi: cannot create a FreeIPMI context (out of memory)"};
 
     unsigned limit = cfg_.session_timeout_ms;
     clamped_by_deadline_ = false;
@@ -209,26 +208,14 @@ Step IpmiLink::ensure_open(const stockade_ctx *ctx)
     int r;
     if (cfg_.lanplus) {
         const auto *kg = cfg_.k_g.empty() ? nullptr : reinterpret_cast<const unsigned char *>(cfg_.k_g.str().data());
-        auto open20 = [&] {
-            return ipmi_ctx_open_outofband_2_0(ctx_, hostport.c_str(), user, pass, kg, unsigned(cfg_.k_g.str().size()),
-                                               cfg_.privilege, cfg_.cipher, session, retrans,
-                                               cfg_.workaround_flags | learned_workarounds_, IPMI_FLAGS_DEFAULT);
-        };
-        r = open20();
-        // Some BMCs (ipmi_sim among them) answer Open Session with a maximum privilege of 0.
-        // ipmitool, and so fence_ipmilan, never looks at that field; FreeIPMI refuses unless told
-        // to.  Retry once as ipmitool would, and remember it for this device.
+        // Some BMCs (OpenIPMI's ipmi_sim among them) answer Open Session with a maximum privilege
+        // of 0.  ipmitool, and so fence_ipmilan, never looks at that field; FreeIPMI refuses the
+        // session unless told to ignore it.  Ignoring it always costs nothing: the privilege is
+        // still set (and enforced by the BMC) with Set Session Privilege Level.
         constexpr unsigned kOpenSessPriv = IPMI_WORKAROUND_FLAGS_OUTOFBAND_2_0_OPEN_SESSION_PRIVILEGE;
-        if (r < 0 && ipmi_ctx_errnum(ctx_) == IPMI_ERR_PRIVILEGE_LEVEL_CANNOT_BE_OBTAINED &&
-            !((cfg_.workaround_flags | learned_workarounds_) & kOpenSessPriv) && stockade_remaining_ms(ctx) > 0) {
-            learned_workarounds_ |= kOpenSessPriv;
-            if (ctx->log)
-                ctx->log(ctx, STOCKADE_LOG_INFO,
-                         ("ipmi " + hostport + ": the BMC reports no privilege in its Open Session reply; retrying "
-                                               "with workarounds=opensesspriv (as ipmitool does)")
-                             .c_str());
-            r = open20();
-        }
+        r = ipmi_ctx_open_outofband_2_0(ctx_, hostport.c_str(), user, pass, kg, unsigned(cfg_.k_g.str().size()),
+                                        cfg_.privilege, cfg_.cipher, session, retrans,
+                                        cfg_.workaround_flags | kOpenSessPriv, IPMI_FLAGS_DEFAULT);
     } else {
         r = ipmi_ctx_open_outofband(ctx_, hostport.c_str(), user, pass, cfg_.auth_type, cfg_.privilege, session,
                                     retrans, cfg_.workaround_flags, IPMI_FLAGS_DEFAULT);
@@ -240,7 +227,7 @@ Step IpmiLink::ensure_open(const stockade_ctx *ctx)
         // fence_ipmilan's target (ipmitool -t): every command goes over IPMB to that controller.
         uint8_t addr = *cfg_.bridge_target;
         if (ipmi_ctx_set_target(ctx_, nullptr, &addr) < 0) {
-            IpmiFailure f = failure_from_ctx(("bridging to target " + hex2(addr)).c_str(), false, nullptr);
+            Error f = failure_from_ctx(("bridging to target " + hex2(addr)).c_str(), false, nullptr);
             close();
             return f;
         }
@@ -248,31 +235,31 @@ Step IpmiLink::ensure_open(const stockade_ctx *ctx)
     return {};
 }
 
-Expected<uint32_t> IpmiLink::power_state(const stockade_ctx *ctx)
+Result<uint32_t> IpmiLink::power_state(const stockade_ctx *ctx)
 {
-    Step s = ensure_open(ctx);
+    Status s = ensure_open(ctx);
     if (!s)
-        return s.failure();
+        return s.error();
     FiidObj rs(tmpl_cmd_get_chassis_status_rs);
     if (!rs.obj)
-        return fail(STOCKADE_RC_INTERNAL, "ipmi: out of memory");
+        return Error{STOCKADE_RC_INTERNAL, "ipmi: out of memory"};
     if (ipmi_cmd_get_chassis_status(ctx_, rs.obj) < 0)
         return failure_from_ctx("Get Chassis Status", false, rs.obj);
     uint64_t on = 0;
     if (FIID_OBJ_GET(rs.obj, "current_power_state.power_is_on", &on) < 0)
-        return fail(STOCKADE_RC_FAILED, "ipmi " + cfg_.endpoint() + ": Get Chassis Status: malformed reply (" +
-                                            fiid_obj_errormsg(rs.obj) + ")");
+        return Error{STOCKADE_RC_FAILED, "ipmi " + cfg_.endpoint() + ": Get Chassis Status: malformed reply (" +
+                                            fiid_obj_errormsg(rs.obj) + ")"};
     return on ? uint32_t(STOCKADE_POWER_ON) : uint32_t(STOCKADE_POWER_OFF);
 }
 
-Step IpmiLink::chassis_control(const stockade_ctx *ctx, uint8_t value, const char *what)
+Status IpmiLink::chassis_control(const stockade_ctx *ctx, uint8_t value, const char *what)
 {
-    Step s = ensure_open(ctx);
+    Status s = ensure_open(ctx);
     if (!s)
         return s;
     FiidObj rs(tmpl_cmd_chassis_control_rs);
     if (!rs.obj)
-        return fail(STOCKADE_RC_INTERNAL, "ipmi: out of memory");
+        return Error{STOCKADE_RC_INTERNAL, "ipmi: out of memory"};
     if (ipmi_cmd_chassis_control(ctx_, value, rs.obj) < 0)
         return failure_from_ctx((std::string("Chassis Control ") + what).c_str(), false, rs.obj);
     return {};

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "ipmi_config.hpp"
-#include "ipmi_error.hpp"
+#include "stockade/result.hpp"
 #include "stockade/agent.h"
 
 struct ipmi_ctx;
@@ -26,18 +26,18 @@ public:
     IpmiLink &operator=(const IpmiLink &) = delete;
 
     // Opens a session unless one is open whose timeout still fits the deadline.
-    Step ensure_open(const stockade_ctx *ctx);
+    Status ensure_open(const stockade_ctx *ctx);
     // Ends the session (best effort; the BMC also ages idle sessions out).
     void close();
     bool is_open() const { return open_; }
 
     // Get Chassis Status -> STOCKADE_POWER_ON / STOCKADE_POWER_OFF.
-    Expected<uint32_t> power_state(const stockade_ctx *ctx);
+    Result<uint32_t> power_state(const stockade_ctx *ctx);
     // Chassis Control with an IPMI_CHASSIS_CONTROL_* value; success = completion code 0.
-    Step chassis_control(const stockade_ctx *ctx, uint8_t value, const char *what);
+    Status chassis_control(const stockade_ctx *ctx, uint8_t value, const char *what);
 
 private:
-    IpmiFailure failure_from_ctx(const char *during, bool opening, void *obj_rs);
+    Error failure_from_ctx(const char *during, bool opening, void *obj_rs);
     void drop_ctx();
 
     const IpmiConfig &cfg_;
@@ -45,7 +45,6 @@ private:
     bool open_ = false;
     unsigned session_timeout_ms_ = 0; // of the open session
     bool clamped_by_deadline_ = false;
-    unsigned learned_workarounds_ = 0; // opensesspriv once a BMC showed it needs it
 };
 
 } // namespace stockade::ipmi

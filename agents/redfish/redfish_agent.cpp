@@ -160,6 +160,10 @@ private:
     Status cycle(const stockade_ctx *ctx, SystemInfo &sys, uint32_t *verified);
     void log_traffic(const stockade_ctx *ctx, const char *what);
     std::string where() const { return "redfish " + link_.endpoint(); }
+    // Longest pause between two PowerState reads: stonith_status_sleep, but at most 200 ms -- a
+    // read on the kept-alive connection costs the BMC little, and a fence should not wait longer
+    // than it must to see the new state.
+    int64_t poll_cap_ms() const { return std::min<int64_t>(int64_t(cfg_.status_sleep_s) * 1000, 200); }
 
     RedfishConfig cfg_;
     RedfishLink link_;
@@ -354,7 +358,7 @@ Status RedfishDevice::follow_task(const stockade_ctx *ctx, const std::string &mo
                                                  " after power_timeout=" + std::to_string(cfg_.power_timeout_s) + " s"};
         if (Status s = sleep_within(ctx, std::min(interval, give_up - now)); !s)
             return s;
-        interval = std::min<int64_t>(interval * 2, int64_t(cfg_.status_sleep_s) * 1000);
+        interval = std::min<int64_t>(interval * 2, poll_cap_ms());
     }
 }
 
@@ -439,7 +443,7 @@ Status RedfishDevice::set_power(const stockade_ctx *ctx, SystemInfo &sys, bool o
         sys.power_state = want;
         return {};
     }
-    Status w = wait_for(ctx, sys, want, "ResetType " + *type, int64_t(cfg_.status_sleep_s) * 1000);
+    Status w = wait_for(ctx, sys, want, "ResetType " + *type, poll_cap_ms());
     if (w)
         sys.power_state = want;
     return w;
@@ -458,7 +462,7 @@ Status RedfishDevice::cycle(const stockade_ctx *ctx, SystemInfo &sys, uint32_t *
         return Error{off.error().rc, off.error().message + "; the " + *type +
                                          " is NOT confirmed as a fence (system never seen Off; use method=onoff)"};
     *verified |= STOCKADE_VERIFIED_OFF;
-    Status on = wait_for(ctx, sys, "On", "ResetType " + *type, int64_t(cfg_.status_sleep_s) * 1000);
+    Status on = wait_for(ctx, sys, "On", "ResetType " + *type, poll_cap_ms());
     if (on)
         *verified |= STOCKADE_VERIFIED_ON;
     else

@@ -8,10 +8,7 @@
 #include <string_view>
 #include <time.h>
 
-#include <curl/curl.h>
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
+#include "redfish_curl.hpp"
 
 #include "stockade/agent_support.hpp"
 
@@ -57,12 +54,6 @@ void sleep_ms(int64_t ms)
         return;
     struct timespec ts{ms / 1000, (ms % 1000) * 1000000L};
     ::nanosleep(&ts, nullptr);
-}
-
-void init_curl_once()
-{
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
 // JSON string literal of s, into a Secret (the session login body carries the password).
@@ -118,6 +109,8 @@ std::string redfish_error_text(const nlohmann::json &body)
 }
 
 struct RedfishLink::Curl {
+    const CurlApi *api = nullptr; // nullptr: libcurl could not be loaded (load_error says why)
+    std::string load_error;
     CURL *h = nullptr;
     char errbuf[CURL_ERROR_SIZE] = {0};
     const stockade_ctx *ctx = nullptr; // of the call in progress (for the cancel check)
@@ -133,7 +126,7 @@ struct RedfishLink::Curl {
     ~Curl()
     {
         if (h)
-            curl_easy_cleanup(h);
+            api->easy_cleanup(h);
     }
 
     static size_t on_body(char *p, size_t size, size_t n, void *self)
@@ -177,10 +170,10 @@ struct RedfishLink::Curl {
     static int verify_pin(X509_STORE_CTX *store, void *self)
     {
         auto *c = static_cast<Curl *>(self);
-        X509 *leaf = X509_STORE_CTX_get0_cert(store);
+        X509 *leaf = c->api->x509_store_ctx_get0_cert(store);
         std::array<unsigned char, 32> got{};
         unsigned int len = 0;
-        if (!leaf || !X509_digest(leaf, EVP_sha256(), got.data(), &len) || len != got.size()) {
+        if (!leaf || !c->api->x509_digest(leaf, c->api->evp_sha256(), got.data(), &len) || len != got.size()) {
             c->pin_mismatch = true;
             c->seen_fingerprint = "(none)";
             return 0;
@@ -192,9 +185,10 @@ struct RedfishLink::Curl {
 
     static CURLcode on_ssl_ctx(CURL *, void *ssl_ctx, void *self)
     {
+        auto *c = static_cast<Curl *>(self);
         auto *ctx = static_cast<SSL_CTX *>(ssl_ctx);
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-        SSL_CTX_set_cert_verify_callback(ctx, verify_pin, self);
+        c->api->ssl_ctx_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+        c->api->ssl_ctx_set_cert_verify_callback(ctx, verify_pin, self);
         return CURLE_OK;
     }
 };
@@ -202,30 +196,33 @@ struct RedfishLink::Curl {
 RedfishLink::RedfishLink(const RedfishConfig &cfg) : cfg_(cfg), host_(cfg.host), curl_(std::make_unique<Curl>())
 {
     sessions_uri_ = cfg_.redfish_uri + "/SessionService/Sessions";
-    init_curl_once();
-    curl_->h = curl_easy_init();
+    curl_->api = curl_api(&curl_->load_error);
+    if (!curl_->api)
+        return; // reported by the first request
+    const CurlApi &api = *curl_->api;
+    curl_->h = api.easy_init();
     if (!curl_->h)
         return; // reported by the first request
     CURL *h = curl_->h;
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_->errbuf);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Curl::on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, curl_.get());
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &Curl::on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, curl_.get());
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &Curl::on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, curl_.get());
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "stockade-redfish/1.0");
+    api.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    api.easy_setopt(h, CURLOPT_ERRORBUFFER, curl_->errbuf);
+    api.easy_setopt(h, CURLOPT_WRITEFUNCTION, &Curl::on_body);
+    api.easy_setopt(h, CURLOPT_WRITEDATA, curl_.get());
+    api.easy_setopt(h, CURLOPT_HEADERFUNCTION, &Curl::on_header);
+    api.easy_setopt(h, CURLOPT_HEADERDATA, curl_.get());
+    api.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    api.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &Curl::on_progress);
+    api.easy_setopt(h, CURLOPT_XFERINFODATA, curl_.get());
+    api.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+    api.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    api.easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    api.easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    api.easy_setopt(h, CURLOPT_MAXCONNECTS, 1L);
+    api.easy_setopt(h, CURLOPT_USERAGENT, "stockade-redfish/1.0");
     if (cfg_.auth == AuthType::Basic) {
-        curl_easy_setopt(h, CURLOPT_HTTPAUTH, long(CURLAUTH_BASIC));
-        curl_easy_setopt(h, CURLOPT_USERNAME, cfg_.username.c_str());
-        curl_easy_setopt(h, CURLOPT_PASSWORD, cfg_.password.str().c_str());
+        api.easy_setopt(h, CURLOPT_HTTPAUTH, long(CURLAUTH_BASIC));
+        api.easy_setopt(h, CURLOPT_USERNAME, cfg_.username.c_str());
+        api.easy_setopt(h, CURLOPT_PASSWORD, cfg_.password.str().c_str());
     }
     configure_tls();
 }
@@ -234,26 +231,27 @@ RedfishLink::~RedfishLink() = default;
 
 void RedfishLink::configure_tls()
 {
+    const CurlApi &api = *curl_->api;
     CURL *h = curl_->h;
     switch (cfg_.trust) {
     case TlsTrust::SystemCa:
     case TlsTrust::CaFile:
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+        api.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+        api.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
         if (cfg_.trust == TlsTrust::CaFile)
-            curl_easy_setopt(h, CURLOPT_CAINFO, cfg_.ca_file.c_str());
+            api.easy_setopt(h, CURLOPT_CAINFO, cfg_.ca_file.c_str());
         break;
     case TlsTrust::Fingerprint:
         // The pin replaces chain and name checks; it runs inside the handshake, before any request.
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+        api.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        api.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
         curl_->pin = &cfg_.fingerprint;
-        curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, &Curl::on_ssl_ctx);
-        curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, curl_.get());
+        api.easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, &Curl::on_ssl_ctx);
+        api.easy_setopt(h, CURLOPT_SSL_CTX_DATA, curl_.get());
         break;
     case TlsTrust::Insecure:
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+        api.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        api.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
         break;
     }
 }
@@ -265,7 +263,7 @@ void RedfishLink::set_host(const std::string &host)
     (void)logout(1000);
     host_ = host;
     if (curl_->h) // forget the old connection: the next request connects to the new host
-        curl_easy_setopt(curl_->h, CURLOPT_FRESH_CONNECT, 1L);
+        curl_->api->easy_setopt(curl_->h, CURLOPT_FRESH_CONNECT, 1L);
 }
 
 Result<Response> RedfishLink::get(const stockade_ctx *ctx, const std::string &path)
@@ -356,6 +354,9 @@ Result<Response> RedfishLink::once(const stockade_ctx *ctx, Method m, const std:
                                    const std::string &body, int64_t deadline_ms)
 {
     const std::string where = "redfish " + endpoint();
+    if (!curl_->api)
+        return Error{STOCKADE_RC_INTERNAL, where + ": " + curl_->load_error};
+    const CurlApi &api = *curl_->api;
     CURL *h = curl_->h;
     if (!h)
         return Error{STOCKADE_RC_INTERNAL, where + ": libcurl could not create a handle"};
@@ -367,8 +368,8 @@ Result<Response> RedfishLink::once(const stockade_ctx *ctx, Method m, const std:
     const int64_t own = int64_t(cfg_.request_timeout_s) * 1000;
     const int64_t timeout = std::min(own, left);
     const bool cut_by_deadline = left < own;
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, long(timeout));
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, long(std::min<int64_t>(int64_t(cfg_.login_timeout_s) * 1000, timeout)));
+    api.easy_setopt(h, CURLOPT_TIMEOUT_MS, long(timeout));
+    api.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, long(std::min<int64_t>(int64_t(cfg_.login_timeout_s) * 1000, timeout)));
 
     if (cfg_.trust == TlsTrust::Insecure && !warned_insecure_) {
         log(ctx, STOCKADE_LOG_WARNING,
@@ -378,34 +379,34 @@ Result<Response> RedfishLink::once(const stockade_ctx *ctx, Method m, const std:
     }
 
     const std::string url = cfg_.base_url(host_) + path;
-    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    api.easy_setopt(h, CURLOPT_URL, url.c_str());
     curl_slist *headers = nullptr;
-    headers = curl_slist_append(headers, "Accept: application/json");
-    headers = curl_slist_append(headers, "OData-Version: 4.0");
+    headers = api.slist_append(headers, "Accept: application/json");
+    headers = api.slist_append(headers, "OData-Version: 4.0");
     std::string token_header;
     if (!token_.str().empty()) {
         token_header = "X-Auth-Token: " + token_.str();
-        headers = curl_slist_append(headers, token_header.c_str());
+        headers = api.slist_append(headers, token_header.c_str());
         ::explicit_bzero(token_header.data(), token_header.size());
     }
     switch (m) {
     case Method::Get:
-        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, nullptr);
+        api.easy_setopt(h, CURLOPT_HTTPGET, 1L);
+        api.easy_setopt(h, CURLOPT_CUSTOMREQUEST, nullptr);
         break;
     case Method::Post:
-        headers = curl_slist_append(headers, "Content-Type: application/json");
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, nullptr);
-        curl_easy_setopt(h, CURLOPT_POST, 1L);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, long(body.size()));
+        headers = api.slist_append(headers, "Content-Type: application/json");
+        api.easy_setopt(h, CURLOPT_CUSTOMREQUEST, nullptr);
+        api.easy_setopt(h, CURLOPT_POST, 1L);
+        api.easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
+        api.easy_setopt(h, CURLOPT_POSTFIELDSIZE, long(body.size()));
         break;
     case Method::Delete:
-        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+        api.easy_setopt(h, CURLOPT_HTTPGET, 1L);
+        api.easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
         break;
     }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    api.easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_->ctx = ctx;
     curl_->body.clear();
     curl_->body_too_big = false;
@@ -415,20 +416,20 @@ Result<Response> RedfishLink::once(const stockade_ctx *ctx, Method m, const std:
     curl_->pin_mismatch = false;
     curl_->transient = false;
 
-    const CURLcode rc = curl_easy_perform(h);
+    const CURLcode rc = api.easy_perform(h);
     ++requests_;
     long new_connects = 0;
-    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &new_connects);
+    api.easy_getinfo(h, CURLINFO_NUM_CONNECTS, &new_connects);
     connects_ += unsigned(new_connects);
-    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 0L);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, nullptr);
-    curl_slist_free_all(headers); // the token header line is freed here; curl never logs it (no VERBOSE)
+    api.easy_setopt(h, CURLOPT_FRESH_CONNECT, 0L);
+    api.easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
+    api.easy_setopt(h, CURLOPT_POSTFIELDS, nullptr);
+    api.slist_free_all(headers); // the token header line is freed here; curl never logs it (no VERBOSE)
     curl_->ctx = nullptr;
     const char *verb = m == Method::Get ? "GET " : m == Method::Post ? "POST " : "DELETE ";
 
     if (rc != CURLE_OK) {
-        std::string detail = curl_->errbuf[0] ? curl_->errbuf : curl_easy_strerror(rc);
+        std::string detail = curl_->errbuf[0] ? curl_->errbuf : api.easy_strerror(rc);
         if (curl_->pin_mismatch)
             return Error{STOCKADE_RC_BAD_CONFIG, where + ": TLS certificate fingerprint " + curl_->seen_fingerprint +
                                                      " is not ssl_fingerprint " + fingerprint_text(cfg_.fingerprint) +
@@ -463,7 +464,7 @@ Result<Response> RedfishLink::once(const stockade_ctx *ctx, Method m, const std:
         }
     }
     Response out;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out.status);
+    api.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out.status);
     out.location = path_of(curl_->location);
     if (!curl_->body.empty()) {
         out.body = nlohmann::json::parse(curl_->body, nullptr, false);

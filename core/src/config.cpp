@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 
 #include "stockade/json_schema.hpp"
@@ -255,6 +256,38 @@ const nlohmann::json &config_schema()
     return schema;
 }
 
+// A JSON pointer token: '~' and '/' escaped as RFC 6901 says.
+std::string pointer_token(std::string_view key)
+{
+    std::string out;
+    for (char ch : key)
+        out += ch == '~' ? std::string("~0") : ch == '/' ? std::string("~1") : std::string(1, ch);
+    return out;
+}
+
+// The JSON pointer of the first string (key or value) holding a NUL byte ("\u0000" in the file),
+// if any.  Every value ends up in a C string (agent parameters, argv, paths) where it would be cut
+// at the NUL, so such a document is refused as a whole.
+std::optional<std::string> find_nul(const json &j, const std::string &at)
+{
+    if (j.is_string())
+        return text::has_nul(j.get_ref<const std::string &>()) ? std::optional<std::string>(at) : std::nullopt;
+    if (j.is_array()) {
+        for (size_t i = 0; i < j.size(); ++i)
+            if (auto p = find_nul(j[i], at + "/" + std::to_string(i)))
+                return p;
+    } else if (j.is_object()) {
+        for (auto it = j.begin(); it != j.end(); ++it) {
+            std::string here = at + "/" + pointer_token(it.key());
+            if (text::has_nul(it.key()))
+                return here;
+            if (auto p = find_nul(it.value(), here))
+                return p;
+        }
+    }
+    return std::nullopt;
+}
+
 Result<Config> parse_config(std::string_view text, const std::string &source)
 {
     json doc;
@@ -268,6 +301,8 @@ Result<Config> parse_config(std::string_view text, const std::string &source)
         return make_error(STOCKADE_RC_BAD_CONFIG, "{}: invalid JSON at {}: {}", source, position_of(text, e.byte ? e.byte - 1 : 0),
                           detail);
     }
+    if (auto at = find_nul(doc, ""))
+        return make_error(STOCKADE_RC_BAD_CONFIG, "{}: {}: a NUL byte (\\u0000) is not allowed", source, *at);
     if (auto s = validate_json(config_schema(), doc); !s)
         return make_error(STOCKADE_RC_BAD_CONFIG, "{}: {}", source, s.error().message);
 
@@ -349,7 +384,36 @@ Result<Config> load_config(const std::string &path)
         return make_error(STOCKADE_RC_BAD_CONFIG, "{}: cannot read: {}", path, std::strerror(errno));
     std::stringstream ss;
     ss << f.rdbuf();
-    return parse_config(ss.str(), path);
+    auto c = parse_config(ss.str(), path);
+    if (struct stat st {}; c && ::stat(path.c_str(), &st) == 0)
+        c->file_mode = unsigned(st.st_mode & 07777);
+    return c;
+}
+
+std::vector<std::string> readable_secret_warnings(const Config &config, const AgentRegistry &registry)
+{
+    std::vector<std::string> out;
+    if (!(config.file_mode & 077))
+        return out;
+    auto check = [&](const std::string &agent_name, const RawParams &params, const std::string &at) {
+        auto agent = registry.find(agent_name);
+        if (!agent)
+            return;
+        for (const auto &[name, value] : params)
+            if (!value.empty() && is_secret_param(**agent, name))
+                out.push_back(fmt::format("{} (mode {:04o}): {}/{} holds a secret that other users can read; "
+                                          "chmod 600 the file, or use password_file/password_script",
+                                          config.source, config.file_mode, at, pointer_token(name)));
+    };
+    for (const auto &[name, d] : config.devices)
+        check(d.agent, d.params, "/devices/" + pointer_token(name) + "/params");
+    for (const auto &n : config.nodes)
+        for (size_t l = 0; l < n.levels.size(); ++l)
+            for (size_t i = 0; i < n.levels[l].size(); ++i)
+                if (auto d = config.devices.find(n.levels[l][i].device); d != config.devices.end())
+                    check(d->second.agent, n.levels[l][i].params,
+                          fmt::format("/nodes/{}/levels/{}/{}/params", pointer_token(n.name), l, i));
+    return out;
 }
 
 RawParams merged_params(const DeviceConfig &device, const LevelDevice &entry)

@@ -382,7 +382,9 @@ std::vector<std::string> OptionTable::actions() const
     if (can(STOCKADE_CAP_ON))
         out.emplace_back("on");
     out.emplace_back("off");
-    if (!agent_ || agent_->can(STOCKADE_CAP_REBOOT) || agent_->can(STOCKADE_CAP_ON))
+    // Reboot = off + on, except where on is unfencing (it re-admits only the node running it).
+    if (!agent_ || agent_->can(STOCKADE_CAP_REBOOT) ||
+        (agent_->can(STOCKADE_CAP_ON) && !agent_->can(STOCKADE_CAP_UNFENCE)))
         out.emplace_back("reboot");
     if (can(STOCKADE_CAP_STATUS))
         out.emplace_back("status");
@@ -473,6 +475,15 @@ ParsedInput parse_stdin(std::string_view text, const OptionTable &table)
     ParsedInput in;
     for_each_line(text, [&](const std::string &line) {
         auto [name, value] = split_line(line);
+        if (stockade::text::has_nul(line)) {
+            // A C string would end at the NUL: "plug=n1\0evil" must not become plug=n1.  The key
+            // is named (its NUL shown as \0), the value never (it may be a password).
+            std::string shown = name;
+            for (size_t p = shown.find('\0'); p != std::string::npos; p = shown.find('\0', p + 2))
+                shown.replace(p, 1, "\\0");
+            in.errors.push_back(fmt::format("Parse error: option '{}' contains a NUL byte", shown));
+            return;
+        }
         const OptionSpec *s = table.find_stdin(name);
         if (!s) {
             if (name == "agent" && !table.generic())

@@ -97,7 +97,10 @@ std::string metadata_xml(const OptionTable &table, std::string_view program_name
     }
     out += "</parameters>\n<actions>\n";
     for (const auto &act : table.actions()) {
-        if (act == "on")
+        // An unfencing "on" runs by itself when a node joins, on that node (as fence_scsi's).
+        if (act == "on" && a && a->can(STOCKADE_CAP_UNFENCE))
+            out += "\t<action name=\"on\" on_target=\"1\" automatic=\"1\"/>\n";
+        else if (act == "on")
             out += "\t<action name=\"on\" automatic=\"0\"/>\n";
         else
             out += fmt::format("\t<action name=\"{}\" />\n", act);

@@ -590,6 +590,12 @@ int real_main(int argc, char **argv)
     }
     for (const auto &w : in.warnings)
         std::fprintf(stderr, "%s\n", w.c_str());
+    if (!in.errors.empty()) {
+        for (const auto &e : in.errors)
+            std::fprintf(stderr, "%s\n", e.c_str());
+        usage_failure("Failed: refusing to run with a NUL byte in the input");
+        return 1;
+    }
 
     if (!load_error.empty()) {
         usage_failure("Failed: " + load_error);

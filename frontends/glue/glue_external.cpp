@@ -19,6 +19,7 @@
 // them.
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <unistd.h>
@@ -130,8 +131,19 @@ void print_xml(const AgentInfo *agent, bool generic)
     fmt::print("</parameters>\n");
 }
 
+// Removes NAME from the environment, first overwriting its value where it lies: unsetenv() only
+// drops the pointer, and /proc/<pid>/environ shows the bytes the kernel copied at exec for as
+// long as the process lives, so a password would stay readable there (by root and by the same
+// user) for the whole operation.
+void erase_env(const std::string &name)
+{
+    if (char *v = std::getenv(name.c_str()))
+        explicit_bzero(v, std::strlen(v));
+    unsetenv(name.c_str());
+}
+
 // Reads every parameter the agent accepts (canonical names and aliases) from the environment and
-// removes it from the environment afterwards.
+// erases it from the environment afterwards (erase_env).
 RawParams take_params_from_env(const AgentInfo &agent)
 {
     RawParams raw;
@@ -144,9 +156,9 @@ RawParams take_params_from_env(const AgentInfo &agent)
         }
     }
     for (const auto &p : agent.params) {
-        unsetenv(p.name.c_str());
+        erase_env(p.name);
         for (const auto &a : p.aliases)
-            unsetenv(a.c_str());
+            erase_env(a);
     }
     return raw;
 }

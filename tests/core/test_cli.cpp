@@ -135,7 +135,10 @@ TEST_CASE("--json gives a machine-readable record of the whole attempt", "[cli]"
     })");
     auto r = stockade_cmd({"-c", cfg, "--json", "fence", "n1"});
     REQUIRE(r.exit_code == 0);
-    auto j = nlohmann::json::parse(r.out);
+    auto all = nlohmann::json::parse(r.out);
+    REQUIRE(all.is_array()); // one record per node, even for one node
+    REQUIRE(all.size() == 1);
+    auto j = all[0];
     CHECK(j["result"] == "fenced");
     CHECK(j["level"] == 2);
     CHECK(j["action"] == "reboot");
@@ -177,4 +180,55 @@ TEST_CASE("the example config validates and the demo fences its simulated nodes 
     CHECK_THAT(demo.out, Catch::Contains("node2 FENCED: off confirmed at level 1 (bmc-node2)"));
     CHECK_THAT(demo.out, Catch::Contains("node3 NOT FENCED: all 1 level failed in 2 loops"));
     CHECK_THAT(demo.out, Catch::Contains("demo finished: every outcome matched the process table"));
+}
+
+TEST_CASE("every subcommand has --help; options go anywhere; --json is always an array", "[cli]")
+{
+    // The command list from the top-level help: each one answers --help with its own usage, exit 0.
+    auto top = stockade_cmd({"--help"});
+    REQUIRE(top.exit_code == 0);
+    const std::vector<std::string> all{"agents", "demo", "fence", "import-stonith-conf", "list", "metadata", "quorum",
+                                       "sfex", "status", "validate", "witness", "witness-keygen", "witness-query"};
+    for (const auto &c : all) {
+        INFO(c);
+        CHECK_THAT(top.out, Catch::Contains("  " + c + " "));
+        auto h = stockade_cmd({c, "--help"});
+        CHECK(h.exit_code == 0);
+        CHECK_THAT(h.out, Catch::Contains("Usage:") && Catch::Contains(c));
+        CHECK(h.err.empty());
+        CHECK(stockade_cmd({"help", c}).out == h.out);
+    }
+    CHECK(stockade_cmd({"sfex", "stat", "--help"}).exit_code == 0);
+
+    test::TempDir d;
+    std::string cfg = write_config(d, R"({
+      "devices": {"p1": {"agent": "testagent", "params": {"state_file": "@DIR@/a"}},
+                  "p2": {"agent": "testagent", "params": {"state_file": "@DIR@/b"}}},
+      "nodes": {"n1": {"levels": [["p1"]]}, "n2": {"levels": [["p2"]]}}
+    })");
+    // Global and command options after the node names, in any order.
+    auto r = stockade_cmd({"fence", "n1", "--json", "--config", cfg, "-o", "off"});
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    auto one = nlohmann::json::parse(r.out);
+    REQUIRE(one.is_array());
+    REQUIRE(one.size() == 1);
+    CHECK(one[0]["node"] == "n1");
+    CHECK(one[0]["action"] == "off");
+    auto st = stockade_cmd({"status", "n1", "n2", "-c", cfg, "--json"});
+    auto two = nlohmann::json::parse(st.out);
+    REQUIRE(two.is_array());
+    REQUIRE(two.size() == 2);
+    CHECK(two[0]["power"] == "off");
+    CHECK(two[1]["power"] == "on");
+    auto st1 = stockade_cmd({"--json", "status", "n2", "--config=" + cfg});
+    CHECK(st1.exit_code == 0);
+    CHECK(nlohmann::json::parse(st1.out).is_array());
+
+    // Refused command lines: one line naming the problem; status never says 2 ("off") for one.
+    auto bad = stockade_cmd({"fence", "n1", "--bogus", "-c", cfg});
+    CHECK(bad.exit_code == 2);
+    CHECK_THAT(bad.err, Catch::Contains("--bogus"));
+    CHECK(stockade_cmd({"status", "--bogus", "-c", cfg}).exit_code == 1);
+    CHECK(stockade_cmd({"sfex", "stat"}).exit_code == 4);
 }

@@ -43,6 +43,8 @@ std::optional<Config> load_checked_config(const GlobalOptions &g, const AgentReg
         fmt::print(stderr, "stockade: {}\n", s.error().message);
         return std::nullopt;
     }
+    for (const auto &w : readable_secret_warnings(*c, registry))
+        fmt::print(stderr, "stockade: warning: {}\n", w);
     return std::move(c.value());
 }
 
@@ -75,33 +77,6 @@ const std::atomic<bool> *install_cancel_signals()
     sigaction(SIGTERM, &sa, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
     return &g_cancel;
-}
-
-std::optional<std::string> take_option(std::vector<std::string> &args, const std::string &name)
-{
-    for (size_t i = 0; i < args.size(); ++i) {
-        if (args[i] == name && i + 1 < args.size()) {
-            std::string v = args[i + 1];
-            args.erase(args.begin() + long(i), args.begin() + long(i) + 2);
-            return v;
-        }
-        if (args[i].rfind(name + "=", 0) == 0) {
-            std::string v = args[i].substr(name.size() + 1);
-            args.erase(args.begin() + long(i));
-            return v;
-        }
-    }
-    return std::nullopt;
-}
-
-bool take_flag(std::vector<std::string> &args, const std::string &name)
-{
-    for (size_t i = 0; i < args.size(); ++i)
-        if (args[i] == name) {
-            args.erase(args.begin() + long(i));
-            return true;
-        }
-    return false;
 }
 
 int fail_usage(const std::string &msg, int code)

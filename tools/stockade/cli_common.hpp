@@ -28,10 +28,6 @@ std::optional<Config> load_checked_cluster_conf(const std::string &path, const A
 // Set by SIGINT/SIGTERM once install_cancel_signals() ran.
 const std::atomic<bool> *install_cancel_signals();
 
-// Pulls "--name VALUE" or "--name=VALUE" out of args; returns the value when present.
-std::optional<std::string> take_option(std::vector<std::string> &args, const std::string &name);
-// Pulls a "--flag" out of args.
-bool take_flag(std::vector<std::string> &args, const std::string &name);
 // Prints "stockade: <msg>" to stderr; returns `code`.
 int fail_usage(const std::string &msg, int code = 2);
 

@@ -4,6 +4,7 @@
 // --config), then fences each node in turn through the real escalation runner and checks every
 // claim against the process table: a node reported fenced must have lost its process, a failed
 // fence must have left it alive.  Exit 0 when every claim matched reality.
+#include <memory>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "cli_common.hpp"
@@ -59,12 +61,8 @@ std::string level_text(const Config &c, const NodeConfig &n)
     return out;
 }
 
-int run_demo(const GlobalOptions &g, std::vector<std::string> args)
+int run_demo(const GlobalOptions &g, const std::optional<std::string> &state_opt)
 {
-    auto state_opt = take_option(args, "--state-dir");
-    if (!args.empty())
-        return fail_usage(fmt::format("demo: unexpected argument '{}'", args[0]));
-
     std::string text(kDemoConfig), source = "embedded demo config (examples/demo.json)";
     if (g.config_given) {
         std::ifstream f(g.config_path);
@@ -201,9 +199,15 @@ int run_demo(const GlobalOptions &g, std::vector<std::string> args)
     return mismatches ? 1 : 0;
 }
 
+CommandBody setup_demo(CLI::App &app, const GlobalOptions &g)
+{
+    auto state_dir = std::make_shared<std::optional<std::string>>();
+    app.add_option("--state-dir", *state_dir, "keep the simulated nodes' state here (default: a temporary folder)");
+    return [&g, state_dir] { return run_demo(g, *state_dir); };
+}
+
 } // namespace
 
-STOCKADE_COMMAND("demo", "demo [--state-dir DIR]",
-                 "fence simulated nodes (examples/demo.json or --config) and narrate each step", run_demo);
+STOCKADE_COMMAND("demo", "fence simulated nodes (examples/demo.json or --config) and narrate each step", setup_demo);
 
 } // namespace stockade::cli

@@ -5,7 +5,9 @@
 // usage, a bad configuration, or a node that is not configured (fence_node's "undefined"), 3 when
 // a quorum/witness gate refused the fence (no device was touched) and none failed otherwise.
 #include <cstdio>
+#include <memory>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "cli_common.hpp"
@@ -16,25 +18,23 @@ namespace stockade::cli {
 
 namespace {
 
-int run_fence(const GlobalOptions &g, std::vector<std::string> args)
+struct FenceArgs {
+    std::vector<std::string> nodes;
+    std::optional<std::string> action;
+    std::optional<std::string> cluster_conf; // a cman cluster.conf instead of --config
+};
+
+int run_fence(const GlobalOptions &g, FenceArgs &fa)
 {
     std::optional<PowerAction> action;
-    if (auto a = take_option(args, "--action"); a) {
-        action = parse_power_action(*a);
+    if (fa.action) {
+        action = parse_power_action(*fa.action);
         if (!action || *action == PowerAction::Diag)
-            return fail_usage(fmt::format("--action: '{}' is not one of reboot, off, on", *a));
-    } else if (auto o = take_option(args, "-o"); o) {
-        action = parse_power_action(*o);
-        if (!action || *action == PowerAction::Diag)
-            return fail_usage(fmt::format("-o: '{}' is not one of reboot, off, on", *o));
+            return fail_usage(fmt::format("--action: '{}' is not one of reboot, off, on", *fa.action));
     }
-    bool json = g.json || take_flag(args, "--json");
-    auto cluster_conf = take_option(args, "--cluster-conf"); // a cman cluster.conf instead of --config
-    for (const auto &a : args)
-        if (!a.empty() && a[0] == '-')
-            return fail_usage(fmt::format("fence: unknown option '{}'", a));
-    if (args.empty())
-        return fail_usage("fence: no node name given (usage: stockade fence NODE [--action reboot|off|on])");
+    const bool json = g.json;
+    auto &cluster_conf = fa.cluster_conf;
+    const std::vector<std::string> &args = fa.nodes;
 
     Logger &log = setup_logger(g);
     AgentRegistry registry;
@@ -68,15 +68,26 @@ int run_fence(const GlobalOptions &g, std::vector<std::string> args)
                        r.success ? "success" : r.refused ? "refused" : "failed", r.reason, double(r.elapsed_ms) / 1000.0);
     }
     if (json)
-        fmt::print("{}\n", (reports.size() == 1 ? out[0] : out).dump(2));
+        fmt::print("{}\n", out.dump(2));
     return all_ok ? 0 : any_failed ? 1 : 3;
+}
+
+CommandBody setup_fence(CLI::App &app, const GlobalOptions &g)
+{
+    auto fa = std::make_shared<FenceArgs>();
+    app.add_option("NODE", fa->nodes, "nodes to fence, each through its own levels")->required();
+    app.add_option("-o,--action", fa->action, "reboot (default), off or on");
+    app.add_option("--cluster-conf", fa->cluster_conf, "read devices and levels from a cman cluster.conf");
+    app.footer("Exit 0 fenced, 1 failed, 2 usage/config or an unknown node, 3 refused by quorum/witness.  "
+               "--json prints one record per node, always as an array.");
+    return [&g, fa] { return run_fence(g, *fa); };
 }
 
 } // namespace
 
-STOCKADE_COMMAND("fence", "fence NODE... [--action reboot|off|on] [--json] [--cluster-conf FILE]",
+STOCKADE_COMMAND("fence",
                  "fence nodes through their escalation levels (exit 0 fenced, 1 failed, 2 usage/config, "
                  "3 refused by quorum/witness)",
-                 run_fence);
+                 setup_fence);
 
 } // namespace stockade::cli

@@ -6,6 +6,7 @@
 // of its own for that node, in file order, so the site's working commands keep their order.
 // Command lines that show a password are warned about on stderr (they are visible in the process
 // table while they run); the output itself is the config, ready for `stockade validate`.
+#include <memory>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <regex>
 #include <sstream>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -56,10 +58,9 @@ std::string device_name(const std::string &node, size_t n)
     return base + suffix;
 }
 
-int run_import(const GlobalOptions &, std::vector<std::string> args)
+int run_import(const std::string &file)
 {
-    if (args.size() != 1 || args[0].empty() || (args[0][0] == '-' && args[0] != "-"))
-        return fail_usage("import-stonith-conf: usage: stockade import-stonith-conf FILE (- for stdin)");
+    const std::vector<std::string> args{file};
     std::stringstream text;
     if (args[0] == "-") {
         text << std::cin.rdbuf();
@@ -112,9 +113,17 @@ int run_import(const GlobalOptions &, std::vector<std::string> args)
     return 0;
 }
 
+CommandBody setup_import(CLI::App &app, const GlobalOptions &)
+{
+    auto file = std::make_shared<std::string>();
+    app.add_option("FILE", *file, "LifeKeeper stonith.conf (- for stdin)")->required();
+    return [file] { return run_import(*file); };
+}
+
 } // namespace
 
-STOCKADE_COMMAND("import-stonith-conf", "import-stonith-conf FILE",
-                 "print a stockade config for LifeKeeper's stonith.conf (one command-device level per line)", run_import);
+STOCKADE_COMMAND("import-stonith-conf",
+                 "print a stockade config for LifeKeeper's stonith.conf (one command-device level per line)",
+                 setup_import);
 
 } // namespace stockade::cli

@@ -1,6 +1,8 @@
 // cmd_info.cpp -- read-only subcommands: list, agents, metadata, validate.
+#include <memory>
 #include <cstdio>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "cli_common.hpp"
@@ -20,12 +22,9 @@ std::string caps_text(uint32_t caps)
     return out;
 }
 
-int run_list(const GlobalOptions &g, std::vector<std::string> args)
+int run_list(const GlobalOptions &g, bool targets)
 {
-    bool targets = take_flag(args, "--targets");
-    bool json = g.json || take_flag(args, "--json");
-    if (!args.empty())
-        return fail_usage(fmt::format("list: unexpected argument '{}'", args[0]));
+    const bool json = g.json;
     AgentRegistry registry;
     auto config = load_checked_config(g, registry);
     if (!config)
@@ -67,6 +66,12 @@ int run_list(const GlobalOptions &g, std::vector<std::string> args)
                 r = s->list(d.timeout);
             s->close();
             nlohmann::json t = nlohmann::json::array();
+            if (r.rc == STOCKADE_RC_UNSUPPORTED) {
+                // A device without a list (fence_ipmilan's "NOTICE: List option is not working"):
+                // not a failure, and never a target.
+                fmt::print(stderr, "stockade: device '{}' has no target list: {}\n", name, r.message);
+                continue;
+            }
             if (!r.ok()) {
                 rc = 1;
                 fmt::print(stderr, "stockade: list on device '{}' failed ({}): {}\n", name, result_code_info(r.rc).name,
@@ -86,11 +91,9 @@ int run_list(const GlobalOptions &g, std::vector<std::string> args)
     return rc;
 }
 
-int run_agents(const GlobalOptions &g, std::vector<std::string> args)
+int run_agents(const GlobalOptions &g)
 {
-    bool json = g.json || take_flag(args, "--json");
-    if (!args.empty())
-        return fail_usage(fmt::format("agents: unexpected argument '{}'", args[0]));
+    const bool json = g.json;
     AgentRegistry registry;
     nlohmann::json out = nlohmann::json::array();
     int rc = 0;
@@ -112,11 +115,10 @@ int run_agents(const GlobalOptions &g, std::vector<std::string> args)
     return rc;
 }
 
-int run_metadata(const GlobalOptions &g, std::vector<std::string> args)
+int run_metadata(const GlobalOptions &g, const std::string &agent)
 {
-    bool json = g.json || take_flag(args, "--json");
-    if (args.size() != 1)
-        return fail_usage("metadata: usage: stockade metadata AGENT [--json]");
+    const bool json = g.json;
+    const std::vector<std::string> args{agent};
     AgentRegistry registry;
     auto r = registry.find(args[0]);
     if (!r)
@@ -176,12 +178,10 @@ int run_metadata(const GlobalOptions &g, std::vector<std::string> args)
     return 0;
 }
 
-int run_validate(const GlobalOptions &g, std::vector<std::string> args)
+int run_validate(const GlobalOptions &g, const std::string &file)
 {
-    if (args.size() > 1)
-        return fail_usage("validate: usage: stockade validate [CONFIG]");
     AgentRegistry registry;
-    std::string path = args.empty() ? g.config_path : args[0];
+    std::string path = file.empty() ? g.config_path : file;
     auto config = load_checked_config(g, registry, path);
     if (!config)
         return 2;
@@ -194,13 +194,38 @@ int run_validate(const GlobalOptions &g, std::vector<std::string> args)
     return 0;
 }
 
+CommandBody setup_list(CLI::App &app, const GlobalOptions &g)
+{
+    auto targets = std::make_shared<bool>(false);
+    app.add_flag("--targets", *targets, "also ask each device which targets it can fence");
+    return [&g, targets] { return run_list(g, *targets); };
+}
+
+CommandBody setup_agents(CLI::App &app, const GlobalOptions &g)
+{
+    app.footer("--json prints one record per agent, as an array.");
+    return [&g] { return run_agents(g); };
+}
+
+CommandBody setup_metadata(CLI::App &app, const GlobalOptions &g)
+{
+    auto agent = std::make_shared<std::string>();
+    app.add_option("AGENT", *agent, "agent name (see `stockade agents`)")->required();
+    return [&g, agent] { return run_metadata(g, *agent); };
+}
+
+CommandBody setup_validate(CLI::App &app, const GlobalOptions &g)
+{
+    auto file = std::make_shared<std::string>();
+    app.add_option("CONFIG", *file, "configuration file (default: --config)");
+    return [&g, file] { return run_validate(g, *file); };
+}
+
 } // namespace
 
-STOCKADE_COMMAND("list", "list [--targets] [--json]", "configured nodes and their levels; --targets asks each device",
-                 run_list);
-STOCKADE_COMMAND("agents", "agents [--json]", "agents found in the search path, with summaries", run_agents);
-STOCKADE_COMMAND("metadata", "metadata AGENT [--json]", "an agent's parameters and actions", run_metadata);
-STOCKADE_COMMAND("validate", "validate [CONFIG]", "check a configuration against the schema and the agents",
-                 run_validate);
+STOCKADE_COMMAND("list", "configured nodes and their levels; --targets asks each device", setup_list);
+STOCKADE_COMMAND("agents", "agents found in the search path, with summaries", setup_agents);
+STOCKADE_COMMAND("metadata", "an agent's parameters and actions", setup_metadata);
+STOCKADE_COMMAND("validate", "check a configuration against the schema and the agents", setup_validate);
 
 } // namespace stockade::cli

@@ -7,10 +7,14 @@
 // 1 = format error, 3 = cannot open, 4 = bad arguments; acquire 0 = acquired, 2 = held by another
 // node or collision; renew/release 1 when the lock is not ours.
 #include <cstdio>
+#include <memory>
+#include <optional>
+#include <tuple>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "command.hpp"
@@ -33,15 +37,6 @@ struct Args {
     long lock_timeout = 60;
 };
 
-void usage(FILE *to)
-{
-    fmt::print(to, "usage: stockade sfex init [-n numlocks] DEVICE\n"
-                   "       stockade sfex stat [-i index] [-n nodename] DEVICE\n"
-                   "       stockade sfex acquire [-i index] [-c collision_timeout] [-t lock_timeout] [-n nodename] DEVICE\n"
-                   "       stockade sfex renew|release [-i index] [-n nodename] DEVICE\n"
-                   "nodename defaults to uname -n; timeouts are seconds (defaults 1 and 60).\n");
-}
-
 bool number(const std::string &s, long min, long max, long &out)
 {
     if (s.empty())
@@ -54,82 +49,56 @@ bool number(const std::string &s, long min, long max, long &out)
     return true;
 }
 
-int parse(std::vector<std::string> a, Args &out)
+// The option values as given; checked by check() with sfex_init/sfex_stat's own messages.
+struct RawArgs {
+    std::string op;
+    std::vector<std::string> device;
+    std::optional<std::string> index, numlocks, nodename, collision_timeout, lock_timeout;
+};
+
+// -1 when `raw` is good (filled into `out`), else the exit code after printing why.
+int check(const RawArgs &raw, Args &out)
 {
-    if (a.empty() || a[0] == "-h" || a[0] == "--help") {
-        usage(a.empty() ? stderr : stdout);
-        return a.empty() ? kExitArgs : 0;
-    }
-    out.op = a[0];
-    if (out.op != "init" && out.op != "stat" && out.op != "acquire" && out.op != "renew" && out.op != "release") {
-        fmt::print(stderr, "stockade sfex: unknown operation '{}'\n", out.op);
-        usage(stderr);
-        return kExitArgs;
-    }
-    std::vector<std::string> positional;
-    for (size_t i = 1; i < a.size(); ++i) {
-        const std::string &o = a[i];
-        auto value = [&](const char *what) -> const std::string * {
-            if (i + 1 >= a.size()) {
-                fmt::print(stderr, "stockade sfex: {} needs {}\n", o, what);
-                return nullptr;
-            }
-            return &a[++i];
-        };
-        long v = 0;
-        if (o == "-i") {
-            const std::string *s = value("an index");
-            if (!s)
-                return kExitArgs;
-            if (!number(*s, sx::kMinLocks, sx::kMaxLocks, v)) {
-                fmt::print(stderr, "stockade sfex: index {} is out of range or invalid. it must be integer value "
-                                   "between 1 and 999.\n", *s);
-                return kExitArgs;
-            }
-            out.index = int(v);
-        } else if (o == "-n" && out.op == "init") {
-            const std::string *s = value("a number of locks");
-            if (!s)
-                return kExitArgs;
-            if (!number(*s, sx::kMinLocks, sx::kMaxLocks, v)) {
-                fmt::print(stderr, "stockade sfex: numlocks {} is out of range or invalid. it must be integer value "
-                                   "between 1 and 999.\n", *s);
-                return kExitArgs;
-            }
-            out.numlocks = int(v);
-        } else if (o == "-n") {
-            const std::string *s = value("a node name");
-            if (!s)
-                return kExitArgs;
-            if (s->empty() || s->size() > sx::kMaxNodename) {
-                fmt::print(stderr, "stockade sfex: nodename must be 1..255 bytes\n");
-                return kExitArgs;
-            }
-            out.nodename = *s;
-        } else if ((o == "-c" || o == "-t") && out.op == "acquire") {
-            const std::string *s = value("seconds");
-            if (!s)
-                return kExitArgs;
-            if (!number(*s, 1, 86400, v)) {
-                fmt::print(stderr, "stockade sfex: {} {} is out of range or invalid (1..86400 seconds)\n",
-                           o == "-c" ? "collision_timeout" : "lock_timeout", *s);
-                return kExitArgs;
-            }
-            (o == "-c" ? out.collision_timeout : out.lock_timeout) = v;
-        } else if (!o.empty() && o[0] == '-') {
-            fmt::print(stderr, "stockade sfex {}: unknown option '{}'\n", out.op, o);
-            usage(stderr);
+    out.op = raw.op;
+    long v = 0;
+    if (raw.index) {
+        if (!number(*raw.index, sx::kMinLocks, sx::kMaxLocks, v)) {
+            fmt::print(stderr, "stockade sfex: index {} is out of range or invalid. it must be integer value "
+                               "between 1 and 999.\n", *raw.index);
             return kExitArgs;
-        } else {
-            positional.push_back(o);
         }
+        out.index = int(v);
     }
-    if (positional.size() != 1) {
-        fmt::print(stderr, "stockade sfex {}: {}\n", out.op,
-                   positional.empty() ? "no device specified" : "too many arguments");
+    if (raw.numlocks) {
+        if (!number(*raw.numlocks, sx::kMinLocks, sx::kMaxLocks, v)) {
+            fmt::print(stderr, "stockade sfex: numlocks {} is out of range or invalid. it must be integer value "
+                               "between 1 and 999.\n", *raw.numlocks);
+            return kExitArgs;
+        }
+        out.numlocks = int(v);
+    }
+    if (raw.nodename) {
+        if (raw.nodename->empty() || raw.nodename->size() > sx::kMaxNodename) {
+            fmt::print(stderr, "stockade sfex: nodename must be 1..255 bytes\n");
+            return kExitArgs;
+        }
+        out.nodename = *raw.nodename;
+    }
+    for (auto [text, name, field] : {std::tuple{&raw.collision_timeout, "collision_timeout", &out.collision_timeout},
+                                     std::tuple{&raw.lock_timeout, "lock_timeout", &out.lock_timeout}}) {
+        if (!*text)
+            continue;
+        if (!number(**text, 1, 86400, v)) {
+            fmt::print(stderr, "stockade sfex: {} {} is out of range or invalid (1..86400 seconds)\n", name, **text);
+            return kExitArgs;
+        }
+        *field = v;
+    }
+    if (raw.device.size() != 1) {
+        fmt::print(stderr, "stockade sfex {}: {}\n", out.op, raw.device.empty() ? "no device specified" : "too many arguments");
         return kExitArgs;
     }
-    out.device = positional[0];
+    out.device = raw.device[0];
     return -1;
 }
 
@@ -150,10 +119,10 @@ void print_stat(const sx::ControlData &c, const sx::LockData &l, int index)
                l.count, l.nodename);
 }
 
-int cmd_sfex(const cli::GlobalOptions &g, std::vector<std::string> argv)
+int cmd_sfex(const cli::GlobalOptions &g, const RawArgs &raw)
 {
     Args a;
-    if (int rc = parse(std::move(argv), a); rc >= 0)
+    if (int rc = check(raw, a); rc >= 0)
         return rc;
     if (a.op == "init") {
         if (sx::Status s = sx::init(a.device, a.numlocks); !s.ok())
@@ -201,7 +170,39 @@ int cmd_sfex(const cli::GlobalOptions &g, std::vector<std::string> argv)
     return 0;
 }
 
+cli::CommandBody setup_sfex(CLI::App &app, const cli::GlobalOptions &g)
+{
+    auto raw = std::make_shared<RawArgs>();
+    app.require_subcommand(1);
+    app.footer("nodename defaults to uname -n; timeouts are seconds (defaults 1 and 60).  Exit codes as "
+               "sfex_init/sfex_stat: 4 bad arguments, 3 cannot open; stat 0 held by this node, 2 not.");
+    struct Op {
+        const char *name, *summary;
+        bool index, nodename, timeouts;
+    };
+    for (const Op &op : {Op{"init", "write empty control and lock blocks", false, false, false},
+                         Op{"stat", "show a lock (exit 0 held by this node, 2 not)", true, true, false},
+                         Op{"acquire", "take a lock (exit 2 held by another node)", true, true, true},
+                         Op{"renew", "renew a lock this node holds", true, true, false},
+                         Op{"release", "release a lock this node holds", true, true, false}}) {
+        CLI::App *sub = app.add_subcommand(op.name, op.summary);
+        sub->fallthrough(); // global options (-q, --config) may follow
+        sub->callback([raw, name = std::string(op.name)] { raw->op = name; });
+        sub->add_option("DEVICE", raw->device, "block device or file holding the SFEX blocks");
+        if (op.index)
+            sub->add_option("-i", raw->index, "lock index (1..999, default 1)");
+        if (op.nodename)
+            sub->add_option("-n", raw->nodename, "this node's name (default uname -n)");
+        else
+            sub->add_option("-n", raw->numlocks, "number of locks (1..999, default 1)");
+        if (op.timeouts) {
+            sub->add_option("-c", raw->collision_timeout, "collision timeout, seconds (default 1)");
+            sub->add_option("-t", raw->lock_timeout, "lock timeout, seconds (default 60)");
+        }
+    }
+    return [&g, raw] { return cmd_sfex(g, *raw); };
+}
+
 } // namespace
 
-STOCKADE_COMMAND("sfex", "sfex init|stat|acquire|renew|release [opts] DEVICE",
-                 "SFEX shared-disk locks (sfex_init/sfex_stat compatible)", cmd_sfex);
+STOCKADE_COMMAND("sfex", "SFEX shared-disk locks (sfex_init/sfex_stat compatible)", setup_sfex, kExitArgs);

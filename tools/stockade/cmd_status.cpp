@@ -4,7 +4,9 @@
 // one node follow fence-agents: 0 on, 2 off, 1 unknown -- and 1 for every error too, because 2
 // must only ever mean "off".  For several nodes: 0 when every state is known, else 1.
 #include <cstdio>
+#include <memory>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "cli_common.hpp"
@@ -14,13 +16,16 @@ namespace stockade::cli {
 
 namespace {
 
-int run_status(const GlobalOptions &g, std::vector<std::string> args)
+struct StatusArgs {
+    std::vector<std::string> nodes;
+    std::optional<std::string> cluster_conf;
+};
+
+int run_status(const GlobalOptions &g, StatusArgs &sa)
 {
-    bool json = g.json || take_flag(args, "--json");
-    auto cluster_conf = take_option(args, "--cluster-conf");
-    for (const auto &a : args)
-        if (!a.empty() && a[0] == '-')
-            return fail_usage(fmt::format("status: unknown option '{}'", a), 1);
+    const bool json = g.json;
+    auto &cluster_conf = sa.cluster_conf;
+    const std::vector<std::string> &args = sa.nodes;
     Logger &log = setup_logger(g);
     AgentRegistry registry;
     auto config = cluster_conf ? load_checked_cluster_conf(*cluster_conf, registry) : load_checked_config(g, registry);
@@ -48,15 +53,25 @@ int run_status(const GlobalOptions &g, std::vector<std::string> args)
             fmt::print("{}: {} ({})\n", r.node, power_state_info(r.power_state).name, r.reason);
     }
     if (json)
-        fmt::print("{}\n", (args.size() == 1 ? out[0] : out).dump(2));
+        fmt::print("{}\n", out.dump(2));
     if (args.size() == 1)
         return power_state_info(reports[0].power_state).status_exit;
     return all_known ? 0 : 1;
 }
 
+CommandBody setup_status(CLI::App &app, const GlobalOptions &g)
+{
+    auto sa = std::make_shared<StatusArgs>();
+    app.add_option("NODE", sa->nodes, "nodes to query (default: every configured node)");
+    app.add_option("--cluster-conf", sa->cluster_conf, "read devices and levels from a cman cluster.conf");
+    app.footer("One node: exit 0 on, 2 off, 1 unknown or any error.  Several: 0 when every state is known.  "
+               "--json prints one record per node, always as an array.");
+    return [&g, sa] { return run_status(g, *sa); };
+}
+
 } // namespace
 
-STOCKADE_COMMAND("status", "status [NODE...] [--json] [--cluster-conf FILE]",
-                 "power state of nodes via their devices (one node: exit 0 on, 2 off, 1 unknown)", run_status);
+STOCKADE_COMMAND("status", "power state of nodes via their devices (one node: exit 0 on, 2 off, 1 unknown)",
+                 setup_status, 1);
 
 } // namespace stockade::cli

@@ -5,12 +5,14 @@
 // The service answers "are you alive" and "what do you see of node X" for the cluster, signed
 // with the shared key; it never fences anything.  Exit codes: 0 ok, 1 no answer / failure,
 // 2 usage/config, 3 (quorum) no quorum.
+#include <memory>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "cli_common.hpp"
@@ -31,13 +33,13 @@ std::optional<int> parse_port(const std::string &text)
     return int(p);
 }
 
-int run_witness(const GlobalOptions &g, std::vector<std::string> args)
+struct WitnessArgs {
+    std::optional<std::string> node, port_text, listen;
+};
+
+int run_witness(const GlobalOptions &g, const WitnessArgs &wa)
 {
-    auto node = take_option(args, "--node");
-    auto port_text = take_option(args, "--port");
-    auto listen = take_option(args, "--listen");
-    if (!args.empty())
-        return fail_usage(fmt::format("witness: unexpected argument '{}'", args[0]));
+    const auto &[node, port_text, listen] = wa;
     Logger &log = setup_logger(g);
     AgentRegistry registry;
     auto config = load_checked_config(g, registry);
@@ -67,12 +69,10 @@ int run_witness(const GlobalOptions &g, std::vector<std::string> args)
     return 0;
 }
 
-int run_witness_query(const GlobalOptions &g, std::vector<std::string> args)
+int run_witness_query(const GlobalOptions &g, const std::string &member, const std::optional<std::string> &about)
 {
-    auto about = take_option(args, "--about");
-    bool json = g.json || take_flag(args, "--json");
-    if (args.size() != 1 || args[0].empty() || args[0][0] == '-')
-        return fail_usage("witness-query: usage: stockade witness-query MEMBER [--about NODE] [--json]");
+    const bool json = g.json;
+    const std::vector<std::string> args{member};
     setup_logger(g, false);
     AgentRegistry registry;
     auto config = load_checked_config(g, registry);
@@ -106,11 +106,9 @@ int run_witness_query(const GlobalOptions &g, std::vector<std::string> args)
     return 0;
 }
 
-int run_quorum(const GlobalOptions &g, std::vector<std::string> args)
+int run_quorum(const GlobalOptions &g)
 {
-    bool json = g.json || take_flag(args, "--json");
-    if (!args.empty())
-        return fail_usage(fmt::format("quorum: unexpected argument '{}'", args[0]));
+    const bool json = g.json;
     Logger &log = setup_logger(g, false);
     AgentRegistry registry;
     auto config = load_checked_config(g, registry);
@@ -132,10 +130,9 @@ int run_quorum(const GlobalOptions &g, std::vector<std::string> args)
     return v.quorate ? 0 : 3;
 }
 
-int run_keygen(const GlobalOptions &, std::vector<std::string> args)
+int run_keygen(const std::string &file)
 {
-    if (args.size() != 1 || args[0].empty() || args[0][0] == '-')
-        return fail_usage("witness-keygen: usage: stockade witness-keygen FILE");
+    const std::vector<std::string> args{file};
     std::string key = random_hex(32);
     if (key.empty())
         return fail_usage("witness-keygen: no random bytes from the kernel", 1);
@@ -151,15 +148,44 @@ int run_keygen(const GlobalOptions &, std::vector<std::string> args)
     return 0;
 }
 
+CommandBody setup_witness(CLI::App &app, const GlobalOptions &g)
+{
+    auto wa = std::make_shared<WitnessArgs>();
+    app.add_option("--node", wa->node, "serve as this member (default: the config's local node)");
+    app.add_option("--port", wa->port_text, "TCP port (default: the member's port in the config)");
+    app.add_option("--listen", wa->listen, "address to listen on (default: witness.listen in the config)");
+    return [&g, wa] { return run_witness(g, *wa); };
+}
+
+CommandBody setup_witness_query(CLI::App &app, const GlobalOptions &g)
+{
+    auto member = std::make_shared<std::string>();
+    auto about = std::make_shared<std::optional<std::string>>();
+    app.add_option("MEMBER", *member, "node or witness node to ask")->required();
+    app.add_option("--about", *about, "ask what MEMBER sees of this node instead of whether it is alive");
+    return [&g, member, about] { return run_witness_query(g, *member, *about); };
+}
+
+CommandBody setup_quorum(CLI::App &, const GlobalOptions &g)
+{
+    return [&g] { return run_quorum(g); };
+}
+
+CommandBody setup_keygen(CLI::App &app, const GlobalOptions &)
+{
+    auto file = std::make_shared<std::string>();
+    app.add_option("FILE", *file, "new key file (must not exist)")->required();
+    return [file] { return run_keygen(*file); };
+}
+
 } // namespace
 
-STOCKADE_COMMAND("witness", "witness [--node NAME] [--port N] [--listen ADDR]",
-                 "run the witness service (answers signed alive/see requests; never fences)", run_witness);
-STOCKADE_COMMAND("witness-query", "witness-query MEMBER [--about NODE] [--json]",
+STOCKADE_COMMAND("witness", "run the witness service (answers signed alive/see requests; never fences)",
+                 setup_witness);
+STOCKADE_COMMAND("witness-query",
                  "ask one member's witness service whether it is alive, or what it sees of NODE (exit 0 answered, 1 not)",
-                 run_witness_query);
-STOCKADE_COMMAND("quorum", "quorum [--json]", "check whether this node holds quorum now (exit 0 quorate, 3 not)",
-                 run_quorum);
-STOCKADE_COMMAND("witness-keygen", "witness-keygen FILE", "write a new random cluster key (mode 0600)", run_keygen);
+                 setup_witness_query);
+STOCKADE_COMMAND("quorum", "check whether this node holds quorum now (exit 0 quorate, 3 not)", setup_quorum);
+STOCKADE_COMMAND("witness-keygen", "write a new random cluster key (mode 0600)", setup_keygen);
 
 } // namespace stockade::cli

@@ -1,14 +1,16 @@
 // stockade -- the command-line front of the escalation runner.
 //
-// Parses the global options, then hands the rest to a self-registered subcommand (cmd_*.cpp).
-// Exit codes: 0 fenced/ok, 1 failed, 2 bad usage or configuration (status: 0 on, 2 off, 1 unknown
-// or any error, since 2 must only ever mean "off").
+// CLI11 parses the whole command line: the global options (accepted before or after the command),
+// then the self-registered subcommand (cmd_*.cpp) with its own options, in any order; every
+// command has --help.  Exit codes: 0 fenced/ok, 1 failed, 2 bad usage or configuration (status: 0
+// on, 2 off, 1 unknown or any error, since 2 must only ever mean "off").
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "command.hpp"
@@ -35,67 +37,67 @@ const std::vector<Command> &commands()
 
 using namespace stockade::cli;
 
-static void usage(FILE *to)
-{
-    fmt::print(to, "usage: stockade [--config FILE] [--json] [-v] [-q] COMMAND [ARGS]\n\ncommands:\n");
-    for (const auto &c : commands())
-        fmt::print(to, "  {:<44} {}\n", c.usage, c.summary);
-    fmt::print(to, "\n--config defaults to /etc/stockade/stockade.json.  See `stockade help COMMAND`.\n");
-}
-
 int main(int argc, char **argv)
 {
     GlobalOptions g;
-    std::vector<std::string> rest;
-    int i = 1;
-    for (; i < argc; ++i) {
-        std::string a = argv[i];
-        if (a == "--config" || a == "-c") {
-            if (i + 1 >= argc) {
-                fmt::print(stderr, "stockade: --config needs a file\n");
-                return 2;
-            }
-            g.config_path = argv[++i];
-            g.config_given = true;
-        } else if (a.rfind("--config=", 0) == 0) {
-            g.config_path = a.substr(9);
-            g.config_given = true;
-        } else if (a == "--json") {
-            g.json = true;
-        } else if (a == "-v" || a == "--verbose") {
-            ++g.verbosity;
-        } else if (a == "-q" || a == "--quiet") {
-            g.quiet = true;
-        } else if (a == "-h" || a == "--help" || a == "help") {
-            if (a == "help" && i + 1 < argc) {
-                for (const auto &c : commands())
-                    if (argv[i + 1] == std::string(c.name)) {
-                        fmt::print("usage: stockade {}\n{}\n", c.usage, c.summary);
-                        return 0;
-                    }
-            }
-            usage(stdout);
-            return 0;
-        } else if (a == "-V" || a == "--version") {
-            fmt::print("stockade {}\n", stockade::kVersion);
-            return 0;
-        } else if (!a.empty() && a[0] == '-') {
-            fmt::print(stderr, "stockade: unknown option '{}'\n", a);
-            return 2;
-        } else {
-            break;
-        }
+    CLI::App app{"stockade: fence cluster nodes through escalation levels of fencing devices", "stockade"};
+    app.require_subcommand(0, 1);
+    app.set_version_flag("-V,--version", std::string("stockade ") + stockade::kVersion);
+    app.add_option("-c,--config", g.config_path, "configuration file")->default_str(g.config_path);
+    app.add_flag("--json", g.json, "machine-readable output on stdout (a JSON array for node and agent lists)");
+    app.add_flag("-v,--verbose", g.verbosity, "more log detail (debug); repeatable");
+    app.add_flag("-q,--quiet", g.quiet, "warnings and errors only");
+    app.footer("--config defaults to /etc/stockade/stockade.json.  `stockade COMMAND --help` describes a "
+               "command.  Global options may also follow the command.");
+
+    std::vector<std::pair<CLI::App *, CommandBody>> bodies;
+    std::vector<std::pair<CLI::App *, int>> usage_exits;
+    for (const auto &c : commands()) {
+        CLI::App *sub = app.add_subcommand(c.name, c.summary);
+        sub->fallthrough(); // global options after the command reach the main app
+        bodies.emplace_back(sub, c.setup(*sub, g));
+        usage_exits.emplace_back(sub, c.usage_exit);
     }
-    if (i >= argc) {
-        usage(stderr);
+    // `stockade help [COMMAND]`, as the usage line has always said.
+    std::string help_about;
+    CLI::App *help = app.add_subcommand("help", "describe the commands, or one command");
+    help->add_option("COMMAND", help_about, "the command to describe");
+
+    auto usage_exit = [&] {
+        for (const auto &[sub, code] : usage_exits)
+            if (sub->parsed())
+                return code;
+        return 2;
+    };
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp &e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion &e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError &e) {
+        fmt::print(stderr, "stockade: {}\n", e.what());
+        fmt::print(stderr, "see `stockade {}--help`\n",
+                   app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name() + " ");
+        return usage_exit();
+    }
+    g.config_given = app.count("--config") > 0;
+    if (help->parsed()) {
+        if (help_about.empty()) { // the top-level help, not the selected subcommand's
+            fmt::print("{}", app.get_formatter()->make_help(&app, app.get_name(), CLI::AppFormatMode::Normal));
+            return 0;
+        }
+        for (const auto &[sub, body] : bodies)
+            if (sub->get_name() == help_about) {
+                fmt::print("{}", sub->help("stockade"));
+                return 0;
+            }
+        fmt::print(stderr, "stockade: help: unknown command '{}'\n", help_about);
         return 2;
     }
-    std::string name = argv[i++];
-    for (; i < argc; ++i)
-        rest.emplace_back(argv[i]);
-    for (const auto &c : commands())
-        if (name == c.name)
-            return c.fn(g, std::move(rest));
-    fmt::print(stderr, "stockade: unknown command '{}' (see stockade --help)\n", name);
+    for (const auto &[sub, body] : bodies)
+        if (sub->parsed())
+            return body();
+    fmt::print(stderr, "{}", app.help());
     return 2;
 }

@@ -55,8 +55,8 @@ TEST_CASE("ipmi: wrong password, wrong user and too little privilege are access-
     SECTION("without the opensesspriv workaround the session still opens, as ipmitool's does")
     {
         // ipmi_sim answers Open Session with maximum privilege 0; ipmitool ignores that field and
-        // the agent retries with opensesspriv.  The user-level account at privlvl=user then
-        // reads status but is refused the power-off by the BMC itself.
+        // so does the agent.  The user-level account at privlvl=user then reads status but is
+        // refused the power-off by the BMC itself.
         auto s = open_ipmi(sim_params(*bmc, {{"username", "viewer"}, {"password", "viewpw"}, {"workarounds", ""},
                                              {"privlvl", "user"}}));
         OpResult st = s->status("node1", 10s);

@@ -57,7 +57,7 @@ TEST_CASE("stockade fence: level 1 BMC unreachable, level 2 BMC fences the node"
     INFO("stdout: " << r.out << "\nstderr: " << r.err);
     REQUIRE(r.exit_code.has_value());
     CHECK(*r.exit_code == 0);
-    auto j = nlohmann::json::parse(r.out);
+    auto j = nlohmann::json::parse(r.out).at(0); // --json: an array, one record per node
     CHECK(j["result"] == "fenced");
     CHECK(j["level"] == 2);
     // The level-1 failure is the precise one.

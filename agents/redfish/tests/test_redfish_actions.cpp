@@ -269,3 +269,13 @@ TEST_CASE("the agent also runs in-process (library use)", "[redfish]")
     CHECK(off.ok());
     CHECK_FALSE(pid_alive(node));
 }
+
+TEST_CASE("reading the agent's descriptor does not load libcurl (front-ends load every agent)", "[redfish]")
+{
+    // glibc's loader reports every object it maps with LD_DEBUG=files.
+    auto meta = run({bin_path("stockade"), "metadata", "redfish"}, "", 30s, {{"LD_DEBUG", "files"}});
+    REQUIRE(meta.exit_code == 0);
+    CHECK_THAT(meta.err, Catch::Contains("redfish.so"));
+    CHECK(meta.err.find("libcurl") == std::string::npos);
+    CHECK(meta.err.find("libgnutls") == std::string::npos);
+}

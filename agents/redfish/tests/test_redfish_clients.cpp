@@ -23,15 +23,24 @@ namespace {
 const char *kPython = "/usr/bin/python3";
 
 constexpr const char *kSushyScript = R"PY(
-import json, sys, sushy
+import json, sys, time, sushy
 cfg = json.load(sys.stdin)
-s = sushy.Sushy(cfg["url"], username=cfg["user"], password=cfg["password"], verify=cfg["ca"])
-system = s.get_system(cfg["system"])
-if cfg.get("reset"):
-    system.reset_system(sushy.ResetType(cfg["reset"]))  # sushy 4: enums whose values are DMTF names
-    print("reset sent")
-else:
-    print(getattr(system.power_state, "value", system.power_state))
+# Under a loaded machine urllib3 sometimes finds a fresh connection to the test service closed
+# ("RemoteDisconnected"); that transport flake is not what this test is about: try again.
+for attempt in range(4):
+    try:
+        s = sushy.Sushy(cfg["url"], username=cfg["user"], password=cfg["password"], verify=cfg["ca"])
+        system = s.get_system(cfg["system"])
+        if cfg.get("reset"):
+            system.reset_system(sushy.ResetType(cfg["reset"]))  # sushy 4: enums whose values are DMTF names
+            print("reset sent")
+        else:
+            print(getattr(system.power_state, "value", system.power_state))
+        break
+    except sushy.exceptions.ConnectionError:
+        if attempt == 3:
+            raise
+        time.sleep(0.2)
 )PY";
 
 std::vector<std::pair<std::string, std::string>> trust_env(const RedfishService &svc)

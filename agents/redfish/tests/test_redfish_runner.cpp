@@ -75,7 +75,7 @@ TEST_CASE("stockade fence: a dead Redfish BMC at level 1, the IPMI BMC at level 
         auto r = fence(d, cfg);
         INFO(r.out << r.err);
         REQUIRE(r.exit_code == 0);
-        auto j = nlohmann::json::parse(r.out);
+        auto j = nlohmann::json::parse(r.out).at(0); // --json: one record per node, an array
         CHECK(j["result"] == "fenced");
         CHECK(j["level"] == 2);
         bool saw = false;
@@ -101,7 +101,7 @@ TEST_CASE("stockade fence: a dead Redfish BMC at level 1, the IPMI BMC at level 
         long ms = ms_since(t0);
         INFO(r.out << r.err);
         REQUIRE(r.exit_code == 0);
-        auto j = nlohmann::json::parse(r.out);
+        auto j = nlohmann::json::parse(r.out).at(0); // --json: one record per node, an array
         CHECK(j["level"] == 2);
         CHECK_FALSE(pid_alive(ipmi_node));
         CHECK(pid_alive(rf_node));
@@ -118,7 +118,7 @@ TEST_CASE("stockade fence: a dead Redfish BMC at level 1, the IPMI BMC at level 
         auto r = fence(d, cfg);
         INFO(r.out << r.err);
         REQUIRE(r.exit_code == 0);
-        CHECK(nlohmann::json::parse(r.out)["level"] == 1);
+        CHECK(nlohmann::json::parse(r.out).at(0)["level"] == 1);
         CHECK_FALSE(pid_alive(rf_node));
         CHECK(pid_alive(ipmi_node));
         auto rb = fence(d, cfg, "reboot");

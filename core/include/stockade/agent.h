@@ -139,6 +139,11 @@ extern "C" {
                                            unchanged (wrappers that pass them on to another agent or
                                            program); names containing "pass" or "secret" are then
                                            treated as secret by the host */
+#define STOCKADE_CAP_UNFENCE 0x100u /* ON is an unfencing action (storage fencing): it re-admits the
+                                       node that runs it, so a cluster runs it automatically on
+                                       each node as that node joins, on the node itself
+                                       (fence-agents metadata automatic="1" on_target="1"); the
+                                       host never uses it as the second half of a reboot */
 /* A host ignores capability bits it does not know (they come from a newer minor). */
 
 /* ---- Log levels (syslog numbering) --------------------------------------------------------- */

@@ -102,6 +102,7 @@ struct Config {
     std::vector<NodeConfig> nodes; // in file order
     QuorumConfig quorum;
     WitnessConfig witness;
+    unsigned file_mode = 0; // permission bits of the file it was read from (0 = not read from a file)
 
     const NodeConfig *find_node(std::string_view name) const;
     const WitnessOnlyNode *find_witness_node(std::string_view name) const;
@@ -116,6 +117,12 @@ Result<Config> load_config(const std::string &path);
 
 // Checks that every device's agent exists and every parameter (device and per-node) is valid.
 Status check_config_agents(const Config &config, const AgentRegistry &registry);
+
+// Secrets at rest: one warning per secret parameter value (a parameter its agent declares secret)
+// in a file that group or others may read, naming the file, its mode and the JSON path; empty
+// when the file is private (0600/0400) or holds no secret.  Warn, not refuse: see
+// docs/input-rules.md ("Secrets in files").
+std::vector<std::string> readable_secret_warnings(const Config &config, const AgentRegistry &registry);
 
 // The device's parameters merged with a level entry's (later wins), as given.
 RawParams merged_params(const DeviceConfig &device, const LevelDevice &entry);

@@ -74,7 +74,7 @@ TEST_CASE("a level holding fence_ipmilan (dead port) fails within its timeout, t
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     INFO(info(r));
     REQUIRE(r.exit_code == 0);
-    auto j = nlohmann::json::parse(r.out);
+    auto j = nlohmann::json::parse(r.out).at(0); // --json: an array, one record per node
     CHECK(j["result"] == "fenced");
     CHECK(j["level"] == 2);
     bool ipmi_failed = false;
@@ -208,4 +208,43 @@ TEST_CASE("a glue level runs cluster-glue's meatware through stonith -F; meatcli
     CHECK(WEXITSTATUS(*status) == 0);
     CHECK(out.find("fence " + host + " success") != std::string::npos);
     unlink(fifo.c_str());
+}
+
+TEST_CASE("foreign list output is parsed as target[,alias] lines; fence_ipmilan has no list", "[glue][list]")
+{
+    test::TempDir d;
+    std::string fake = d.file("fence_fake");
+    test::write_file(fake, "#!/bin/sh\ncat >/dev/null\nprintf 'vm1,\\nvm2,Alias Two\\nWARNING: not a target\\n\\n'\n", 0755);
+    std::string conf = d.file("c.json");
+    bool have_ipmilan = access("/usr/sbin/fence_ipmilan", X_OK) == 0;
+    test::write_file(conf, fill(R"({"version": 1, "devices": {
+        @BMC@
+        "fake": {"agent": "foreign_fence", "timeout": 10, "params": {"agent": "@FAKE@"}}},
+      "nodes": {"n1": {"levels": [["fake"]]}}})",
+                                {{"@FAKE@", fake},
+                                 {"@BMC@", have_ipmilan ? R"("bmc": {"agent": "foreign_fence", "timeout": 10, "params":
+                                    {"agent": "fence_ipmilan", "ip": "127.0.0.1", "username": "a"}},)"
+                                                        : ""}}),
+                     0600);
+    auto r = stockade_cmd({"--config", conf, "list", "--targets"});
+    INFO(info(r));
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("fake: vm1\n") != std::string::npos);
+    CHECK(r.out.find("fake: vm2,Alias Two\n") != std::string::npos);
+    CHECK(r.out.find("WARNING") == std::string::npos);
+    CHECK(r.out.find("NOTICE") == std::string::npos);
+    CHECK(r.err.find("ignoring a line that is not target[,alias]: 'WARNING: not a target'") != std::string::npos);
+    if (have_ipmilan)
+        CHECK(r.err.find("device 'bmc' has no target list: fence_ipmilan has no list operation on this device") !=
+              std::string::npos);
+    else
+        WARN("SKIPPED part: fence-agents' fence_ipmilan is not installed");
+
+    // Output with no target line at all is a failure, not an empty list.
+    test::write_file(fake, "#!/bin/sh\ncat >/dev/null\necho 'Unable to connect/login to fencing device'\n", 0755);
+    auto bad = stockade_cmd({"--config", conf, "list", "--targets"});
+    INFO(info(bad));
+    CHECK(bad.exit_code == 1);
+    CHECK(bad.out.find("Unable") == std::string::npos);
+    CHECK(bad.err.find("list printed no target[,alias] line") != std::string::npos);
 }

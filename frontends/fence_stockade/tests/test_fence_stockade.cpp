@@ -467,3 +467,38 @@ TEST_CASE("secrets from stdin, argv or password_script never appear on any argv 
         CHECK(contains(r.err, "password script failed (exit 3)"));
     }
 }
+
+TEST_CASE("a NUL byte in a stdin line is an error naming the key; nothing runs", "[frontend][nul]")
+{
+    using namespace std::string_literals;
+    test::TempDir d;
+    std::string st = d.file("st");
+    NodeReaper reaper{st};
+    auto on = run_stdin("fence_stockade_sim", sim_input(st, "plug=n1\naction=on\n"));
+    REQUIRE(on.exit_code == 0);
+    pid_t node = node_pid(st, "n1");
+    REQUIRE(node > 0);
+
+    // "plug=n1\0evil" once powered off n1; "action=sta\0tus" reported action 'sta'.
+    auto cut_plug = run_stdin("fence_stockade_sim", sim_input(st, "plug=n1\0evil\naction=off\n"s));
+    INFO(cut_plug.err);
+    CHECK(cut_plug.exit_code == 1);
+    CHECK(cut_plug.out.empty());
+    CHECK(contains(cut_plug.err, "Parse error: option 'plug' contains a NUL byte"));
+    CHECK(test::pid_alive(node)); // no action ran
+
+    auto cut_action = run_stdin("fence_stockade_sim", sim_input(st, "plug=n1\naction=sta\0tus\n"s));
+    CHECK(cut_action.exit_code == 1);
+    CHECK(contains(cut_action.err, "option 'action' contains a NUL byte"));
+    CHECK_FALSE(contains(cut_action.err, "Unrecognised action"));
+
+    auto in_key = run_stdin("fence_stockade_sim", sim_input(st, "pl\0ug=n1\naction=off\n"s));
+    CHECK(in_key.exit_code == 1);
+    CHECK(contains(in_key.err, "option 'pl\\0ug' contains a NUL byte"));
+
+    // A secret's value is never echoed, even when it holds the NUL.
+    auto pw = run_stdin("fence_stockade_sim", sim_input(st, "plug=n1\npasswd=Hunter2\0x\naction=off\n"s));
+    CHECK(pw.exit_code == 1);
+    CHECK_FALSE(contains(pw.err, "Hunter2"));
+    CHECK(test::pid_alive(node));
+}

@@ -296,10 +296,18 @@ TEST_CASE("secrets from the plugin environment never reach the agent host; stock
             saw_host = saw_host || test::read_file("/proc/" + std::to_string(p) + "/comm").rfind("stockade-agent", 0) == 0;
     }
     CHECK(saw_host);
+    // Nor the shim itself once it has read its parameters (its /proc/<pid>/environ is wiped, not
+    // just unsetenv()ed).  What remains is cluster-glue's own: the stonith process and the shell
+    // popen() starts hold the variables they were given (docs/input-rules.md).
+    std::this_thread::sleep_for(300ms);
     for (pid_t p : test::processes_exposing(secret)) {
         std::string comm = test::read_file("/proc/" + std::to_string(p) + "/comm");
+        if (!comm.empty() && comm.back() == '\n')
+            comm.pop_back();
         INFO("pid " << p << " (" << comm << ") exposes the secret");
         CHECK(comm.rfind("stockade-agent", 0) != 0);
+        CHECK(comm != generic.type.substr(generic.type.rfind('/') + 1));
+        CHECK((comm == "stonith" || comm == "sh"));
     }
     std::string out, err;
     (*proc)->read_all(out, err, monotonic_ms() + 20000);

@@ -107,6 +107,7 @@ struct ParsedInput {
     std::map<Field, std::string> fields;    // front-end options that were given (last one wins)
     RawParams agent_params;                 // canonical agent parameter names -> values, in order
     std::vector<std::string> warnings;      // fence-agents' wording, e.g. "Parse error: Ignoring unknown option 'x=1'"
+    std::vector<std::string> errors;        // lines that must stop the run before any action (a NUL byte)
     int verbose_count = 0;                  // -v given n times (argv), or verbose=1 (stdin)
     // argv only: where secret values sit, so the caller can scrub them from its own argv
     // (argument index, offset of the value in that argument).
@@ -119,6 +120,7 @@ struct ParsedInput {
 // The stdin grammar: strip each line, skip '#' comments and empty lines, split at the first '='
 // (no '=' = empty value), strip one pair of surrounding double quotes, '-'/'_' equivalent keys,
 // last one wins, unknown keys warned and ignored, flags take 1|yes|on|true / 0|no|off|false.
+// A line holding a NUL byte is an error naming its key (in.errors): the caller runs nothing.
 ParsedInput parse_stdin(std::string_view text, const OptionTable &table);
 
 // GNU getopt over args (argv without argv[0]): long options (--name=v, --name v, unique
@@ -174,6 +176,8 @@ std::string metadata_xml(const OptionTable &table, std::string_view program_name
 
 // Usage text for -h.
 std::string usage_text(const OptionTable &table, std::string_view program_name);
+// The program's manual page (roff, section 8) from the same table (manpage.cpp).
+std::string manpage_roff(const OptionTable &table, std::string_view program_name, std::string_view version);
 
 // fence-agents' truthy / falsy words.
 std::optional<bool> parse_flag_value(std::string_view v);
