@@ -387,7 +387,9 @@ Status RedfishDevice::wait_for(const stockade_ctx *ctx, const SystemInfo &sys, c
     if (cfg_.power_wait_s)
         if (Status s = sleep_within(ctx, int64_t(cfg_.power_wait_s) * 1000); !s)
             return s;
-    int64_t interval = 50;
+    // First reads come quickly (10, 20, 40 ms...): a BMC that switches at once is seen at once;
+    // a slow one is read at most poll_cap_ms() apart.
+    int64_t interval = std::min<int64_t>(10, max_interval_ms);
     std::string last_state = sys.power_state, last_error;
     for (;;) {
         auto st = read_power_state(ctx, sys.uri);

@@ -84,7 +84,7 @@ constexpr stockade_param_desc kParams[] = {
      .description = "Seconds to sleep after a reset before reading PowerState (0 = read at once)"},
     {.abi_major = kAbi, .struct_size = kPSize, .name = "stonith_status_sleep", .type = STOCKADE_PARAM_SECONDS,
      .flags = 0, .default_value = "1", .choices = nullptr, .aliases = "",
-     .description = "Longest pause between two PowerState reads (polling starts at 50 ms and doubles up to this, at most 200 ms)"},
+     .description = "Longest pause between two PowerState reads (polling starts at 10 ms and doubles up to this, at most 200 ms)"},
     {.abi_major = kAbi, .struct_size = kPSize, .name = "login_timeout", .type = STOCKADE_PARAM_SECONDS, .flags = 0,
      .default_value = "5", .choices = nullptr, .aliases = "",
      .description = "Seconds for the TCP connection and TLS handshake"},

@@ -53,7 +53,8 @@ const stockade_param_desc kParams[] = {
      .default_value = kDefaultCorosyncConf,
      .description = "corosync.conf to read the cluster name and the nodelist from"},
     {STOCKADE_PARAM_DESC_HEADER, .name = "initiator", .type = STOCKADE_PARAM_STRING, .aliases = "initiator_name",
-     .description = "iSCSI initiator name (IQN) of this node for iscsi:// devices (default: /etc/iscsi/initiatorname.iscsi)"},
+     .description = "iSCSI initiator name (IQN) of this node for iscsi:// devices; {node} stands for local_node, so one "
+                    "cluster-wide value serves every node (default: /etc/iscsi/initiatorname.iscsi)"},
     {STOCKADE_PARAM_DESC_HEADER, .name = "aptpl", .type = STOCKADE_PARAM_BOOLEAN, .default_value = "0",
      .description = "Register with Activate Persist Through Power Loss (on only), as fence_scsi --aptpl"},
 };
@@ -134,6 +135,9 @@ Result<std::unique_ptr<Scsi>> configure(const stockade_param *p, size_t n)
     topts.initiator_iqn = param(p, n, "initiator");
     if (topts.initiator_iqn.empty())
         topts.initiator_iqn = system_initiator_name();
+    // One cluster-wide setting names every node's initiator: "{node}" is this node's name.
+    if (size_t at = topts.initiator_iqn.find("{node}"); at != std::string::npos)
+        topts.initiator_iqn.replace(at, 6, text::ascii_lower(s->local_node));
     topts.isid_qualifier = kIsidQualifier;
     auto transports = make_transports(devices, topts);
     if (!transports)

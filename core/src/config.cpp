@@ -63,27 +63,21 @@ std::string position_of(std::string_view text, size_t byte)
     return fmt::format("line {}, column {}", line, col);
 }
 
-std::string pointer_escape(const std::string &key)
+// An error about the config field at `pointer`: "<source>: <pointer>: <problem>".
+template <class... Args>
+Error config_error(const std::string &source, std::string pointer, fmt::format_string<Args...> f, Args &&...args)
 {
-    std::string out;
-    for (char c : key)
-        out += c == '/' ? std::string("~1") : c == '~' ? std::string("~0") : std::string(1, c);
-    return out;
+    return field_error(STOCKADE_RC_BAD_CONFIG, std::move(pointer), fmt::format(f, std::forward<Args>(args)...),
+                       source + ": ");
 }
 
-// "parameter 'x': problem" from resolve_params becomes "<base>/x: problem", so the error names
-// the JSON path of the offending field.
+// An agent parameter's error re-based under the config path of its parameter list, so it names
+// the field in the file ("<source>: /devices/d/params/x: problem").
 Error param_error(const std::string &source, const std::string &base, const Error &e)
 {
-    const std::string prefix = "parameter '";
-    if (e.message.rfind(prefix, 0) == 0) {
-        auto end = e.message.find("': ", prefix.size());
-        if (end != std::string::npos)
-            return make_error(STOCKADE_RC_BAD_CONFIG, "{}: {}/{}: {}", source, base,
-                              pointer_escape(e.message.substr(prefix.size(), end - prefix.size())),
-                              e.message.substr(end + 3));
-    }
-    return make_error(STOCKADE_RC_BAD_CONFIG, "{}: {}: {}", source, base, e.message);
+    if (!e.pointer.empty())
+        return field_error(STOCKADE_RC_BAD_CONFIG, base + e.pointer, e.problem, source + ": ");
+    return field_error(STOCKADE_RC_BAD_CONFIG, base, e.message, source + ": ");
 }
 
 // One table per enum: configuration spelling -> value ("off" is LifeKeeper's synonym of "none").
@@ -118,7 +112,7 @@ std::vector<std::string> string_list(const json &a)
 Status check_command(const std::string &source, const std::string &path, const std::vector<std::string> &argv)
 {
     if (!argv.empty() && argv[0][0] != '/')
-        return make_error(STOCKADE_RC_BAD_CONFIG, "{}: {}/0: '{}' must be an absolute path", source, path, argv[0]);
+        return config_error(source, path + "/0", "'{}' must be an absolute path", argv[0]);
     return {};
 }
 
@@ -167,8 +161,8 @@ Status parse_cluster_gates(const json &doc, Config &c)
         if (w.contains("nodes"))
             for (auto it = w["nodes"].begin(); it != w["nodes"].end(); ++it) {
                 if (c.find_node(it.key()) || c.find_witness_node(it.key()))
-                    return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /witness/nodes/{}: '{}' is already a node (names ignore case)",
-                                      src, pointer_escape(it.key()), it.key());
+                    return config_error(src, "/witness/nodes/" + json_pointer_token(it.key()),
+                                        "'{}' is already a node (names ignore case)", it.key());
                 WitnessOnlyNode n;
                 n.name = it.key();
                 n.addresses = string_list(it.value()["addresses"]);
@@ -181,28 +175,29 @@ Status parse_cluster_gates(const json &doc, Config &c)
     for (const auto &p : kAllowedModePairs)
         allowed = allowed || (p.quorum == c.quorum.mode && p.witness == c.witness.mode);
     if (!allowed)
-        return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /witness/mode: '{}' cannot be combined with quorum mode '{}'", src,
-                          witness_mode_name(c.witness.mode), quorum_mode_name(c.quorum.mode));
+        return config_error(src, "/witness/mode", "'{}' cannot be combined with quorum mode '{}'",
+                            witness_mode_name(c.witness.mode), quorum_mode_name(c.quorum.mode));
     if (c.quorum.mode == QuorumMode::None && c.witness.mode == WitnessMode::None)
         return {};
 
     if (c.quorum.mode == QuorumMode::TcpRemote && c.quorum.hosts.empty())
-        return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /quorum/hosts: required when quorum mode is tcp_remote", src);
+        return config_error(src, "/quorum/hosts", "required when quorum mode is tcp_remote");
     if (c.quorum.mode != QuorumMode::None && c.quorum.loss_action == LossAction::Osu && c.quorum.osu_command.empty())
-        return make_error(STOCKADE_RC_BAD_CONFIG,
-                          "{}: /quorum/osu_command: required when loss_action is osu (the command that takes this node's "
-                          "resources out of service)", src);
+        return config_error(src, "/quorum/osu_command",
+                            "required when loss_action is osu (the command that takes this node's resources out of "
+                            "service)");
     if (!c.find_node(c.local_node) && !c.find_witness_node(c.local_node))
-        return make_error(STOCKADE_RC_BAD_CONFIG,
-                          "{}: /local_node: '{}' is neither a node nor a witness node; quorum and witness need to know "
-                          "which one this is", src, c.local_node);
+        return config_error(src, "/local_node",
+                            "'{}' is neither a node nor a witness node; quorum and witness need to know which one this is",
+                            c.local_node);
     // Every other member must be reachable somewhere, or majority/remote_verify cannot ask it.
     bool needs_addresses = c.quorum.mode == QuorumMode::Majority || c.witness.mode == WitnessMode::RemoteVerify;
     if (needs_addresses)
         for (const auto &n : c.nodes)
             if (n.addresses.empty() && text::ascii_lower(n.name) != text::ascii_lower(c.local_node))
-                return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /nodes/{}/addresses: required when quorum mode is {} and witness mode is {}",
-                                  src, pointer_escape(n.name), quorum_mode_name(c.quorum.mode), witness_mode_name(c.witness.mode));
+                return config_error(src, "/nodes/" + json_pointer_token(n.name) + "/addresses",
+                                    "required when quorum mode is {} and witness mode is {}",
+                                    quorum_mode_name(c.quorum.mode), witness_mode_name(c.witness.mode));
     return {};
 }
 
@@ -256,14 +251,7 @@ const nlohmann::json &config_schema()
     return schema;
 }
 
-// A JSON pointer token: '~' and '/' escaped as RFC 6901 says.
-std::string pointer_token(std::string_view key)
-{
-    std::string out;
-    for (char ch : key)
-        out += ch == '~' ? std::string("~0") : ch == '/' ? std::string("~1") : std::string(1, ch);
-    return out;
-}
+namespace {
 
 // The JSON pointer of the first string (key or value) holding a NUL byte ("\u0000" in the file),
 // if any.  Every value ends up in a C string (agent parameters, argv, paths) where it would be cut
@@ -278,7 +266,7 @@ std::optional<std::string> find_nul(const json &j, const std::string &at)
                 return p;
     } else if (j.is_object()) {
         for (auto it = j.begin(); it != j.end(); ++it) {
-            std::string here = at + "/" + pointer_token(it.key());
+            std::string here = at + "/" + json_pointer_token(it.key());
             if (text::has_nul(it.key()))
                 return here;
             if (auto p = find_nul(it.value(), here))
@@ -288,8 +276,10 @@ std::optional<std::string> find_nul(const json &j, const std::string &at)
     return std::nullopt;
 }
 
-Result<Config> parse_config(std::string_view text, const std::string &source)
+// Parses and checks the text, appending every error found to `errors`; a Config only when none.
+std::optional<Config> parse_config_collect(std::string_view text, const std::string &source, std::vector<Error> &errors)
 {
+    const size_t errors_before = errors.size();
     json doc;
     try {
         doc = json::parse(text);
@@ -298,13 +288,19 @@ Result<Config> parse_config(std::string_view text, const std::string &source)
         // nlohmann's text is "[json.exception.parse_error.101] parse error at line 1, column 2: ..."
         auto colon = what.find(": ", what.find("parse error"));
         std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
-        return make_error(STOCKADE_RC_BAD_CONFIG, "{}: invalid JSON at {}: {}", source, position_of(text, e.byte ? e.byte - 1 : 0),
-                          detail);
+        errors.push_back(make_error(STOCKADE_RC_BAD_CONFIG, "{}: invalid JSON at {}: {}", source,
+                                    position_of(text, e.byte ? e.byte - 1 : 0), detail));
+        return std::nullopt;
     }
-    if (auto at = find_nul(doc, ""))
-        return make_error(STOCKADE_RC_BAD_CONFIG, "{}: {}: a NUL byte (\\u0000) is not allowed", source, *at);
-    if (auto s = validate_json(config_schema(), doc); !s)
-        return make_error(STOCKADE_RC_BAD_CONFIG, "{}: {}", source, s.error().message);
+    if (auto at = find_nul(doc, "")) {
+        errors.push_back(config_error(source, *at, "a NUL byte (\\u0000) is not allowed"));
+        return std::nullopt;
+    }
+    if (auto problems = validate_json_all(config_schema(), doc); !problems.empty()) {
+        for (auto &e : problems)
+            errors.push_back(field_error(STOCKADE_RC_BAD_CONFIG, e.pointer, e.problem, source + ": "));
+        return std::nullopt;
+    }
 
     Config c;
     c.source = source;
@@ -336,9 +332,11 @@ Result<Config> parse_config(std::string_view text, const std::string &source)
     for (auto it = doc["nodes"].begin(); it != doc["nodes"].end(); ++it) {
         NodeConfig n;
         n.name = it.key();
-        if (c.find_node(n.name))
-            return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /nodes/{}: node defined twice (names ignore case)", source,
-                              pointer_escape(n.name));
+        if (c.find_node(n.name)) {
+            errors.push_back(config_error(source, "/nodes/" + json_pointer_token(n.name),
+                                          "node defined twice (names ignore case)"));
+            continue;
+        }
         if (it.value().contains("action"))
             n.action = *parse_power_action(it.value()["action"].get<std::string>());
         if (it.value().contains("addresses"))
@@ -358,23 +356,61 @@ Result<Config> parse_config(std::string_view text, const std::string &source)
                     if (e.contains("params"))
                         ld.params = read_params(e["params"]);
                 }
-                if (!c.devices.count(ld.device))
-                    return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /nodes/{}/levels/{}/{}: unknown device '{}'", source,
-                                      pointer_escape(n.name), li, di, ld.device);
+                const std::string at = fmt::format("/nodes/{}/levels/{}/{}", json_pointer_token(n.name), li, di);
+                if (!c.devices.count(ld.device)) {
+                    errors.push_back(config_error(source, at, "unknown device '{}'", ld.device));
+                    continue;
+                }
+                bool twice = false;
                 for (const auto &other : level)
-                    if (other.device == ld.device)
-                        return make_error(STOCKADE_RC_BAD_CONFIG,
-                                          "{}: /nodes/{}/levels/{}/{}: device '{}' appears twice in one level", source,
-                                          pointer_escape(n.name), li, di, ld.device);
+                    twice |= other.device == ld.device;
+                if (twice) {
+                    errors.push_back(config_error(source, at, "device '{}' appears twice in one level", ld.device));
+                    continue;
+                }
                 level.push_back(std::move(ld));
             }
             n.levels.push_back(std::move(level));
         }
         c.nodes.push_back(std::move(n));
     }
-    if (auto s = parse_cluster_gates(doc, c); !s)
-        return s.error();
+    if (errors.size() != errors_before)
+        return std::nullopt; // the gates' rules read the nodes: check them on a sound node list only
+    if (auto s = parse_cluster_gates(doc, c); !s) {
+        errors.push_back(s.error());
+        return std::nullopt;
+    }
     return c;
+}
+
+} // namespace
+
+Result<Config> parse_config(std::string_view text, const std::string &source)
+{
+    std::vector<Error> errors;
+    auto c = parse_config_collect(text, source, errors);
+    if (!c)
+        return errors.front();
+    return std::move(*c);
+}
+
+ConfigCheck check_config_file(const std::string &path, const AgentRegistry &registry)
+{
+    ConfigCheck out;
+    std::ifstream f(path, std::ios::binary);
+    if (!f) {
+        out.errors.push_back(make_error(STOCKADE_RC_BAD_CONFIG, "{}: cannot read: {}", path, std::strerror(errno)));
+        return out;
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    out.config = parse_config_collect(ss.str(), path, out.errors);
+    if (out.config) {
+        out.errors = config_agent_errors(*out.config, registry);
+        if (!out.errors.empty())
+            out.config.reset();
+    }
+    return out;
 }
 
 Result<Config> load_config(const std::string &path)
@@ -403,16 +439,16 @@ std::vector<std::string> readable_secret_warnings(const Config &config, const Ag
             if (!value.empty() && is_secret_param(**agent, name))
                 out.push_back(fmt::format("{} (mode {:04o}): {}/{} holds a secret that other users can read; "
                                           "chmod 600 the file, or use password_file/password_script",
-                                          config.source, config.file_mode, at, pointer_token(name)));
+                                          config.source, config.file_mode, at, json_pointer_token(name)));
     };
     for (const auto &[name, d] : config.devices)
-        check(d.agent, d.params, "/devices/" + pointer_token(name) + "/params");
+        check(d.agent, d.params, "/devices/" + json_pointer_token(name) + "/params");
     for (const auto &n : config.nodes)
         for (size_t l = 0; l < n.levels.size(); ++l)
             for (size_t i = 0; i < n.levels[l].size(); ++i)
                 if (auto d = config.devices.find(n.levels[l][i].device); d != config.devices.end())
                     check(d->second.agent, n.levels[l][i].params,
-                          fmt::format("/nodes/{}/levels/{}/{}/params", pointer_token(n.name), l, i));
+                          fmt::format("/nodes/{}/levels/{}/{}/params", json_pointer_token(n.name), l, i));
     return out;
 }
 
@@ -423,32 +459,41 @@ RawParams merged_params(const DeviceConfig &device, const LevelDevice &entry)
     return out;
 }
 
-Status check_config_agents(const Config &c, const AgentRegistry &registry)
+std::vector<Error> config_agent_errors(const Config &c, const AgentRegistry &registry)
 {
+    std::vector<Error> errors;
     for (const auto &[name, d] : c.devices) {
         auto agent = registry.find(d.agent);
-        if (!agent)
-            return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /devices/{}/agent: {}", c.source, pointer_escape(name),
-                              agent.error().message);
+        if (!agent) {
+            errors.push_back(config_error(c.source, "/devices/" + json_pointer_token(name) + "/agent", "{}",
+                                          agent.error().message));
+            continue;
+        }
         auto p = resolve_params(**agent, d.params, UnknownParams::Reject);
-        if (!p)
-            return param_error(c.source, "/devices/" + pointer_escape(name) + "/params", p.error());
+        if (!p) {
+            errors.push_back(param_error(c.source, "/devices/" + json_pointer_token(name) + "/params", p.error()));
+            continue;
+        }
         // A configured timeout shorter than what the agent says it needs would cut its own wait
         // (an operator's answer, a standby wait) at fence time: refuse it now, with both numbers.
         for (uint32_t action : {STOCKADE_ACTION_OFF, STOCKADE_ACTION_REBOOT}) {
             if (!d.timeout_set || !(*agent)->can(power_action_info(PowerAction(action)).capability))
                 continue;
             auto need = agent_time_needed(**agent, *p, action);
-            if (!need)
-                return make_error(need.error().rc, "{}: /devices/{}/params: {}", c.source, pointer_escape(name),
-                                  need.error().message);
+            if (!need) {
+                errors.push_back(config_error(c.source, "/devices/" + json_pointer_token(name) + "/params", "{}",
+                                              need.error().message));
+                break;
+            }
             if (!need->has_value())
                 continue;
             if (auto fits = check_fits(d.agent, power_action_info(PowerAction(action)).name, **need, "timeout",
                                        d.timeout);
-                !fits)
-                return make_error(STOCKADE_RC_BAD_CONFIG, "{}: /devices/{}/timeout: {}", c.source, pointer_escape(name),
-                                  fits.error().message);
+                !fits) {
+                errors.push_back(config_error(c.source, "/devices/" + json_pointer_token(name) + "/timeout", "{}",
+                                              fits.error().message));
+                break;
+            }
         }
     }
     for (const auto &n : c.nodes)
@@ -459,11 +504,22 @@ Status check_config_agents(const Config &c, const AgentRegistry &registry)
                     continue;
                 const DeviceConfig &d = c.devices.at(ld.device);
                 auto agent = registry.find(d.agent);
+                if (!agent)
+                    continue; // reported with the device
                 if (auto p = resolve_params(**agent, merged_params(d, ld), UnknownParams::Reject); !p)
-                    return param_error(c.source, fmt::format("/nodes/{}/levels/{}/{}/params", pointer_escape(n.name), li, di),
-                                       p.error());
+                    errors.push_back(param_error(
+                        c.source, fmt::format("/nodes/{}/levels/{}/{}/params", json_pointer_token(n.name), li, di),
+                        p.error()));
             }
-    return {};
+    return errors;
+}
+
+Status check_config_agents(const Config &c, const AgentRegistry &registry)
+{
+    auto errors = config_agent_errors(c, registry);
+    if (errors.empty())
+        return {};
+    return errors.front();
 }
 
 } // namespace stockade

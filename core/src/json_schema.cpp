@@ -1,6 +1,7 @@
 // json_schema.cpp -- a small JSON Schema validator; see json_schema.hpp for the subset.
 #include "stockade/json_schema.hpp"
 
+#include <optional>
 #include <regex>
 
 namespace stockade {
@@ -8,20 +9,6 @@ namespace stockade {
 namespace {
 
 using json = nlohmann::json;
-
-std::string escape_pointer(const std::string &key)
-{
-    std::string out;
-    for (char c : key) {
-        if (c == '~')
-            out += "~0";
-        else if (c == '/')
-            out += "~1";
-        else
-            out += c;
-    }
-    return out;
-}
 
 std::string type_of(const json &v)
 {
@@ -72,20 +59,27 @@ class Validator {
 public:
     explicit Validator(const json &root) : root_(root) {}
 
-    Status check(const json &schema, const json &v, const std::string &path) const
+    // Appends every problem of `v` (at pointer `path`) to `out`.  A value of the wrong type gets
+    // that one error: the keywords for the right type would only repeat it.
+    void check(const json &schema, const json &v, const std::string &path, std::vector<Error> &out) const
     {
         const std::string at = path.empty() ? "/" : path;
-        auto fail = [&](const std::string &msg) -> Status { return Error{STOCKADE_RC_BAD_CONFIG, at + ": " + msg}; };
-        if (schema.is_boolean())
-            return schema.get<bool>() ? Status{} : fail("is not allowed here");
+        auto fail = [&](const std::string &msg) { out.push_back(field_error(STOCKADE_RC_BAD_CONFIG, at, msg)); };
+        if (schema.is_boolean()) {
+            if (!schema.get<bool>())
+                fail("is not allowed here");
+            return;
+        }
         if (!schema.is_object())
-            return {};
+            return;
         if (auto r = schema.find("$ref"); r != schema.end()) {
             const json *target = resolve(r->get<std::string>());
             if (!target)
                 return fail("schema error: unresolved $ref " + r->get<std::string>());
-            if (auto s = check(*target, v, path); !s)
-                return s;
+            size_t before = out.size();
+            check(*target, v, path, out);
+            if (out.size() != before)
+                return;
         }
         if (auto t = schema.find("type"); t != schema.end()) {
             bool ok = false;
@@ -105,105 +99,113 @@ public:
                 std::string opts;
                 for (const auto &x : *e)
                     opts += (opts.empty() ? "" : ", ") + x.dump();
-                return fail("must be one of " + opts + ", not " + short_value(v));
+                fail("must be one of " + opts + ", not " + short_value(v));
             }
         }
         if (auto c = schema.find("const"); c != schema.end() && *c != v)
-            return fail("must be " + c->dump());
+            fail("must be " + c->dump());
         if (v.is_number()) {
             double d = v.get<double>();
             if (auto m = schema.find("minimum"); m != schema.end() && d < m->get<double>())
-                return fail("must be >= " + m->dump());
+                fail("must be >= " + m->dump());
             if (auto m = schema.find("maximum"); m != schema.end() && d > m->get<double>())
-                return fail("must be <= " + m->dump());
+                fail("must be <= " + m->dump());
             if (auto m = schema.find("exclusiveMinimum"); m != schema.end() && d <= m->get<double>())
-                return fail("must be > " + m->dump());
+                fail("must be > " + m->dump());
             if (auto m = schema.find("exclusiveMaximum"); m != schema.end() && d >= m->get<double>())
-                return fail("must be < " + m->dump());
+                fail("must be < " + m->dump());
         }
         if (v.is_string()) {
             const auto &s = v.get_ref<const std::string &>();
             if (auto m = schema.find("minLength"); m != schema.end() && s.size() < m->get<size_t>())
-                return fail(m->get<size_t>() == 1 ? "must not be empty" : "is too short");
+                fail(m->get<size_t>() == 1 ? "must not be empty" : "is too short");
             if (auto m = schema.find("maxLength"); m != schema.end() && s.size() > m->get<size_t>())
-                return fail("is longer than " + m->dump() + " characters");
+                fail("is longer than " + m->dump() + " characters");
             if (auto p = schema.find("pattern"); p != schema.end())
                 if (!std::regex_search(s, std::regex(p->get<std::string>())))
-                    return fail("'" + s + "' does not match " + p->get<std::string>());
+                    fail("'" + s + "' does not match " + p->get<std::string>());
         }
         if (v.is_array()) {
             if (auto m = schema.find("minItems"); m != schema.end() && v.size() < m->get<size_t>())
-                return fail("needs at least " + m->dump() + (m->get<size_t>() == 1 ? " item" : " items"));
+                fail("needs at least " + m->dump() + (m->get<size_t>() == 1 ? " item" : " items"));
             if (auto m = schema.find("maxItems"); m != schema.end() && v.size() > m->get<size_t>())
-                return fail("has more than " + m->dump() + " items");
+                fail("has more than " + m->dump() + " items");
             if (auto it = schema.find("items"); it != schema.end())
                 for (size_t i = 0; i < v.size(); ++i)
-                    if (auto s = check(*it, v[i], path + "/" + std::to_string(i)); !s)
-                        return s;
+                    check(*it, v[i], path + "/" + std::to_string(i), out);
         }
         if (v.is_object()) {
             if (auto m = schema.find("minProperties"); m != schema.end() && v.size() < m->get<size_t>())
-                return fail("needs at least " + m->dump() + (m->get<size_t>() == 1 ? " entry" : " entries"));
+                fail("needs at least " + m->dump() + (m->get<size_t>() == 1 ? " entry" : " entries"));
             if (auto req = schema.find("required"); req != schema.end())
                 for (const auto &k : *req)
                     if (!v.contains(k.get<std::string>()))
-                        return fail("missing required field '" + k.get<std::string>() + "'");
+                        fail("missing required field '" + k.get<std::string>() + "'");
             const json *props = nullptr;
             if (auto p = schema.find("properties"); p != schema.end())
                 props = &*p;
             auto names = schema.find("propertyNames");
             auto extra = schema.find("additionalProperties");
             for (auto it = v.begin(); it != v.end(); ++it) {
-                std::string sub = path + "/" + escape_pointer(it.key());
-                if (names != schema.end())
-                    if (auto s = check(*names, json(it.key()), sub); !s)
-                        return Error{STOCKADE_RC_BAD_CONFIG, sub + ": invalid name: " +
-                                                                 s.error().message.substr(s.error().message.find(": ") + 2)};
+                std::string sub = path + "/" + json_pointer_token(it.key());
+                if (names != schema.end()) {
+                    std::vector<Error> bad;
+                    check(*names, json(it.key()), sub, bad);
+                    if (!bad.empty()) {
+                        out.push_back(field_error(STOCKADE_RC_BAD_CONFIG, sub, "invalid name: " + bad.front().problem));
+                        continue;
+                    }
+                }
                 if (props && props->contains(it.key())) {
-                    if (auto s = check((*props)[it.key()], it.value(), sub); !s)
-                        return s;
+                    check((*props)[it.key()], it.value(), sub, out);
                 } else if (extra != schema.end()) {
                     if (extra->is_boolean() && !extra->get<bool>())
-                        return Error{STOCKADE_RC_BAD_CONFIG, sub + ": unknown field '" + it.key() + "'"};
-                    if (auto s = check(*extra, it.value(), sub); !s)
-                        return s;
+                        out.push_back(field_error(STOCKADE_RC_BAD_CONFIG, sub, "unknown field '" + it.key() + "'"));
+                    else
+                        check(*extra, it.value(), sub, out);
                 }
             }
         }
         if (auto one = schema.find("oneOf"); one != schema.end()) {
             int matches = 0;
-            std::optional<Error> best;
+            std::optional<std::vector<Error>> best;
             for (const auto &alt : *one) {
-                auto s = check(alt, v, path);
-                if (s) {
+                std::vector<Error> errs;
+                check(alt, v, path, errs);
+                if (errs.empty())
                     ++matches;
-                } else if (!best || branch_fits_type(alt, v)) {
-                    // Prefer the error of the alternative whose type fits: it says what is wrong.
-                    if (!best || branch_fits_type(alt, v))
-                        best = s.error();
-                }
+                else if (!best || branch_fits_type(alt, v))
+                    best = std::move(errs); // the alternative whose type fits says what is wrong
             }
-            if (matches == 0)
-                return best ? Status(*best) : fail("matches none of the allowed forms");
+            if (matches == 0) {
+                if (best)
+                    out.insert(out.end(), best->begin(), best->end());
+                else
+                    fail("matches none of the allowed forms");
+            }
             if (matches > 1)
-                return fail("is ambiguous (matches several allowed forms)");
+                fail("is ambiguous (matches several allowed forms)");
         }
         if (auto any = schema.find("anyOf"); any != schema.end()) {
-            std::optional<Error> first;
+            std::optional<std::vector<Error>> first;
             bool ok = false;
             for (const auto &alt : *any) {
-                auto s = check(alt, v, path);
-                if (s) {
+                std::vector<Error> errs;
+                check(alt, v, path, errs);
+                if (errs.empty()) {
                     ok = true;
                     break;
                 }
                 if (!first)
-                    first = s.error();
+                    first = std::move(errs);
             }
-            if (!ok)
-                return first ? Status(*first) : fail("matches none of the allowed forms");
+            if (!ok) {
+                if (first)
+                    out.insert(out.end(), first->begin(), first->end());
+                else
+                    fail("matches none of the allowed forms");
+            }
         }
-        return {};
     }
 
 private:
@@ -239,13 +241,23 @@ private:
 
 } // namespace
 
+std::vector<Error> validate_json_all(const nlohmann::json &schema, const nlohmann::json &instance)
+{
+    std::vector<Error> out;
+    try {
+        Validator(schema).check(schema, instance, "", out);
+    } catch (const std::exception &e) {
+        out.push_back(make_error(STOCKADE_RC_INTERNAL, "schema validation failed: {}", e.what()));
+    }
+    return out;
+}
+
 Status validate_json(const nlohmann::json &schema, const nlohmann::json &instance)
 {
-    try {
-        return Validator(schema).check(schema, instance, "");
-    } catch (const std::exception &e) {
-        return make_error(STOCKADE_RC_INTERNAL, "schema validation failed: {}", e.what());
-    }
+    auto errors = validate_json_all(schema, instance);
+    if (errors.empty())
+        return {};
+    return errors.front();
 }
 
 } // namespace stockade

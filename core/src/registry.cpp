@@ -65,27 +65,26 @@ Result<std::string> normalise_value(const ParamInfo &p, const std::string &v)
     switch (p.type) {
     case STOCKADE_PARAM_INTEGER:
         if (!parse_int64(v))
-            return make_error(STOCKADE_RC_BAD_CONFIG, "parameter '{}': '{}' is not an integer", p.name,
-                              p.secret() ? "***" : v);
+            return param_field_error(STOCKADE_RC_BAD_CONFIG, p.name, fmt::format("'{}' is not an integer",
+                              p.secret() ? "***" : v));
         return v;
     case STOCKADE_PARAM_SECONDS: {
         auto n = parse_int64(v);
         if (!n || *n < 0)
-            return make_error(STOCKADE_RC_BAD_CONFIG, "parameter '{}': '{}' is not a number of seconds", p.name, v);
+            return param_field_error(STOCKADE_RC_BAD_CONFIG, p.name, fmt::format("'{}' is not a number of seconds", v));
         return v;
     }
     case STOCKADE_PARAM_BOOLEAN: {
         auto b = parse_bool(v);
         if (!b)
-            return make_error(STOCKADE_RC_BAD_CONFIG,
-                              "parameter '{}': '{}' is not a boolean (1|0|yes|no|on|off|true|false)", p.name, v);
+            return param_field_error(STOCKADE_RC_BAD_CONFIG, p.name, fmt::format("'{}' is not a boolean (1|0|yes|no|on|off|true|false)", v));
         return std::string(*b ? "1" : "0");
     }
     case STOCKADE_PARAM_SELECT: {
         std::string low = text::ascii_lower(v);
         if (std::find(p.choices.begin(), p.choices.end(), low) == p.choices.end())
-            return make_error(STOCKADE_RC_BAD_CONFIG, "parameter '{}': '{}' is not one of {}", p.name, v,
-                              join(p.choices, "|"));
+            return param_field_error(STOCKADE_RC_BAD_CONFIG, p.name, fmt::format("'{}' is not one of {}", v,
+                              join(p.choices, "|")));
         return low;
     }
     default:
@@ -131,8 +130,8 @@ Result<ParamList> resolve_params(const AgentInfo &agent, const RawParams &raw, U
         }
         if (!p) {
             if (unknown == UnknownParams::Reject)
-                return make_error(STOCKADE_RC_BAD_CONFIG, "parameter '{}': agent '{}' has no such parameter", k,
-                                  agent.name);
+                return param_field_error(STOCKADE_RC_BAD_CONFIG, k, fmt::format("agent '{}' has no such parameter",
+                                  agent.name));
             if (ignored)
                 ignored->push_back(k);
             continue;
@@ -150,8 +149,8 @@ Result<ParamList> resolve_params(const AgentInfo &agent, const RawParams &raw, U
         } else if (p.default_value) {
             out.emplace_back(p.name, *p.default_value);
         } else if (p.required() && !p.host_supplied()) {
-            return make_error(STOCKADE_RC_BAD_CONFIG, "parameter '{}': required by agent '{}' but not set", p.name,
-                              agent.name);
+            return param_field_error(STOCKADE_RC_BAD_CONFIG, p.name, fmt::format("required by agent '{}' but not set",
+                              agent.name));
         }
     }
     for (auto &e : extra) {

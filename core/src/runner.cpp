@@ -3,8 +3,10 @@
 #include "stockade/time_budget.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <thread>
 
+#include "stockade/node_lock.hpp"
 #include "stockade/process.hpp"
 #include "strings.hpp"
 
@@ -36,6 +38,8 @@ nlohmann::json StepRecord::to_json() const
                      {"elapsed_ms", elapsed_ms}, {"started_ms", started_ms}};
     if (!message.empty())
         j["message"] = message;
+    if (exec != ExecStatus::Completed)
+        j["execution"] = exec_status_info(exec).name;
     if (op == "status" || op == "verify")
         j["power"] = power_state_info(power_state).name;
     if (verified) {
@@ -60,6 +64,8 @@ nlohmann::json FenceReport::to_json() const
         j["level"] = level;
     if (power_on_failed)
         j["power_on_failed"] = true;
+    if (shared_with_pid)
+        j["shared_with_pid"] = shared_with_pid;
     if (refused)
         j["result"] = "refused";
     return j;
@@ -118,7 +124,10 @@ void EscalationRunner::emit(FenceReport &r, StepRecord s) const
         if (!s.message.empty())
             what += ": " + s.message;
     } else {
-        what = fmt::format("failed ({}): {}", result_code_info(s.rc).name, s.message);
+        what = s.exec == ExecStatus::Completed
+                   ? fmt::format("failed ({}): {}", result_code_info(s.rc).name, s.message)
+                   : fmt::format("failed ({}, {}): {}", result_code_info(s.rc).name, exec_status_info(s.exec).name,
+                                 s.message);
     }
     size_t level_size = 0;
     if (const NodeConfig *n = config_.find_node(r.node); n && s.level && s.level <= n->levels.size())
@@ -213,6 +222,7 @@ bool EscalationRunner::run_level(FenceReport &r, const NodeConfig &node, unsigne
         s.target = dv.target;
         s.op = st.op;
         s.rc = st.result.rc;
+        s.exec = st.result.exec;
         s.message = st.result.message;
         s.verified = st.result.verified;
         s.power_state = st.result.power_state;
@@ -247,13 +257,64 @@ FenceReport EscalationRunner::fence(const std::string &node_name, std::optional<
     r.action = action.value_or(node->action);
     const auto &pol = config_.escalation;
     int64_t overall_deadline = pol.timeout.count() > 0 ? start + pol.timeout.count() : 0;
+    if (lock_dir_.empty()) {
+        fence_node(r, *node, start, overall_deadline);
+        return r;
+    }
+    // One escalation per node at a time, across processes: wait for a running one and share its
+    // outcome, bounded by our own timeout.
+    const std::string action_name(power_action_info(r.action).name);
+    const std::string scope = config_.cluster_name.empty()
+                                  ? "file:" + std::filesystem::absolute(config_.source).lexically_normal().string()
+                                  : "cluster:" + text::ascii_lower(config_.cluster_name);
+    auto lock = lock_node(lock_dir_, scope, r.node, action_name, overall_deadline, cancel_, [&](pid_t holder) {
+        logger_.logf(STOCKADE_LOG_NOTICE, "fence {}: already being fenced by pid {}; waiting for its outcome{}", r.node,
+                     holder,
+                     overall_deadline ? fmt::format(" (at most {})", format_ms(overall_deadline - monotonic_ms()))
+                                      : std::string());
+    });
+    if (!lock && (lock.error().rc == STOCKADE_RC_TIMEOUT || lock.error().rc == STOCKADE_RC_CANCELLED)) {
+        r.reason = lock.error().message;
+        r.elapsed_ms = monotonic_ms() - start;
+        logger_.logf(STOCKADE_LOG_ERR, "fence {} failed: {} [{}]", r.node, r.reason, format_ms(r.elapsed_ms));
+        return r;
+    }
+    if (!lock) {
+        logger_.logf(STOCKADE_LOG_WARNING, "fence {}: fencing without the per-node lock: {}", r.node,
+                     lock.error().message);
+        fence_node(r, *node, start, overall_deadline);
+        return r;
+    }
+    if (lock->shared) {
+        const SharedOutcome &o = *lock->shared;
+        r.success = o.success;
+        r.shared_with_pid = o.pid;
+        r.reason = fmt::format("shared the outcome of the escalation already running in pid {}: {}", o.pid, o.reason);
+        r.elapsed_ms = monotonic_ms() - start;
+        logger_.logf(o.success ? STOCKADE_LOG_NOTICE : STOCKADE_LOG_ERR, "fence {} {}: {} [{}]", r.node,
+                     o.success ? "success" : "failed", r.reason, format_ms(r.elapsed_ms));
+        return r;
+    }
+    if (lock->holder_vanished)
+        logger_.logf(STOCKADE_LOG_WARNING, "fence {}: pid {} ended without an outcome; fencing again", r.node,
+                     lock->waited_for);
+    fence_node(r, *node, start, overall_deadline);
+    lock->lease.finish(action_name, r.success, r.reason);
+    return r;
+}
+
+void EscalationRunner::fence_node(FenceReport &r, const NodeConfig &node_cfg, int64_t start,
+                                  int64_t overall_deadline) const
+{
+    const NodeConfig *node = &node_cfg;
+    const auto &pol = config_.escalation;
     for (const auto &[gate_name, gate] : gates_) {
         if (auto g = gate(r.node, r.action); !g) {
             r.refused = true;
             r.reason = fmt::format("refused by {}: {}", gate_name, g.error().message);
             r.elapsed_ms = monotonic_ms() - start;
             logger_.logf(STOCKADE_LOG_ERR, "fence {} refused: {}", r.node, r.reason);
-            return r;
+            return;
         }
     }
     const char *verb = power_action_info(r.action).name.data();
@@ -315,14 +376,24 @@ done:
     r.elapsed_ms = monotonic_ms() - start;
     logger_.logf(r.success ? STOCKADE_LOG_NOTICE : STOCKADE_LOG_ERR, "fence {} {}: {} [{}]", r.node,
                  r.success ? "success" : "failed", r.reason, format_ms(r.elapsed_ms));
-    return r;
 }
 
 std::vector<FenceReport> EscalationRunner::fence_many(const std::vector<std::string> &nodes,
                                                       std::optional<PowerAction> action) const
 {
-    std::vector<FenceReport> out(nodes.size());
-    parallel_for(nodes.size(), config_.concurrency, [&](size_t i) { out[i] = fence(nodes[i], action); });
+    // One escalation per node: "n1 N1 n1" is n1 once (names ignore case, as lookups do).
+    std::vector<std::string> unique;
+    std::vector<std::string> seen;
+    for (const auto &n : nodes) {
+        const NodeConfig *cfg = config_.find_node(n);
+        std::string key = cfg ? text::ascii_lower(cfg->name) : text::ascii_lower(n);
+        if (std::find(seen.begin(), seen.end(), key) != seen.end())
+            continue;
+        seen.push_back(key);
+        unique.push_back(n);
+    }
+    std::vector<FenceReport> out(unique.size());
+    parallel_for(unique.size(), config_.concurrency, [&](size_t i) { out[i] = fence(unique[i], action); });
     return out;
 }
 
@@ -357,6 +428,7 @@ StatusReport EscalationRunner::status(const std::string &node_name) const
             s.target = dv.target;
             s.op = "status";
             s.rc = st.result.rc;
+        s.exec = st.result.exec;
             s.message = st.result.message;
             s.power_state = st.result.power_state;
             s.elapsed_ms = st.result.elapsed_ms;

@@ -81,6 +81,7 @@ void Sequence::record(size_t i, std::string op, OpResult res, int64_t started, u
     if (!last.result.ok() && !out_.failed_step) {
         out_.failed_step = out_.steps.size() - 1;
         out_.rc = last.result.rc;
+        out_.exec = last.result.exec;
         out_.reason = fmt::format("{}: {} failed: {}", devs_[i].name, last.op,
                                   last.result.message.empty() ? std::string(result_code_info(last.result.rc).meaning)
                                                               : last.result.message);
@@ -94,6 +95,8 @@ bool Sequence::fail(size_t i, std::string op, uint32_t rc, std::string message, 
     OpResult r;
     r.rc = rc;
     r.message = std::move(message);
+    // Decided here without asking the agent (no time left, cancelled, incapable, unconfirmed).
+    r.exec = ExecStatus::NotRun;
     record(i, std::move(op), std::move(r), monotonic_ms(), expect);
     return false;
 }
@@ -125,8 +128,10 @@ bool Sequence::open(size_t i)
         p_.on_start(d, "open", t);
     int64_t t0 = monotonic_ms();
     OpResult r = d.open(d, t);
-    if (r.ok() && (!d.session || !d.agent))
-        r = OpResult{STOCKADE_RC_INTERNAL, "open returned no session", 0, STOCKADE_POWER_UNKNOWN, {}, 0};
+    if (r.ok() && (!d.session || !d.agent)) {
+        r.rc = STOCKADE_RC_INTERNAL;
+        r.message = "open returned no session";
+    }
     if (!r.ok()) {
         record(i, "open", std::move(r), t0);
         return false;
@@ -208,6 +213,7 @@ bool Sequence::send(size_t i, PowerAction a, unsigned attempts, OpResult *res)
         if (!failed) {
             out_.failed_step.reset();
             out_.rc = STOCKADE_RC_OK;
+            out_.exec = ExecStatus::Completed;
             out_.reason.clear();
         }
     }
@@ -266,6 +272,7 @@ SequenceOutcome Sequence::run(SequenceAction action)
         out_.success = success;
         if (success) {
             out_.rc = STOCKADE_RC_OK;
+            out_.exec = ExecStatus::Completed;
             out_.failed_step.reset();
         }
         out_.elapsed_ms = monotonic_ms() - start_;

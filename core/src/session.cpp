@@ -276,8 +276,11 @@ private:
     {
         if (!child_)
             return fail(STOCKADE_RC_INTERNAL, "session not open");
-        if (dead_)
-            return fail(STOCKADE_RC_INTERNAL, dead_reason_);
+        if (dead_) {
+            OpResult r = fail(STOCKADE_RC_INTERNAL, dead_reason_);
+            r.exec = ExecStatus::NotRun;
+            return r;
+        }
         int64_t start = monotonic_ms();
         int64_t t = timeout.count() > 0 ? timeout.count() : int64_t(24) * 3600 * 1000;
         // The agent is told a slightly earlier deadline so it can report a clean timeout; at the
@@ -287,12 +290,13 @@ private:
         int64_t deadline = start + t;
         std::string line = req.dump() + "\n";
         if (auto w = child_->write_all(line, deadline); !w)
-            return die(STOCKADE_RC_INTERNAL, "agent host does not accept requests: " + w.error().message, start);
+            return die(STOCKADE_RC_INTERNAL, ExecStatus::HostDied,
+                       "agent host does not accept requests: " + w.error().message, start);
         for (;;) {
             std::string reply;
             auto rd = child_->read_line(reply, deadline, opt_.cancel);
             if (rd == Subprocess::Read::Timeout)
-                return die(STOCKADE_RC_TIMEOUT,
+                return die(STOCKADE_RC_TIMEOUT, ExecStatus::TimedOut,
                            fmt::format("no answer from agent '{}' within {} ms; its process tree was killed",
                                        agent_.name, t),
                            start);
@@ -307,11 +311,11 @@ private:
                     if (lj.is_object() && lj.value("type", "") == "result")
                         break;
                 }
-                return die(STOCKADE_RC_CANCELLED, "cancelled; agent process tree killed", start);
+                return die(STOCKADE_RC_CANCELLED, ExecStatus::Cancelled, "cancelled; agent process tree killed", start);
             }
             if (rd == Subprocess::Read::Eof) {
                 auto st = child_->wait(monotonic_ms() + 1000);
-                return die(STOCKADE_RC_INTERNAL,
+                return die(STOCKADE_RC_INTERNAL, ExecStatus::HostDied,
                            fmt::format("agent '{}' process died ({})", agent_.name,
                                        st ? describe_wait_status(*st) : "no exit status"),
                            start);
@@ -335,12 +339,13 @@ private:
         }
     }
 
-    OpResult die(uint32_t rc, std::string msg, int64_t start)
+    OpResult die(uint32_t rc, ExecStatus exec, std::string msg, int64_t start)
     {
         child_->kill_tree();
         dead_ = true;
         dead_reason_ = "agent process is gone after an earlier failure: " + msg;
         OpResult r = fail(rc, std::move(msg));
+        r.exec = exec;
         r.elapsed_ms = monotonic_ms() - start;
         return r;
     }

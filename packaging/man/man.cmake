@@ -1,11 +1,11 @@
 # Manual pages, generated at build time and installed gzip -9n (Debian policy):
 #   fence_stockade(8), fence_stockade_<agent>(8)  from each agent's own parameter table (mangen.cpp)
-#   stockade(8), stockade.json(5), stockade-meatclient(8)  from the templates here (version filled in)
+#   stockade(8), stockade.json(5), stockade-meatclient(8), stockade-fence-node(8)  from the templates here
 set(_man_dir ${CMAKE_CURRENT_BINARY_DIR}/man)
 file(MAKE_DIRECTORY ${_man_dir})
 set(_man_pages "")
 
-foreach(_page stockade.8 stockade.json.5 stockade-meatclient.8)
+foreach(_page stockade.8 stockade.json.5 stockade-meatclient.8 stockade-fence-node.8)
   configure_file(${CMAKE_CURRENT_SOURCE_DIR}/man/${_page}.in ${_man_dir}/${_page} @ONLY)
   list(APPEND _man_pages ${_man_dir}/${_page})
 endforeach()
@@ -41,3 +41,6 @@ foreach(_page IN LISTS _man_pages)
   install(FILES ${_page}.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man${_section} COMPONENT runtime)
 endforeach()
 add_custom_target(man ALL DEPENDS ${_man_gz})
+# fence_node is a link to stockade-fence-node: so is its page.
+install(CODE "file(CREATE_LINK stockade-fence-node.8.gz
+  \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_MANDIR}/man8/fence_node.8.gz\" SYMBOLIC)" COMPONENT runtime)

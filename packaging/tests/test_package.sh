@@ -5,9 +5,15 @@
 # pkg-config) and loaded by stockade, then a real install: stonith_admin --list-installed and
 # stonith -L see the agents, the installed CLI validates the shipped /etc config, the systemd unit
 # verifies; the packages are purged again at the end, whatever happened.
-# usage: test_package.sh SOURCE_DIR BUILD_DIR
+# usage: test_package.sh SOURCE_DIR BUILD_DIR INSTALL_PREFIX
+# Exit 77 (skipped) for a build not configured for /usr: its packages would put everything under
+# /usr/local (an old build folder; fresh ones default to /usr).
 set -u  # no pipefail: `producer | grep -q` would fail on the producer's SIGPIPE
-src=$1 build=$2
+src=$1 build=$2 prefix=${3:-/usr}
+if [[ $prefix != /usr ]]; then
+  echo "skipped: $build is configured with CMAKE_INSTALL_PREFIX=$prefix; packages come from a /usr build"
+  exit 77
+fi
 work=$(mktemp -d /tmp/stockade-pkgtest.XXXXXX)
 fails=0
 installed_by_us=0
@@ -103,6 +109,9 @@ STOCKADE_AGENT_PATH=$work/pc "$stockade" metadata flagfile 2>&1 | grep -q "Fence
 ok "out-of-tree agent built with CMake and with pkg-config, loaded and fenced"
 
 # ---- a real install ------------------------------------------------------------------------------
+# One real install on this machine at a time, whichever worktree or ctest run asks (flock on fd 9).
+exec 9>/tmp/stockade-package-install.lock
+flock -w 600 9 || { fail "waited 600 s for another package test's install"; exit 1; }
 if dpkg-query -W -f='${Status}' stockade 2>/dev/null | grep -q installed; then
   echo "skip: a stockade package is already installed on this machine; not touching it"
 else

@@ -31,7 +31,9 @@
 # Variables: CL_DIR (run folder), CL_NS (prefix), CL_N, CL_AGENT (stonith type, default
 # fence_stockade_ipmi), CL_TOKEN (totem token ms, "" = corosync's default), CL_TWO_NODE (1 for N=2),
 # CL_STOCKADE_BIN (folder holding fence_stockade_ipmi), CL_AGENT_HOST, CL_EXTRA_CIB_RESOURCES,
-# CL_EXTRA_CIB_CONSTRAINTS, CL_EXTRA_CIB_OPTIONS (XML inserted into the seeded CIB).
+# CL_EXTRA_CIB_CONSTRAINTS, CL_EXTRA_CIB_OPTIONS (XML inserted into the seeded CIB), CL_EXTRA_AGENTS
+# (more fence_stockade_* names to overlay), CL_BEFORE_POWER_ON (a command run once the namespaces
+# and BMCs are up, before any node boots).
 
 CL_RUNS_DIR=${CL_RUNS_DIR:-/tmp/stockade-cluster-runs}
 CL_AGENT=${CL_AGENT:-fence_stockade_ipmi}
@@ -454,6 +456,12 @@ cl_start() {
     printf '#!/bin/sh\n# stockade build under test (cluster fixture)\nSTOCKADE_AGENT_HOST=%s\nexport STOCKADE_AGENT_HOST\nexec %s/fence_stockade_ipmi "$@"\n' \
       "$CL_AGENT_HOST" "$CL_STOCKADE_BIN" >"$CL_DIR/sbin/fence_stockade_ipmi"
     chmod 0755 "$CL_DIR/sbin/fence_stockade_ipmi"
+    local extra
+    for extra in ${CL_EXTRA_AGENTS:-}; do # further fence_stockade_* of the same build (e.g. scsi)
+      printf '#!/bin/sh\n# stockade build under test (cluster fixture)\nSTOCKADE_AGENT_HOST=%s\nexport STOCKADE_AGENT_HOST\nexec %s/%s "$@"\n' \
+        "$CL_AGENT_HOST" "$CL_STOCKADE_BIN" "$extra" >"$CL_DIR/sbin/$extra"
+      chmod 0755 "$CL_DIR/sbin/$extra"
+    done
   fi
 
   printf 'CL_DIR=%s\nWANT_VOTES=%s\n' "$CL_DIR" "$CL_N" >"$CL_DIR/cluster.env"
@@ -485,6 +493,7 @@ cl_start() {
     done
     [ -n "$ok" ] || { cl_die "BMC of n$i does not answer: $(cat "$CL_DIR/bmc$i/sim.log")"; return 1; }
   done
+  if [ -n "${CL_BEFORE_POWER_ON:-}" ]; then "$CL_BEFORE_POWER_ON" || return 1; fi # e.g. a storage target
   for i in $(seq "$CL_N"); do cl_bmc_ipmitool "$i" chassis power on >/dev/null || return 1; done
   cl_wait_ready "$CL_START_TIMEOUT" || return 1
   cl_log "$CL_N nodes up in $(cl_elapsed "$CL_T0" "$(date +%s.%N)") s ($CL_NS, $CL_DIR, agent $CL_AGENT)"

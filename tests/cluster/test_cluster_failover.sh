@@ -1,7 +1,7 @@
 #!/bin/bash
 # A real 3-node corosync + Pacemaker cluster fencing through fence_stockade_ipmi, configured with
 # exactly fence_ipmilan's attributes (ip ipport username password lanplus cipher pcmk_host_list):
-# what an administrator checks before trusting a fencing agent.  One cluster, four scenarios:
+# what an administrator checks before trusting a fencing agent.  One cluster, five scenarios:
 #   A  link cut of the node running Dummy: its BMC reads off, its PID namespace is empty, the
 #      survivors' fence history says successful, Dummy runs on a survivor; heal, power on over
 #      IPMI, the node rejoins.
@@ -11,6 +11,7 @@
 #      fence succeeds at level 2.
 #   D  the victim's BMC frozen (SIGSTOP), no other level: no false "fenced" (the node runs on,
 #      Dummy stays stopped, the history shows the failure); after SIGCONT the next attempt fences.
+#   E  a graceful stop of a node (its init stops pacemaker, then corosync) fences nobody.
 # Every outcome is read back from the BMC, the process table and Pacemaker, never assumed.
 # Exit 0 = pass, 77 = skipped (not root / tools missing), anything else = failure.
 set -u
@@ -140,6 +141,19 @@ cl_wait_for 60 "Dummy started on a survivor" dummy_on_survivor "$survivor" "$vic
 cl_on "$survivor" crm_resource --cleanup >/dev/null
 cl_on "$survivor" crm_resource --resource "st2-$victim" --meta --delete-parameter target-role >/dev/null
 heal_power_on_rejoin
+
+# ---- E: a clean shutdown is not a failure: no fencing -----------------------------------------
+cl_log "=== E: graceful stop of a node (SIGTERM to its init: pacemakerd, then corosync)"
+pick
+t_cut=$(date +%s)
+kill -TERM "$(cl_pid1 "$v")"
+cl_wait_for 90 "$victim stopped by itself (BMC reads off)" power_is "$v" off
+sleep 3 # a wrong fence request would come within the token + consensus time
+no_fence_since() { ! events_since "$survivor" "$victim" "$t_cut" | grep -q .; }
+cl_check "no fencing of $victim was attempted (history since the stop is empty)" no_fence_since
+cl_wait_for 60 "Dummy started on a survivor" dummy_on_survivor "$survivor" "$victim"
+cl_bmc_ipmitool "$v" chassis power on >/dev/null
+cl_wait_for 120 "$victim back after IPMI power on" rejoined "$survivor"
 
 cl_log "fence history seen from $survivor:"
 cl_on "$survivor" stonith_admin --history '*' --verbose >&2 2>/dev/null

@@ -79,7 +79,12 @@ TEST_CASE("config errors are one line naming the field, with exit 2", "[cli][con
                                                     : stockade_cmd({"-c", path, "fence", "n"});
             CHECK(r.exit_code == 2);
             CHECK_THAT(r.err, Catch::Contains(c.expect));
-            CHECK(count_lines(r.err) == 1);
+            // fence stops at the first error; validate lists every one (a misspelt field is two:
+            // the unknown name and the missing one).
+            if (cmd == std::string("fence"))
+                CHECK(count_lines(r.err) == 1);
+            else
+                CHECK(count_lines(r.err) >= 1);
             CHECK(r.out.empty());
         }
     }

@@ -32,20 +32,20 @@ Logger &setup_logger(const GlobalOptions &g, bool use_syslog)
 }
 
 std::optional<Config> load_checked_config(const GlobalOptions &g, const AgentRegistry &registry,
-                                          const std::string &path_override)
+                                          const std::string &path_override, bool every_error)
 {
-    auto c = load_config(path_override.empty() ? g.config_path : path_override);
-    if (!c) {
-        fmt::print(stderr, "stockade: {}\n", c.error().message);
-        return std::nullopt;
+    // The first error (one line), or with every_error all of them, one line each naming the file
+    // and the JSON pointer of the field.
+    ConfigCheck check = check_config_file(path_override.empty() ? g.config_path : path_override, registry);
+    for (const auto &e : check.errors) {
+        fmt::print(stderr, "stockade: {}\n", e.message);
+        if (!every_error)
+            break;
     }
-    if (auto s = check_config_agents(*c, registry); !s) {
-        fmt::print(stderr, "stockade: {}\n", s.error().message);
-        return std::nullopt;
-    }
-    for (const auto &w : readable_secret_warnings(*c, registry))
-        fmt::print(stderr, "stockade: warning: {}\n", w);
-    return std::move(c.value());
+    if (check.config)
+        for (const auto &w : readable_secret_warnings(*check.config, registry))
+            fmt::print(stderr, "stockade: warning: {}\n", w);
+    return std::move(check.config);
 }
 
 std::optional<Config> load_checked_cluster_conf(const std::string &path, const AgentRegistry &registry)

@@ -17,9 +17,10 @@ namespace stockade::cli {
 // Logger writing to stderr and syslog ("stockade"), level from -v/-q.
 Logger &setup_logger(const GlobalOptions &g, bool use_syslog = true);
 
-// Loads --config and checks it against the agents.  On error prints one line and returns nullopt.
+// Loads --config and checks it against the agents.  On error prints one line (every error, one
+// line each, with every_error) and returns nullopt.
 std::optional<Config> load_checked_config(const GlobalOptions &g, const AgentRegistry &registry,
-                                          const std::string &path_override = "");
+                                          const std::string &path_override = "", bool every_error = false);
 
 // Loads a cman cluster.conf (--cluster-conf FILE) as a configuration and checks it against the
 // agents.  On error prints one line and returns nullopt.

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "cli_common.hpp"
+#include "stockade/node_lock.hpp"
 #include "stockade/quorum.hpp"
 #include "stockade/runner.hpp"
 
@@ -54,6 +55,7 @@ int run_fence(const GlobalOptions &g, FenceArgs &fa)
     runner.set_cancel(install_cancel_signals());
     ClusterGates gates(*config, log); // quorum and witness (config "quorum", "witness")
     gates.install(runner);
+    runner.set_node_locks(default_lock_dir()); // one escalation per node across processes
     auto reports = runner.fence_many(args, action);
 
     bool all_ok = true, any_failed = false;

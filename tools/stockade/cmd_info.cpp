@@ -182,7 +182,7 @@ int run_validate(const GlobalOptions &g, const std::string &file)
 {
     AgentRegistry registry;
     std::string path = file.empty() ? g.config_path : file;
-    auto config = load_checked_config(g, registry, path);
+    auto config = load_checked_config(g, registry, path, /*every_error=*/true);
     if (!config)
         return 2;
     size_t levels = 0;

@@ -468,6 +468,9 @@ class Server(ThreadingHTTPServer):
 def main():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(CONFIG["cert"], CONFIG["key"])
+    # No TLS 1.3 session tickets: sent after the handshake, they make an idle kept-alive connection
+    # readable, and urllib3 (sushy, fence_redfish) then takes it for closed.
+    ctx.num_tickets = 0
     srv = Server((CONFIG.get("address", "127.0.0.1"), int(CONFIG["port"])), Handler)
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
     with open(os.path.join(DIR, "service.pid"), "w") as f:

@@ -25,9 +25,11 @@ const char *kPython = "/usr/bin/python3";
 constexpr const char *kSushyScript = R"PY(
 import json, sys, time, sushy
 cfg = json.load(sys.stdin)
-# Under a loaded machine urllib3 sometimes finds a fresh connection to the test service closed
-# ("RemoteDisconnected"); that transport flake is not what this test is about: try again.
-for attempt in range(4):
+# sushy opens a new connection per request, and about one sushy run in three finds one of them
+# closed by the test service before the answer ("RemoteDisconnected"; python-requests, curl and
+# the agent, which keep their connection, never do -- a known defect of redfish_service.py under
+# sushy, see the README).  That transport flake is not what this test is about: try again.
+for attempt in range(10):
     try:
         s = sushy.Sushy(cfg["url"], username=cfg["user"], password=cfg["password"], verify=cfg["ca"])
         system = s.get_system(cfg["system"])
@@ -38,7 +40,7 @@ for attempt in range(4):
             print(getattr(system.power_state, "value", system.power_state))
         break
     except sushy.exceptions.ConnectionError:
-        if attempt == 3:
+        if attempt == 9:
             raise
         time.sleep(0.2)
 )PY";

@@ -91,7 +91,7 @@ std::string TgtTarget::start(int luns)
         return "tgtd needs root (its control socket lives in /var/run/tgtd)";
     std::random_device rd;
     for (int attempt = 0; attempt < 5 && !proc_; ++attempt) {
-        control_ = 1000 + int((unsigned(::getpid()) * 7 + rd()) % 50000);
+        control_ = 1000 + int((unsigned(::getpid()) * 7 + rd()) % 30000); // tgtadm -C takes up to 32767
         if (::access(fmt::format("/var/run/tgtd/socket.{}", control_).c_str(), F_OK) == 0)
             continue;
         port = test::free_tcp_port();
@@ -216,19 +216,25 @@ void IstgtTarget::stop()
 
 // ---- the independent client --------------------------------------------------------------------
 
-PrClient::PrClient(const Target &t, const std::string &initiator_iqn) : first_lun_(t.first_lun())
+PrClient::PrClient(const Target &t, const std::string &initiator_iqn)
+    : PrClient(fmt::format("127.0.0.1:{}", t.port), t.iqn(), t.first_lun(), initiator_iqn)
+{
+}
+
+PrClient::PrClient(const std::string &portal, const std::string &target_iqn, int first_lun,
+                   const std::string &initiator_iqn)
+    : first_lun_(first_lun)
 {
     ctx_ = iscsi_create_context(initiator_iqn.c_str());
     if (!ctx_) {
         error_ = "iscsi_create_context failed";
         return;
     }
-    iscsi_set_targetname(ctx_, t.iqn().c_str());
+    iscsi_set_targetname(ctx_, target_iqn.c_str());
     iscsi_set_session_type(ctx_, ISCSI_SESSION_NORMAL);
     iscsi_set_header_digest(ctx_, ISCSI_HEADER_DIGEST_NONE_CRC32C);
     iscsi_set_isid_random(ctx_, kAgentIsidValue, kAgentIsidQualifier);
     iscsi_set_timeout(ctx_, 10);
-    std::string portal = fmt::format("127.0.0.1:{}", t.port);
     if (iscsi_full_connect_sync(ctx_, portal.c_str(), first_lun_) != 0)
         error_ = std::string("login failed: ") + iscsi_get_error(ctx_);
 }

@@ -81,6 +81,7 @@ private:
 class PrClient {
 public:
     PrClient(const Target &t, const std::string &initiator_iqn);
+    PrClient(const std::string &portal, const std::string &target_iqn, int first_lun, const std::string &initiator_iqn);
     ~PrClient();
     PrClient(const PrClient &) = delete;
     PrClient &operator=(const PrClient &) = delete;

@@ -115,8 +115,19 @@ const nlohmann::json &config_schema();
 Result<Config> parse_config(std::string_view text, const std::string &source);
 Result<Config> load_config(const std::string &path);
 
-// Checks that every device's agent exists and every parameter (device and per-node) is valid.
+// Checks that every device's agent exists and every parameter (device and per-node) is valid:
+// every error found, or the first.
+std::vector<Error> config_agent_errors(const Config &config, const AgentRegistry &registry);
 Status check_config_agents(const Config &config, const AgentRegistry &registry);
+
+// Everything `stockade validate` reports: the file read, parsed, checked against the schema, its
+// cross-references and the agents; every error found (each names the file and a JSON pointer in
+// `pointer`), and the Config only when there is none.
+struct ConfigCheck {
+    std::optional<Config> config;
+    std::vector<Error> errors;
+};
+ConfigCheck check_config_file(const std::string &path, const AgentRegistry &registry);
 
 // Secrets at rest: one warning per secret parameter value (a parameter its agent declares secret)
 // in a file that group or others may read, naming the file, its mode and the JSON path; empty

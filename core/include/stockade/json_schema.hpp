@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -16,8 +17,11 @@
 
 namespace stockade {
 
-// Validates `instance` against `schema`; the error message is "<json pointer>: <problem>", e.g.
-// "/devices/bmc1/timeout: must be > 0".  The root is written as "/".
+// Validates `instance` against `schema`: every problem found (objects in key order), each an Error
+// with its JSON pointer (`pointer`, the root is "/"), the bare `problem`, and the message
+// "<pointer>: <problem>", e.g. "/devices/bmc1/timeout: must be > 0".
+std::vector<Error> validate_json_all(const nlohmann::json &schema, const nlohmann::json &instance);
+// The first of them, if any.
 Status validate_json(const nlohmann::json &schema, const nlohmann::json &instance);
 
 } // namespace stockade

@@ -1,7 +1,9 @@
 // result.hpp -- errors as values inside the core.
 //
 // g++ 12 has no std::expected, so the core uses this small Result<T>: a value, or an Error that
-// carries a STOCKADE_RC_* code and a one-line message.  Library code returns these and never
+// carries a STOCKADE_RC_* code and a one-line message, and, when the error is about one field of
+// a document (a config entry, an agent parameter), that field as a JSON pointer plus the problem
+// on its own, so callers re-base or list errors without parsing the message.  Library code returns these and never
 // throws across its public functions, never exits and never prints; only main() turns an Error
 // into an exit code and a message.
 #pragma once
@@ -19,13 +21,45 @@ namespace stockade {
 
 struct Error {
     uint32_t rc = STOCKADE_RC_INTERNAL; // a STOCKADE_RC_* code
-    std::string message;
+    std::string message;                // the whole line, as shown to a user
+    std::string pointer;                // RFC 6901 pointer of the field at fault ("" = none; "/" = the root);
+                                        // relative to the parameter list for agent parameters ("/ipaddr")
+    std::string problem;                // what is wrong with that field, without the where
+
+    Error() = default;
+    Error(uint32_t code, std::string msg, std::string ptr = {}, std::string what = {})
+        : rc(code), message(std::move(msg)), pointer(std::move(ptr)), problem(std::move(what))
+    {
+    }
 };
 
 template <class... Args>
 Error make_error(uint32_t rc, fmt::format_string<Args...> f, Args &&...args)
 {
     return Error{rc, fmt::format(f, std::forward<Args>(args)...)};
+}
+
+// One reference token of a JSON pointer: '~' -> "~0", '/' -> "~1" (RFC 6901).
+inline std::string json_pointer_token(std::string_view key)
+{
+    std::string out;
+    for (char c : key)
+        out += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
+    return out;
+}
+
+// An error about the field at `pointer`: message "<prefix><pointer>: <problem>" (prefix e.g. "file.json: ").
+inline Error field_error(uint32_t rc, std::string pointer, std::string problem, std::string_view prefix = {})
+{
+    std::string message = fmt::format("{}{}: {}", prefix, pointer.empty() ? "/" : pointer, problem);
+    return Error{rc, std::move(message), std::move(pointer), std::move(problem)};
+}
+
+// An error about the agent parameter `name`: message "parameter '<name>': <problem>", pointer "/<name>".
+inline Error param_field_error(uint32_t rc, std::string_view name, std::string problem)
+{
+    std::string message = fmt::format("parameter '{}': {}", name, problem);
+    return Error{rc, std::move(message), "/" + json_pointer_token(name), std::move(problem)};
 }
 
 template <class T>

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <vector>
+#include <sys/types.h>
 
 #include <nlohmann/json.hpp>
 
@@ -38,6 +39,7 @@ struct StepRecord {
     std::string target;
     std::string op;      // "open", "off", "on", "reboot", "verify", "status"
     uint32_t rc = STOCKADE_RC_OK;
+    ExecStatus exec = ExecStatus::Completed; // how the operation ended, apart from rc
     std::string message;
     uint32_t verified = 0;
     uint32_t power_state = STOCKADE_POWER_UNKNOWN;
@@ -55,6 +57,7 @@ struct FenceReport {
     unsigned loops = 0;
     bool power_on_failed = false; // reboot: fenced (off confirmed), but power-on was not confirmed
     bool refused = false;        // a gate (quorum, witness) refused the fence; no device was touched
+    pid_t shared_with_pid = 0;   // the node was already being fenced by this process: its outcome
     std::string reason;          // one line: why it succeeded or failed
     std::vector<StepRecord> steps;
     int64_t elapsed_ms = 0;
@@ -87,9 +90,15 @@ public:
     using FenceGate = std::function<Status(const std::string &node, PowerAction action)>;
     void add_gate(std::string name, FenceGate gate) { gates_.emplace_back(std::move(name), std::move(gate)); }
 
+    // Takes the per-node lock (node_lock.hpp) in `dir` before each fence: a node being fenced by
+    // another process (or thread) is waited for and its outcome shared.  Off by default (library
+    // use); every front-end that fences turns it on with default_lock_dir().
+    void set_node_locks(std::string dir) { lock_dir_ = std::move(dir); }
+
     // Fences one node; action defaults to the node's configured action.
     FenceReport fence(const std::string &node, std::optional<PowerAction> action = std::nullopt) const;
-    // Fences several nodes at once, at most config.concurrency in parallel.
+    // Fences several nodes at once, at most config.concurrency in parallel; a name given twice
+    // (in any case) is fenced once, and reported once.
     std::vector<FenceReport> fence_many(const std::vector<std::string> &nodes,
                                         std::optional<PowerAction> action = std::nullopt) const;
 
@@ -101,6 +110,7 @@ public:
 private:
     std::vector<SequenceDevice> level_devices(const NodeConfig &node, unsigned level_no,
                                               std::vector<std::unique_ptr<AgentSession>> &sessions) const;
+    void fence_node(FenceReport &r, const NodeConfig &node, int64_t start, int64_t overall_deadline) const;
     bool run_level(FenceReport &r, const NodeConfig &node, unsigned loop, unsigned level_no, int64_t start,
                    int64_t overall_deadline) const;
     bool cancelled() const { return cancel_ && cancel_->load(); }
@@ -112,6 +122,7 @@ private:
     const std::atomic<bool> *cancel_ = nullptr;
     std::function<void(const FenceReport &, const StepRecord &)> hook_;
     std::vector<std::pair<std::string, FenceGate>> gates_;
+    std::string lock_dir_;
 };
 
 // Runs fn(i) for i in [0, n) on at most `concurrency` threads.

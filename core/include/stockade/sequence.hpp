@@ -127,6 +127,7 @@ struct SequencePolicy {
 struct SequenceOutcome {
     bool success = false;
     uint32_t rc = STOCKADE_RC_OK;          // the failing step's result code
+    ExecStatus exec = ExecStatus::Completed; // and how that step ended (see session.hpp)
     std::string reason;                    // one line: why it failed (or a note on success)
     uint32_t state = STOCKADE_POWER_UNKNOWN; // confirmed state after the sequence
     bool already = false;                  // status_first found it done: nothing was sent

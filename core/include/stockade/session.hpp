@@ -12,12 +12,14 @@
 // Every operation gets its own timeout; the agent sees it as ctx->deadline_ms.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "stockade/agent.h"
@@ -34,6 +36,33 @@ struct ListedTarget {
     std::string alias;
 };
 
+// How an operation ended, kept apart from the agent's result code as Pacemaker keeps execution
+// status apart from exit status: only `Completed` means `rc` is the agent's own answer; otherwise
+// rc only summarises (timeout, cancelled, internal) what the host saw.
+enum class ExecStatus : uint32_t { Completed, NotRun, TimedOut, Cancelled, HostDied };
+
+struct ExecStatusInfo {
+    ExecStatus status;
+    std::string_view name;    // machine name, in --json and logs
+    std::string_view meaning; // human text
+};
+
+inline constexpr std::array<ExecStatusInfo, 5> kExecStatuses{{
+    {ExecStatus::Completed, "completed", "the agent answered"},
+    {ExecStatus::NotRun, "not-run", "not started: no time left or cancelled before it began"},
+    {ExecStatus::TimedOut, "timed-out", "killed at its deadline"},
+    {ExecStatus::Cancelled, "cancelled", "cancelled while it ran"},
+    {ExecStatus::HostDied, "host-died", "the agent's process crashed or exited"},
+}};
+
+constexpr const ExecStatusInfo &exec_status_info(ExecStatus s)
+{
+    for (const auto &i : kExecStatuses)
+        if (i.status == s)
+            return i;
+    return kExecStatuses[0];
+}
+
 struct OpResult {
     uint32_t rc = STOCKADE_RC_OK;        // STOCKADE_RC_*
     std::string message;                // reason when rc != OK (may be set on OK as a note)
@@ -41,6 +70,7 @@ struct OpResult {
     uint32_t power_state = STOCKADE_POWER_UNKNOWN; // status
     std::vector<ListedTarget> targets;  // list
     int64_t elapsed_ms = 0;
+    ExecStatus exec = ExecStatus::Completed;
 
     bool ok() const { return rc == STOCKADE_RC_OK; }
 };
