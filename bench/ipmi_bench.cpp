@@ -383,21 +383,29 @@ int main(int argc, char **argv)
         // ---- many BMCs at once -----------------------------------------------------------------
         std::printf("### Status of N BMCs at once (median of %d runs; fence_ipmilan loop: 1 run; N > 1: stockade and ipmipower "
                     "both with 10 s session / 1.5 s resend timeouts)\n\n", std::min(a.runs, 3));
-        std::printf("| N | stockade status (CLI, concurrency N) | stockade CLI, devices isolate=false | stockade runner in-process | "
+        std::printf("| N | stockade status (CLI, concurrency N) | stockade CLI, agent host exec'd per device "
+                    "(STOCKADE_FORK_SERVER=0) | stockade CLI, devices isolate=false | stockade runner in-process | "
                     "ipmipower host list (fanout N) | loop of fence_ipmilan | stockade CLI / ipmipower | "
-                    "CLI isolate=false / ipmipower | runner in-process / ipmipower | loop / stockade CLI | stockade CLI peak RSS |\n"
-                    "|---|---|---|---|---|---|---|---|---|---|---|\n");
+                    "exec per device / ipmipower | CLI isolate=false / ipmipower | runner in-process / ipmipower | "
+                    "loop / stockade CLI | stockade CLI peak RSS |\n"
+                    "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (size_t n : a.counts) {
             std::fprintf(stderr, "status of %zu BMCs...\n", n);
             const std::string cfg = write_config(dir, bmcs, n, "n" + std::to_string(n) + ".json");
             int runs = std::min(a.runs, 3);
             const std::string cfg_noiso = write_config(dir, bmcs, n, "n" + std::to_string(n) + "-noiso.json", false);
-            Cell cli, cli_noiso, inproc, ipp, loop;
+            Cell cli, cli_exec, cli_noiso, inproc, ipp, loop;
             for (int i = 0; i < runs; ++i) {
                 Run r = run_cmd({a.stockade, "--config", cfg, "-q", "status"});
                 cli.ms.push_back(r.ms);
                 cli.maxrss_kb = std::max(cli.maxrss_kb, r.maxrss_kb);
                 cli.failures += r.exit_code != 0;
+                ::setenv("STOCKADE_FORK_SERVER", "0", 1); // the agent host exec'd per device, as before
+                r = run_cmd({a.stockade, "--config", cfg, "-q", "status"});
+                ::unsetenv("STOCKADE_FORK_SERVER");
+                cli_exec.ms.push_back(r.ms);
+                cli_exec.maxrss_kb = std::max(cli_exec.maxrss_kb, r.maxrss_kb);
+                cli_exec.failures += r.exit_code != 0;
                 r = run_cmd({a.stockade, "--config", cfg_noiso, "-q", "status"});
                 cli_noiso.ms.push_back(r.ms);
                 cli_noiso.maxrss_kb = std::max(cli_noiso.maxrss_kb, r.maxrss_kb);
@@ -438,10 +446,11 @@ int main(int argc, char **argv)
                 }
                 loop.ms.push_back(since_ms(t0));
             }
-            std::printf("| %zu | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f MB |\n", n, fmt_ms(cli).c_str(),
-                        fmt_ms(cli_noiso).c_str(), fmt_ms(inproc).c_str(), fmt_ms(ipp).c_str(), fmt_ms(loop).c_str(),
-                        ratio(cli, ipp).c_str(), ratio(cli_noiso, ipp).c_str(), ratio(inproc, ipp).c_str(),
-                        ratio(loop, cli).c_str(), double(cli.maxrss_kb) / 1024.0);
+            std::printf("| %zu | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f MB |\n", n, fmt_ms(cli).c_str(),
+                        fmt_ms(cli_exec).c_str(), fmt_ms(cli_noiso).c_str(), fmt_ms(inproc).c_str(), fmt_ms(ipp).c_str(),
+                        fmt_ms(loop).c_str(), ratio(cli, ipp).c_str(), ratio(cli_exec, ipp).c_str(),
+                        ratio(cli_noiso, ipp).c_str(), ratio(inproc, ipp).c_str(), ratio(loop, cli).c_str(),
+                        double(cli.maxrss_kb) / 1024.0);
             std::fflush(stdout);
         }
         rusage self{};

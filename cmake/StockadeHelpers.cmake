@@ -51,6 +51,23 @@ function(stockade_add_agent name)
   endif()
 endfunction()
 
+# stockade_add_support_library(NAME SOURCES a.cpp ... [LIBS ...] [PRIVATE_LIBS ...])
+# A small static PIC library that libstockade and agents both link (agents never link
+# libstockade): target stockade_NAME, alias stockade::NAME, the core's public headers.  Keep its
+# dependencies light: whatever it links, every agent that uses it links too.
+function(stockade_add_support_library name)
+  cmake_parse_arguments(L "" "" "SOURCES;LIBS;PRIVATE_LIBS" ${ARGN})
+  set(target stockade_${name})
+  add_library(${target} STATIC ${L_SOURCES})
+  add_library(stockade::${name} ALIAS ${target})
+  set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON
+    C_VISIBILITY_PRESET hidden CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
+  target_include_directories(${target} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/core/include> $<INSTALL_INTERFACE:include>)
+  target_link_libraries(${target} PUBLIC ${L_LIBS} PRIVATE ${L_PRIVATE_LIBS})
+  stockade_set_warnings(${target})
+endfunction()
+
 # stockade_add_test(NAME SOURCES a.cpp ... [LIBS ...] [LABELS ...] [TIMEOUT s])
 # A Catch2 v2 test executable registered with ctest; the environment points the loader at the
 # build tree's agents and agent host.

@@ -5,26 +5,22 @@
 // line become a stockade level without a wrapper script.  The line is split like a shell would
 // split words (quotes, backslashes) but no shell runs it, so a target name can never inject
 // anything; {target} and {action} are substituted after splitting.  Each command runs in its own
-// process group with stdin on /dev/null and is killed (whole group, SIGKILL) at the deadline.
+// process group with an empty stdin and is killed (whole tree, SIGKILL) at the deadline.
 //
 // Results: the command's exit code is the result.  off/reboot/on: exit 0 = done (the command's
 // promise: that is LifeKeeper's contract); with a status command configured, off is also read
 // back until status reports off.  status follows fence-agents: exit 0 = on, 2 = off, anything
 // else = unknown (the operation fails).  Command lines may hold passwords (ipmitool -P), so every
 // command parameter is secret: never logged, masked in output.
-#include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <fcntl.h>
-#include <poll.h>
 #include <string>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
 #include "stockade/agent.h"
 #include "stockade/agent_support.hpp"
+#include "stockade/process.hpp"
 
 namespace {
 
@@ -144,94 +140,34 @@ RunResult run_line(const stockade_ctx *ctx, const std::string &line, const std::
         substitute(w, "{target}", target);
         substitute(w, "{action}", action);
     }
-    std::vector<char *> argv;
-    for (auto &w : words)
-        argv.push_back(w.data());
-    argv.push_back(nullptr);
-
-    int pipefd[2];
-    if (::pipe2(pipefd, O_CLOEXEC) != 0) {
-        res.rc = STOCKADE_RC_INTERNAL;
-        res.last_line = std::string("pipe: ") + std::strerror(errno);
+    stockade::SpawnSpec spec;
+    spec.argv = std::move(words);
+    spec.search_path = true; // as execvp
+    spec.stderr_to = stockade::ChildStream::Stdout;
+    spec.output_cap = 65536;
+    auto run = stockade::run_command_until(spec, "", ctx->deadline_ms, [ctx] { return stockade::agent::cancelled(ctx); });
+    if (!run) { // it could not start: a configuration problem (power_result's exit 127 rule)
+        res.exit_code = 127;
+        res.last_line = run.error().message;
         return res;
     }
-    pid_t pid = ::fork();
-    if (pid < 0) {
-        ::close(pipefd[0]);
-        ::close(pipefd[1]);
-        res.rc = STOCKADE_RC_INTERNAL;
-        res.last_line = std::string("fork: ") + std::strerror(errno);
-        return res;
+    res.last_line = last_line_of(run->out);
+    switch (run->end) {
+    case stockade::ChildEnd::TimedOut:
+    case stockade::ChildEnd::Cancelled:
+        res.rc = run->end == stockade::ChildEnd::Cancelled ? STOCKADE_RC_CANCELLED : STOCKADE_RC_TIMEOUT;
+        break;
+    case stockade::ChildEnd::Exited:
+        res.exit_code = *run->exit_code;
+        break;
+    case stockade::ChildEnd::Signaled:
+        res.exit_code = 128 + run->signal.value_or(0);
+        break;
+    case stockade::ChildEnd::Unknown:
+        res.rc = STOCKADE_RC_FAILED;
+        res.last_line = run->describe();
+        break;
     }
-    if (pid == 0) {
-        ::setpgid(0, 0);
-        int devnull = ::open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            ::dup2(devnull, 0);
-        ::dup2(pipefd[1], 1);
-        ::dup2(pipefd[1], 2);
-        ::closefrom(3);
-        ::signal(SIGPIPE, SIG_DFL);
-        ::execvp(argv[0], argv.data());
-        const char *msg = std::strerror(errno);
-        ssize_t w = ::write(2, "cannot run ", 11);
-        w = ::write(2, argv[0], std::strlen(argv[0]));
-        w = ::write(2, ": ", 2);
-        w = ::write(2, msg, std::strlen(msg));
-        (void)w;
-        ::_exit(127);
-    }
-    ::setpgid(pid, pid); // no race: whichever runs first, the group exists before we kill it
-    ::close(pipefd[1]);
-    std::string out;
-    bool eof = false, killed = false, cancelled = false, exited = false;
-    int64_t drain_until = 0; // after the command exited: a short grace for output still in flight
-    while (!eof) {
-        int64_t left = stockade_remaining_ms(ctx);
-        if (!exited && (left == 0 || stockade::agent::cancelled(ctx))) {
-            cancelled = left != 0;
-            killed = true;
-            break;
-        }
-        if (exited && stockade_monotonic_ms() >= drain_until)
-            break; // something it started still holds the pipe; do not wait for it
-        if (!exited) {
-            // Look without reaping: while the zombie leader exists its group id cannot be reused.
-            siginfo_t si{};
-            if (::waitid(P_PID, id_t(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) {
-                exited = true;
-                drain_until = stockade_monotonic_ms() + 200;
-            }
-        }
-        pollfd p{pipefd[0], POLLIN, 0};
-        int n = ::poll(&p, 1, int(left > 50 ? 50 : (left > 0 ? left : 50)));
-        if (n < 0 && errno != EINTR)
-            break;
-        if (n > 0) {
-            char buf[1024];
-            ssize_t r = ::read(pipefd[0], buf, sizeof buf);
-            if (r <= 0)
-                eof = true;
-            else if (out.size() < 65536)
-                out.append(buf, size_t(r));
-        }
-    }
-    ::close(pipefd[0]);
-    // Kill the group (anything the command left behind, or all of it at the deadline) before the
-    // leader is reaped, so the group id still names our group.
-    ::kill(-pid, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    res.last_line = last_line_of(out);
-    if (killed) {
-        res.rc = cancelled ? STOCKADE_RC_CANCELLED : STOCKADE_RC_TIMEOUT;
-        return res;
-    }
-    if (WIFEXITED(status))
-        res.exit_code = WEXITSTATUS(status);
-    else
-        res.exit_code = 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     return res;
 }
 

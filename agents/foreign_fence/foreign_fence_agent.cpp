@@ -138,9 +138,7 @@ stockade_exec::ChildResult run_action(const FenceExec &f, const stockade_ctx *ct
         input += k + "=" + v + "\n";
     if (target && *target && !f.has_nodename)
         input += std::string("nodename=") + target + "\n";
-    auto env = stockade_exec::environment_with({{"PYTHONWARNINGS", "ignore"}});
-    auto r = stockade_exec::run_child({f.program}, env, input, ctx->deadline_ms,
-                                      [ctx] { return cancelled(ctx); });
+    auto r = stockade_exec::run_child({f.program}, {{"PYTHONWARNINGS", "ignore"}}, input, ctx);
     stockade_exec::log_output(ctx, f.agent_name, r, f.secrets);
     return r;
 }
@@ -150,7 +148,7 @@ uint32_t judge(const FenceExec &f, const stockade_ctx *ctx, const stockade_exec:
                const std::string &what)
 {
     if (!r.started) {
-        set_err(ctx, "cannot start " + f.program + ": " + r.spawn_error);
+        set_err(ctx, r.spawn_error);
         return STOCKADE_RC_INTERNAL;
     }
     if (r.cancelled) {
@@ -161,8 +159,8 @@ uint32_t judge(const FenceExec &f, const stockade_ctx *ctx, const stockade_exec:
         set_err(ctx, f.agent_name + " action=" + what + " did not finish before the deadline; its process tree was killed");
         return STOCKADE_RC_TIMEOUT;
     }
-    if (r.signal) {
-        set_err(ctx, f.agent_name + " action=" + what + " killed by signal " + std::to_string(r.signal));
+    if (!r.exit_code) { // a signal, or an outcome we could not read: never success
+        set_err(ctx, f.agent_name + " action=" + what + " " + r.describe());
         return STOCKADE_RC_FAILED;
     }
     if (r.exit_code == 0)
@@ -177,7 +175,7 @@ uint32_t judge(const FenceExec &f, const stockade_ctx *ctx, const stockade_exec:
         last = s->substr(begin == std::string::npos ? 0 : begin + 1, end + 1 - (begin == std::string::npos ? 0 : begin + 1));
         break;
     }
-    set_err(ctx, f.agent_name + " action=" + what + " exited " + std::to_string(r.exit_code) +
+    set_err(ctx, f.agent_name + " action=" + what + " exited " + std::to_string(*r.exit_code) +
                      (last.empty() ? "" : ": " + stockade_exec::mask_secrets(last, f.secrets)));
     return STOCKADE_RC_FAILED;
 }

@@ -106,11 +106,6 @@ std::vector<std::string> words(const std::string &s)
     return out;
 }
 
-std::function<bool()> cancel_fn(const stockade_ctx *ctx)
-{
-    return [ctx] { return cancelled(ctx); };
-}
-
 // external/*: one protocol call.
 stockade_exec::ChildResult run_external(const Glue &g, const stockade_ctx *ctx, const std::string &op,
                                         const std::string &target)
@@ -122,7 +117,7 @@ stockade_exec::ChildResult run_external(const Glue &g, const stockade_ctx *ctx, 
     std::vector<std::string> argv{g.script, op};
     if (!target.empty())
         argv.push_back(target);
-    auto r = stockade_exec::run_child(argv, stockade_exec::environment_with(set), "", ctx->deadline_ms, cancel_fn(ctx));
+    auto r = stockade_exec::run_child(argv, set, "", ctx);
     stockade_exec::log_output(ctx, g.plugin, r, g.secrets);
     return r;
 }
@@ -132,11 +127,11 @@ stockade_exec::ChildResult run_stonith(const Glue &g, const stockade_ctx *ctx, c
                                        std::string &problem)
 {
     stockade_exec::ChildResult r;
-    auto env = stockade_exec::environment_with({});
-    auto names = stockade_exec::run_child({g.stonith, "-t", g.plugin, "-n"}, env, "", ctx->deadline_ms, cancel_fn(ctx));
-    if (!names.started || names.exit_code != 0) {
-        problem = "'" + g.stonith + " -t " + g.plugin + " -n' failed (exit " + std::to_string(names.exit_code) +
-                  "): is '" + g.plugin + "' a cluster-glue plugin?";
+    auto names = stockade_exec::run_child({g.stonith, "-t", g.plugin, "-n"}, {}, "", ctx);
+    if (!names.success()) {
+        problem = "'" + g.stonith + " -t " + g.plugin + " -n' failed (" +
+                  (names.started ? names.describe() : names.spawn_error) + "): is '" + g.plugin +
+                  "' a cluster-glue plugin?";
         return r;
     }
     auto confignames = words(names.out);
@@ -183,7 +178,7 @@ stockade_exec::ChildResult run_stonith(const Glue &g, const stockade_ctx *ctx, c
     }
     std::vector<std::string> argv{g.stonith, "-t", g.plugin, "-F", path};
     argv.insert(argv.end(), op_args.begin(), op_args.end());
-    r = stockade_exec::run_child(argv, env, "", ctx->deadline_ms, cancel_fn(ctx));
+    r = stockade_exec::run_child(argv, {}, "", ctx);
     unlink(path);
     stockade_exec::log_output(ctx, g.plugin, r, g.secrets);
     return r;
@@ -221,17 +216,17 @@ uint32_t run_op(const Glue &g, const stockade_ctx *ctx, const std::string &op, c
                          "; its process tree was killed");
         return r.cancelled ? STOCKADE_RC_CANCELLED : STOCKADE_RC_TIMEOUT;
     }
-    if (r.signal) {
-        set_err(ctx, what + " killed by signal " + std::to_string(r.signal));
+    if (!r.exit_code) { // a signal, or an outcome we could not read: never success
+        set_err(ctx, what + " " + r.describe());
         return STOCKADE_RC_FAILED;
     }
     if (r.exit_code == 0)
         return STOCKADE_RC_OK;
-    const GlueExit *ge = glue_exit(r.exit_code);
+    const GlueExit *ge = glue_exit(*r.exit_code);
     // external.c maps any non-zero exit of reset/on/off to S_RESETFAIL.
     if (!g.script.empty() && op != "status")
         ge = glue_exit(5);
-    set_err(ctx, what + " exited " + std::to_string(r.exit_code) + (ge ? std::string(" (") + ge->name + ")" : ""));
+    set_err(ctx, what + " exited " + std::to_string(*r.exit_code) + (ge ? std::string(" (") + ge->name + ")" : ""));
     return ge ? ge->rc : STOCKADE_RC_FAILED;
 }
 

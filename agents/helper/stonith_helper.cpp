@@ -24,6 +24,7 @@
 #include "agent_util.hpp"
 #include "stockade/icmp_probe.hpp"
 #include "stockade/agent.h"
+#include "stockade/process.hpp"
 #include "stockade/sfex.hpp"
 
 using namespace stockade::helper;
@@ -87,50 +88,29 @@ bool truthy(const std::string &v)
     return l == "1" || l == "yes" || l == "true" || l == "on";
 }
 
-// Runs `command` through /bin/sh in its own process group with stdio on /dev/null, killing the
-// group at timeout_ms.  Returns the exit status (0..255), -1 on timeout, -2 when it could not run.
+// Runs `command` through /bin/sh in its own process group with stdio on /dev/null, killing its
+// tree at timeout_ms.  Returns the exit status (0..255), -1 on timeout, -2 when it could not run
+// or its outcome is unknown.
 int run_check_command(const stockade_ctx *ctx, const std::string &command, int64_t timeout_ms, std::string &why)
 {
-    pid_t pid = ::fork();
-    if (pid < 0) {
-        why = std::string("fork failed: ") + std::strerror(errno);
+    stockade::SpawnSpec spec;
+    spec.argv = {"/bin/sh", "-c", command};
+    spec.stdout_to = stockade::ChildStream::Null;
+    spec.stderr_to = stockade::ChildStream::Null;
+    auto r = stockade::run_command_until(spec, "", stockade_monotonic_ms() + timeout_ms,
+                                         [ctx] { return cancelled(ctx); });
+    if (!r) {
+        why = r.error().message;
         return -2;
     }
-    if (pid == 0) {
-        ::setpgid(0, 0);
-        int nul = ::open("/dev/null", O_RDWR);
-        if (nul >= 0) {
-            ::dup2(nul, 0);
-            ::dup2(nul, 1);
-            ::dup2(nul, 2);
-        }
-        ::close_range(3, ~0u, 0);
-        ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char *>(nullptr));
-        ::_exit(127);
+    if (r->end == stockade::ChildEnd::Exited)
+        return *r->exit_code;
+    if (r->end == stockade::ChildEnd::TimedOut || r->end == stockade::ChildEnd::Cancelled) {
+        why = "timed out after " + std::to_string(timeout_ms) + " ms";
+        return -1;
     }
-    ::setpgid(pid, pid);
-    const int64_t end = stockade_monotonic_ms() + timeout_ms;
-    for (;;) {
-        int st = 0;
-        pid_t w = ::waitpid(pid, &st, WNOHANG);
-        if (w == pid) {
-            if (WIFEXITED(st))
-                return WEXITSTATUS(st);
-            why = "killed by signal " + std::to_string(WTERMSIG(st));
-            return -2;
-        }
-        if (w < 0 && errno != EINTR) {
-            why = std::string("waitpid failed: ") + std::strerror(errno);
-            return -2;
-        }
-        if (stockade_monotonic_ms() >= end || cancelled(ctx)) {
-            ::kill(-pid, SIGKILL);
-            ::waitpid(pid, &st, 0);
-            why = "timed out after " + std::to_string(timeout_ms) + " ms";
-            return -1;
-        }
-        ::usleep(10000);
-    }
+    why = r->describe();
+    return -2;
 }
 
 // Is this node the active one?  Any doubt means "no": the only cost is a delay.

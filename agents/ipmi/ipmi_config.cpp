@@ -1,7 +1,7 @@
 // ipmi_config.cpp -- see ipmi_config.hpp.  Also home of the password_script runner: the script
-// runs as /bin/sh -c SCRIPT in its own process group with stdin from /dev/null and stdout on a
-// pipe; nothing secret is ever on its argv or in its environment, and it is SIGKILLed (whole
-// group) if it outlives the caller's deadline.
+// runs (stockade/process.hpp) as /bin/sh -c SCRIPT in its own process group with an empty stdin
+// and stdout on a pipe; nothing secret is ever on its argv or in its environment, and its whole
+// tree is SIGKILLed if it outlives the caller's deadline.
 #include "ipmi_config.hpp"
 
 #include <algorithm>
@@ -13,19 +13,14 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
-#include <poll.h>
-#include <signal.h>
 #include <string_view>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <freeipmi/freeipmi.h>
 
+#include "stockade/process.hpp"
 #include "stockade/text.hpp"
-
-extern char **environ;
 
 namespace stockade::ipmi {
 
@@ -158,12 +153,6 @@ void chomp(std::string &s)
         s.pop_back();
 }
 
-void sleep_ms(int ms)
-{
-    struct timespec ts{ms / 1000, (ms % 1000) * 1000000L};
-    ::nanosleep(&ts, nullptr);
-}
-
 } // namespace
 
 Result<unsigned> parse_workarounds(const std::string &list, bool lanplus)
@@ -202,110 +191,25 @@ static Result<SecretString> run_password_script(const std::string &script, const
 {
     constexpr int64_t kDefaultLimitMs = 10000;
     const int64_t start = stockade_monotonic_ms();
-    const int64_t remaining = stockade_remaining_ms(ctx);
-    const int64_t deadline = start + std::min<int64_t>(remaining, kDefaultLimitMs);
-
-    // Everything the child needs is built before fork(): after it only async-signal-safe calls.
-    std::vector<std::string> env_store;
-    for (char **e = environ; e && *e; ++e) {
-        std::string_view kv = *e;
-        if (kv.starts_with("IPMI_PASSWORD=") || kv.starts_with("IPMITOOL_PASSWORD="))
-            continue;
-        env_store.emplace_back(kv);
-    }
-    std::vector<char *> envp;
-    for (auto &s : env_store)
-        envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::string sh = "/bin/sh", dash_c = "-c", body = script;
-    char *argv[] = {sh.data(), dash_c.data(), body.data(), nullptr};
-
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0)
-        return Error{STOCKADE_RC_INTERNAL, std::string("password_script: pipe failed: ") + std::strerror(errno)};
-    int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    pid_t pid = ::fork();
-    if (pid < 0) {
-        int e = errno;
-        ::close(out[0]);
-        ::close(out[1]);
-        if (devnull >= 0)
-            ::close(devnull);
-        return Error{STOCKADE_RC_INTERNAL, std::string("password_script: fork failed: ") + std::strerror(e)};
-    }
-    if (pid == 0) {
-        ::setpgid(0, 0);
-        if (devnull >= 0) {
-            ::dup2(devnull, 0);
-            ::dup2(devnull, 2);
-        }
-        ::dup2(out[1], 1);
-        ::syscall(SYS_close_range, 3U, ~0U, 0U);
-        ::execve(argv[0], argv, envp.data());
-        ::_exit(127);
-    }
-    ::setpgid(pid, pid); // both sides, so the group exists whoever runs first
-    ::close(out[1]);
-    if (devnull >= 0)
-        ::close(devnull);
-
-    std::string buf;
-    bool timed_out = false, cancelled = false;
-    char chunk[256];
-    for (;;) {
-        int64_t left = deadline - stockade_monotonic_ms();
-        if (left <= 0) {
-            timed_out = true;
-            break;
-        }
-        if (ctx->is_cancelled && ctx->is_cancelled(ctx)) {
-            cancelled = true;
-            break;
-        }
-        struct pollfd p{out[0], POLLIN, 0};
-        int r = ::poll(&p, 1, int(std::min<int64_t>(left, 100)));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            continue;
-        ssize_t n = ::read(out[0], chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (buf.size() < 4096)
-            buf.append(chunk, size_t(n));
-    }
-    ::explicit_bzero(chunk, sizeof chunk);
-    ::close(out[0]);
-    int status = 0;
-    if (timed_out || cancelled) {
-        ::kill(-pid, SIGKILL);
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        SecretString wipe_it(std::move(buf));
-        if (cancelled)
-            return Error{STOCKADE_RC_CANCELLED, "password_script: cancelled"};
-        return Error{STOCKADE_RC_TIMEOUT, "password_script: no result within " +
-                                             std::to_string(deadline - start) + " ms; killed"};
-    }
-    // Output ended: give the script a moment to exit, then make sure it is gone.
-    for (int i = 0; i < 200; ++i) {
-        pid_t w = ::waitpid(pid, &status, WNOHANG);
-        if (w == pid)
-            break;
-        if (stockade_monotonic_ms() >= deadline || i == 199) {
-            ::kill(-pid, SIGKILL);
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &status, 0);
-            break;
-        }
-        sleep_ms(10);
-    }
-    SecretString out_secret(std::move(buf));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
-                                            : "was killed by signal " + std::to_string(WTERMSIG(status));
+    const int64_t deadline = start + std::min<int64_t>(stockade_remaining_ms(ctx), kDefaultLimitMs);
+    stockade::SpawnSpec spec;
+    spec.argv = {"/bin/sh", "-c", script};
+    spec.env_unset = {"IPMI_PASSWORD", "IPMITOOL_PASSWORD"};
+    spec.stderr_to = stockade::ChildStream::Null;
+    spec.output_cap = 4096;
+    auto run = stockade::run_command_until(spec, "", deadline, [ctx] { return ctx->is_cancelled && ctx->is_cancelled(ctx); });
+    if (!run)
+        return Error{STOCKADE_RC_INTERNAL, "password_script: " + run.error().message};
+    SecretString out_secret(std::move(run->out));
+    if (run->end == stockade::ChildEnd::Cancelled)
+        return Error{STOCKADE_RC_CANCELLED, "password_script: cancelled"};
+    if (run->end == stockade::ChildEnd::TimedOut)
+        return Error{STOCKADE_RC_TIMEOUT,
+                     "password_script: no result within " + std::to_string(deadline - start) + " ms; killed"};
+    if (!run->success()) {
+        std::string how = run->exit_code ? "exited with status " + std::to_string(*run->exit_code)
+                          : run->signal  ? "was killed by signal " + std::to_string(*run->signal)
+                                         : run->describe();
         return Error{STOCKADE_RC_BAD_CONFIG, "password_script " + how};
     }
     std::string pw = out_secret.str();

@@ -1,22 +1,36 @@
-// stockade-agent-host -- runs one agent instance on behalf of an isolated session.
+// stockade-agent-host -- runs agent instances on behalf of isolated sessions.
 //
-// Started by the runner (or a front-end) in its own process group with the agent's path on the
-// command line and nothing secret anywhere but stdin.  It loads the agent, then serves the
-// line protocol of core/src/host_protocol.hpp until "close" or EOF.  If the agent hangs, the
-// parent kills this process and everything it started; if the agent crashes, this process dies
-// and the parent reports the failure.  The agent's own stdout is redirected to stderr so that
+// Two modes, one session loop.  `--agent PATH`: one session on stdin/stdout, then exit (the
+// exec-per-session path).  `--serve PATH` (the fork server, host_protocol.hpp "fork server"):
+// load the agent once, then for every "fork" request on the control socket fork a child that
+// runs one session on the three descriptors the client sent, in a process group of its own.
+// The server itself never calls the agent's functions: it only dlopen()s it (and so runs its
+// constructors) before the first fork, and it refuses to fork once it has more than one thread,
+// so every session starts from the same pristine image and nothing one session did is seen by
+// the next.  The client owns each child's deadline: it kills the child's tree itself, and the
+// server reaps a child only when the client asks ("reap"), so a group id is never reused under
+// the client's feet.
+//
+// Secrets only ever travel over the session's stdin pipe, never through the server.  If the
+// agent hangs, the client kills the session's whole tree; if it crashes, the session child
+// dies and the client reports the failure.  The agent's own stdout is redirected to stderr so
 // stray output can never corrupt the protocol stream.
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <dirent.h>
 #include <iostream>
 #include <mutex>
 #include <string>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "host_protocol.hpp"
+#include "stockade/process.hpp"
 #include "stockade/registry.hpp"
 #include "stockade/session.hpp"
 
@@ -38,14 +52,9 @@ void send(const nlohmann::json &j)
     std::fflush(g_out);
 }
 
-} // namespace
-
-int main(int argc, char **argv)
+// One session: requests on stdin, replies on stdout, until "close" or EOF.
+int serve_session(const Result<AgentInfo> &agent)
 {
-    if (argc != 3 || std::string(argv[1]) != "--agent") {
-        std::fprintf(stderr, "usage: stockade-agent-host --agent PATH (started by stockade, not by hand)\n");
-        return 2;
-    }
     // Keep the protocol on a private descriptor; fd 1 becomes stderr for whatever the agent prints.
     int proto = ::dup(1);
     ::dup2(2, 1);
@@ -53,20 +62,12 @@ int main(int argc, char **argv)
     if (!g_out)
         return 2;
 
-    // SIGTERM from the parent means "cancel": the agent sees it through ctx->is_cancelled and
-    // can clean up before the parent's SIGKILL.
-    struct sigaction sa {};
-    sa.sa_handler = on_term;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, nullptr);
-
     Logger logger;
     logger.set_level(STOCKADE_LOG_DEBUG);
     logger.add_sink([](int level, std::string_view line) {
         send({{"type", "log"}, {"level", level}, {"msg", std::string(line)}});
     });
 
-    auto agent = load_agent_file(argv[2]);
     std::unique_ptr<AgentRegistry> registry;
     std::unique_ptr<AgentSession> session;
 
@@ -126,4 +127,83 @@ int main(int argc, char **argv)
         session->close();
     std::fflush(g_out);
     return 0;
+}
+
+// Threads in this process, from /proc/self/task (fork() copies only the calling one).
+int thread_count()
+{
+    int n = 0;
+    if (DIR *d = ::opendir("/proc/self/task")) {
+        while (dirent *e = ::readdir(d))
+            n += e->d_name[0] != '.';
+        ::closedir(d);
+    }
+    return n;
+}
+
+// The fork server: one control message at a time on `ctl` (a SOCK_SEQPACKET socket).
+int serve_forks(const Result<AgentInfo> &agent, int ctl)
+{
+    for (;;) {
+        host_protocol::ControlMessage m;
+        if (!host_protocol::receive(ctl, m))
+            return 0; // the client is gone
+        host_protocol::ControlMessage reply;
+        if (m.verb == "fork") {
+            if (m.fds.size() != 3) {
+                reply.verb = "error";
+                reply.text = "fork needs 3 descriptors";
+            } else if (int threads = thread_count(); threads != 1) {
+                reply.verb = "error";
+                reply.text = "agent host has " + std::to_string(threads) + " threads; it forks only with one";
+            } else if (pid_t pid = ::fork(); pid == 0) {
+                become_forked_child(m.fds[0], m.fds[1], m.fds[2]);
+                ::_exit(serve_session(agent));
+            } else if (pid < 0) {
+                reply.verb = "error";
+                reply.text = std::string("fork: ") + std::strerror(errno);
+            } else {
+                ::setpgid(pid, pid); // both sides, so the group exists before the client can kill it
+                reply.verb = "pid";
+                reply.value = pid;
+            }
+            for (int fd : m.fds)
+                ::close(fd);
+        } else if (m.verb == "reap") {
+            int st = 0;
+            pid_t r;
+            while ((r = ::waitpid(pid_t(m.value), &st, WNOHANG)) < 0 && errno == EINTR) {
+            }
+            reply.verb = r == pid_t(m.value) ? "status" : "unknown";
+            reply.value = st;
+        } else {
+            reply.verb = "error";
+            reply.text = "unknown request '" + m.verb + "'";
+        }
+        if (!host_protocol::send(ctl, reply))
+            return 0;
+    }
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    const std::string mode = argc >= 2 ? argv[1] : "";
+    if (!((argc == 3 && mode == "--agent") || (argc == 4 && mode == "--serve"))) {
+        std::fprintf(stderr, "usage: stockade-agent-host --agent PATH | --serve PATH CONTROL_FD "
+                             "(started by stockade, not by hand)\n");
+        return 2;
+    }
+    // SIGTERM from the parent means "cancel": the agent sees it through ctx->is_cancelled and
+    // can clean up before the parent's SIGKILL.  Session children inherit the handler.
+    struct sigaction sa {};
+    sa.sa_handler = on_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, nullptr);
+
+    auto agent = load_agent_file(argv[2]);
+    if (mode == "--agent")
+        return serve_session(agent);
+    return serve_forks(agent, std::atoi(argv[3]));
 }

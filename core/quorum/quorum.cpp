@@ -56,9 +56,9 @@ Result<std::string> run_argv(const std::vector<std::string> &argv, const std::ve
         return make_error(r.error().rc, "{} {}: {}", what, argv[0], r.error().message);
     if (r->timed_out)
         return make_error(STOCKADE_RC_TIMEOUT, "{} {}: killed after {} s", what, argv[0], kLossCommandTimeout.count() / 1000);
-    if (!r->exit_code || *r->exit_code != 0)
+    if (!r->success())
         return make_error(STOCKADE_RC_FAILED, "{} {}: {}", what, argv[0],
-                          r->exit_code ? fmt::format("exit {}", *r->exit_code) : fmt::format("signal {}", r->signal.value_or(0)));
+                          r->exit_code ? fmt::format("exit {}", *r->exit_code) : r->describe());
     return fmt::format("{} {} ran (exit 0)", what, argv[0]);
 }
 

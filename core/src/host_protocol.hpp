@@ -9,7 +9,21 @@
 //   {"type":"log","level":L,"msg":"..."}
 // then exactly one {"type":"result","rc":R,"message":"...","verified":V,"state":S,
 //   "targets":[[name,alias],...]} per request.  Secrets only ever travel in "open" over the pipe.
+//
+// Fork server (stockade-agent-host --serve PATH FD): one SOCK_SEQPACKET datagram per message on
+// the control socket FD, "VERB VALUE TEXT", descriptors as SCM_RIGHTS.  Client -> server:
+//   "fork" + the session's stdin (read end), stdout and stderr (write ends)
+//        -> "pid N" (the session child, in process group N, speaking the protocol above)
+//        |  "error 0 why" (e.g. the server has threads: the client falls back to exec)
+//   "reap N" (only once N exited and the client killed its group)
+//        -> "status S" (the wait status) | "unknown" (the server could not read it)
+// EOF on the control socket ends the server.
 #pragma once
+
+#include <cstring>
+#include <string>
+#include <sys/socket.h>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -41,6 +55,68 @@ inline OpResult result_from_json(const nlohmann::json &j)
     if (r.rc >= STOCKADE_RC_COUNT)
         r.rc = STOCKADE_RC_INTERNAL;
     return r;
+}
+
+struct ControlMessage {
+    std::string verb;
+    int64_t value = 0;
+    std::string text;
+    std::vector<int> fds; // received descriptors are the receiver's to close
+};
+
+inline bool send(int sock, const ControlMessage &m)
+{
+    std::string body = m.verb + " " + std::to_string(m.value) + " " + m.text;
+    iovec iov{body.data(), body.size()};
+    msghdr h{};
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 4)] = {};
+    if (!m.fds.empty() && m.fds.size() <= 4) {
+        h.msg_control = cbuf;
+        h.msg_controllen = CMSG_SPACE(sizeof(int) * m.fds.size());
+        cmsghdr *c = CMSG_FIRSTHDR(&h);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * m.fds.size());
+        std::memcpy(CMSG_DATA(c), m.fds.data(), sizeof(int) * m.fds.size());
+    }
+    ssize_t n;
+    while ((n = ::sendmsg(sock, &h, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+    }
+    return n == ssize_t(body.size());
+}
+
+inline bool receive(int sock, ControlMessage &m)
+{
+    char buf[4096];
+    iovec iov{buf, sizeof buf - 1};
+    msghdr h{};
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 4)] = {};
+    h.msg_control = cbuf;
+    h.msg_controllen = sizeof cbuf;
+    ssize_t n;
+    while ((n = ::recvmsg(sock, &h, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+    }
+    if (n <= 0)
+        return false;
+    m = {};
+    for (cmsghdr *c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            m.fds.resize(k);
+            std::memcpy(m.fds.data(), CMSG_DATA(c), k * sizeof(int));
+        }
+    std::string body(buf, size_t(n));
+    size_t a = body.find(' '), b = a == std::string::npos ? a : body.find(' ', a + 1);
+    m.verb = body.substr(0, a);
+    if (a != std::string::npos)
+        m.value = std::strtoll(body.c_str() + a + 1, nullptr, 10);
+    if (b != std::string::npos)
+        m.text = body.substr(b + 1);
+    return true;
 }
 
 } // namespace stockade::host_protocol

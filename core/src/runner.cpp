@@ -3,6 +3,8 @@
 #include "stockade/time_budget.hpp"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <filesystem>
 #include <thread>
 
@@ -26,6 +28,47 @@ void sleep_until(int64_t until_ms, const std::atomic<bool> *cancel)
     while (monotonic_ms() < until_ms && !(cancel && cancel->load()))
         std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(50, until_ms - monotonic_ms())));
 }
+
+// While one operation runs, calls tick(elapsed) every `interval` on its own thread (the operation
+// blocks the runner's), so a long wait (an operator, a slow BMC) is never silent.
+class WaitTicker {
+public:
+    WaitTicker() = default;
+    WaitTicker(const WaitTicker &) = delete;
+    WaitTicker &operator=(const WaitTicker &) = delete;
+    ~WaitTicker() { stop(); }
+
+    void start(Millis interval, std::function<void(int64_t elapsed_ms)> tick)
+    {
+        stop();
+        if (interval.count() <= 0)
+            return;
+        stopping_ = false;
+        thread_ = std::thread([this, interval, tick = std::move(tick)] {
+            int64_t t0 = monotonic_ms();
+            std::unique_lock lock(mu_);
+            while (!cv_.wait_for(lock, interval, [this] { return stopping_; }))
+                tick(monotonic_ms() - t0);
+        });
+    }
+    void stop()
+    {
+        if (!thread_.joinable())
+            return;
+        {
+            std::lock_guard lock(mu_);
+            stopping_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
 
 } // namespace
 
@@ -212,7 +255,23 @@ bool EscalationRunner::run_level(FenceReport &r, const NodeConfig &node, unsigne
     SequencePolicy policy;
     policy.deadline_ms = overall_deadline;
     policy.cancel = cancel_;
+    WaitTicker ticker;
+    const int quiet = loop > 3 && loop % 100 != 0 ? STOCKADE_LOG_DEBUG : STOCKADE_LOG_INFO; // as emit() throttles
+    policy.on_start = [&](const SequenceDevice &dv, std::string_view op, Millis timeout) {
+        size_t index = size_t(&dv - devs.data());
+        const std::string &agent = config_.devices.at(node.levels[level_no - 1][index].device).agent;
+        if (op == "open")
+            logger_.logf(quiet, "fence {}: loop {}, level {}, device {}/{} '{}' ({}) starts: {} {} (timeout {})", r.node,
+                         loop, level_no, index + 1, devs.size(), dv.name, agent, power_action_info(r.action).name,
+                         dv.target, format_ms(timeout.count()));
+        ticker.start(progress_interval_, [this, &r, name = dv.name, what = std::string(op), timeout,
+                                          quiet](int64_t elapsed) {
+            logger_.logf(quiet, "fence {}: device '{}' {}: still waiting ({} s of {} s)", r.node, name, what,
+                         elapsed / 1000, (timeout.count() + 500) / 1000);
+        });
+    };
     policy.on_step = [&](const SequenceDevice &dv, const SequenceStep &st) {
+        ticker.stop();
         StepRecord s;
         s.loop = loop;
         s.level = level_no;

@@ -393,6 +393,13 @@ SequenceOutcome Sequence::run(SequenceAction action)
         out_.reason = "a device cannot power on; the node stays off";
         return finish(true);
     }
+    // An unfencing "on" (storage fencing) re-admits only the node that runs it: the victim
+    // unfences itself when it rejoins, never the fencer as the second half of a reboot.
+    if (std::any_of(devs_.begin(), devs_.end(), [](const SequenceDevice &d) { return d.agent->can(STOCKADE_CAP_UNFENCE); })) {
+        out_.power_on_failed = true;
+        out_.reason = "a device's on is unfencing, which the node runs on itself when it rejoins; the node stays fenced";
+        return finish(true);
+    }
     // The on phase never loses the fence: every off was confirmed.
     if (!power_phase(PowerAction::On, STOCKADE_POWER_ON, p_.reboot_on_attempts)) {
         out_.power_on_failed = true;

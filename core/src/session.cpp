@@ -7,6 +7,10 @@
 
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
+#include <map>
+#include <mutex>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -197,13 +201,130 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------------
-std::string describe_wait_status(int st)
+// ---------------------------------------------------------------------------------------------
+// The fork-server agent hosts of this process: one `stockade-agent-host --serve` per agent file,
+// started on first use and kept for the life of the process (it exits on EOF of its control
+// socket, i.e. when we do).  It loads the agent once; each session is a child it forks, with
+// our pipes, in a process group of its own, and whose deadline we own.  Any trouble (spawn
+// failure, a server with threads, a server that died) and sessions fall back to exec per session.
+class ForkServer {
+public:
+    static ForkServer *get(const std::string &host, const std::string &agent_path)
+    {
+        static std::mutex pool_mu;
+        static auto *pool = new std::map<std::string, std::unique_ptr<ForkServer>>(); // never torn down
+        std::lock_guard lock(pool_mu);
+        auto &fs = (*pool)[host + '\n' + agent_path];
+        if (!fs)
+            fs.reset(new ForkServer(host, agent_path));
+        return fs->broken_ ? nullptr : fs.get();
+    }
+
+    Result<std::unique_ptr<Subprocess>> start_session()
+    {
+        int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+        auto close_all = [&] {
+            for (int *p : {in, out, err})
+                for (int i : {0, 1})
+                    if (p[i] >= 0)
+                        ::close(p[i]);
+        };
+        if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
+            close_all();
+            return make_error(STOCKADE_RC_INTERNAL, "fork server: pipe: {}", std::strerror(errno));
+        }
+        host_protocol::ControlMessage reply;
+        {
+            std::lock_guard lock(mu_);
+            if (broken_ || !host_protocol::send(ctl_, {"fork", 0, "", {in[0], out[1], err[1]}}) ||
+                !host_protocol::receive(ctl_, reply))
+                broken_ = true;
+        }
+        ::close(in[0]);
+        ::close(out[1]);
+        ::close(err[1]);
+        in[0] = out[1] = err[1] = -1;
+        if (broken_ || reply.verb != "pid") {
+            close_all();
+            if (!broken_ && reply.verb == "error")
+                broken_ = true; // e.g. it has threads: it will not get better
+            return make_error(STOCKADE_RC_INTERNAL, "fork server for {}: {}", agent_path_,
+                              reply.text.empty() ? "gone" : reply.text);
+        }
+        SpawnSpec spec;
+        spec.argv = {"stockade-agent-host"};
+        auto sp = Subprocess::adopt(pid_t(reply.value), in[1], out[0], err[0], spec,
+                                    [this](pid_t pid) { return reap(pid); });
+        if (!sp)
+            broken_ = true;
+        return sp;
+    }
+
+private:
+    ForkServer(const std::string &host, const std::string &agent_path) : agent_path_(agent_path)
+    {
+        int sv[2];
+        if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+            broken_ = true;
+            return;
+        }
+        SpawnSpec spec;
+        spec.argv = {host, "--serve", agent_path, std::to_string(sv[1])};
+        spec.keep_fds = {sv[1]};
+        spec.stdout_to = ChildStream::Null;
+        spec.stderr_to = ChildStream::Null;
+        auto sp = Subprocess::spawn(spec);
+        ::close(sv[1]);
+        if (!sp) {
+            ::close(sv[0]);
+            broken_ = true;
+            return;
+        }
+        proc_ = std::move(sp.value());
+        ctl_ = sv[0];
+    }
+
+    std::optional<int> reap(pid_t pid)
+    {
+        std::lock_guard lock(mu_);
+        host_protocol::ControlMessage reply;
+        if (broken_ || !host_protocol::send(ctl_, {"reap", pid, "", {}}) || !host_protocol::receive(ctl_, reply)) {
+            broken_ = true;
+            return std::nullopt;
+        }
+        if (reply.verb != "status")
+            return std::nullopt;
+        return int(reply.value);
+    }
+
+    std::string agent_path_;
+    std::mutex mu_;
+    std::unique_ptr<Subprocess> proc_;
+    int ctl_ = -1;
+    std::atomic<bool> broken_{false};
+};
+
+bool fork_server_enabled()
 {
-    if (WIFEXITED(st))
-        return fmt::format("exited with status {}", WEXITSTATUS(st));
-    if (WIFSIGNALED(st))
-        return fmt::format("killed by signal {} ({})", WTERMSIG(st), strsignal(WTERMSIG(st)));
-    return "stopped";
+    const char *env = std::getenv("STOCKADE_FORK_SERVER");
+    return !(env && std::string_view(env) == "0");
+}
+
+// A stockade-agent-host child speaking host_protocol.hpp on its stdin/stdout for one session.
+Result<std::unique_ptr<Subprocess>> start_agent_host(const std::string &host, const std::string &agent_path,
+                                                     Logger *logger)
+{
+    if (fork_server_enabled())
+        if (ForkServer *fs = ForkServer::get(host, agent_path)) {
+            auto sp = fs->start_session();
+            if (sp)
+                return sp;
+            if (logger)
+                logger->log(STOCKADE_LOG_DEBUG, sp.error().message + "; starting the agent host per session");
+        }
+    SpawnSpec spec;
+    spec.argv = {host, "--agent", agent_path};
+    return Subprocess::spawn(spec);
 }
 
 class IsolatedSession final : public AgentSession {
@@ -220,9 +341,7 @@ public:
         if (child_)
             return fail(STOCKADE_RC_INTERNAL, "session already open");
         std::string host = opt_.agent_host.empty() ? locate_agent_host() : opt_.agent_host;
-        SpawnSpec spec;
-        spec.argv = {host, "--agent", agent_.path};
-        auto sp = Subprocess::spawn(spec);
+        auto sp = start_agent_host(host, agent_.path, opt_.logger);
         if (!sp)
             return fail(STOCKADE_RC_INTERNAL, sp.error().message);
         child_ = std::move(sp.value());

@@ -41,11 +41,13 @@ struct KnownOption {
     bool in_metadata;
 };
 
-constexpr std::array<KnownOption, 30> kKnownOptions{{
+constexpr std::array<KnownOption, 31> kKnownOptions{{
     {"action", "action", 'o', true, Presence::Always, Field::Action, false, "string", "", "action",
      "Fencing action", 1, true},
     {"agent", "agent", 0, true, Presence::Generic, Field::Agent, false, "string", "", "agent",
      "stockade agent to run (sim, ipmi, libvirt, ...)", 1, true},
+    {"config", "config", 0, true, Presence::Generic, Field::Config, false, "string", "", "file",
+     "stockade JSON config: fence the target through its levels and gates there (instead of agent=)", 1, true},
     {"port", "plug", 'n', true, Presence::Always, Field::Plug, false, "string", "", "id",
      "Target to fence: plug number, domain or node name on the device", 1, true},
     {"nodename", "nodename", 0, true, Presence::Always, Field::Nodename, false, "string", "", "nodename",
@@ -286,6 +288,10 @@ OptionTable::OptionTable(const AgentInfo *agent, bool generic) : agent_(agent), 
     // Every other parameter of the agent, under its own names, as --name-with-dashes.
     for (const auto &p : agent_->params) {
         if (std::find(claimed.begin(), claimed.end(), &p) != claimed.end())
+            continue;
+        // A front-end option already answers to this name (password_script: the front-end runs
+        // it and hands the agent the password): a second entry would only repeat it in metadata.
+        if (const OptionSpec *o = find_stdin(p.name); o && o->field != Field::None)
             continue;
         OptionSpec s;
         s.key = p.name;

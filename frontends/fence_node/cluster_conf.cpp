@@ -7,8 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
+#include "libxml_loader.hpp"
 
 #include "stockade/text.hpp"
 
@@ -20,6 +19,9 @@ using text::ascii_lower;
 
 // Attributes of the fencedevice consumed by stockade itself, never passed to the program.
 constexpr std::string_view kTimeoutAttr = "stockade_timeout";
+
+// libxml2, loaded by parse_cluster_conf before any of the functions below runs.
+const LibXml &xml() { return *libxml().value(); }
 
 std::string name_of(const xmlNode *n) { return reinterpret_cast<const char *>(n->name); }
 
@@ -42,9 +44,9 @@ RawParams attributes(const xmlNode *n)
 {
     RawParams out;
     for (const xmlAttr *a = n->properties; a; a = a->next) {
-        xmlChar *v = xmlNodeListGetString(n->doc, a->children, 1);
+        xmlChar *v = xml().node_list_get_string(n->doc, a->children, 1);
         out.emplace_back(reinterpret_cast<const char *>(a->name), v ? reinterpret_cast<const char *>(v) : "");
-        xmlFree(v);
+        xml().free(v);
     }
     return out;
 }
@@ -68,7 +70,7 @@ RawParams without(const RawParams &attrs, std::string_view name)
 
 Error at(const std::string &source, const xmlNode *n, const std::string &msg)
 {
-    return make_error(STOCKADE_RC_BAD_CONFIG, "{}:{}: <{}>: {}", source, xmlGetLineNo(n), name_of(n), msg);
+    return make_error(STOCKADE_RC_BAD_CONFIG, "{}:{}: <{}>: {}", source, xml().get_line_no(n), name_of(n), msg);
 }
 
 struct Parser {
@@ -195,7 +197,7 @@ struct Parser {
                         if (level.empty()) {
                             out.warnings.push_back(fmt::format("{}:{}: clusternode '{}' method '{}' has no device "
                                                                "(libfence: error no device); skipped",
-                                                               source, xmlGetLineNo(m), *name, *mname));
+                                                               source, xml().get_line_no(m), *name, *mname));
                             continue;
                         }
                         if (auto c = collapse_off_on(level))
@@ -248,10 +250,12 @@ Result<ClusterConf> parse_cluster_conf(std::string_view text, const std::string 
         int line = 0;
         std::string message;
     } first;
-    xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
+    if (auto api = libxml(); !api)
+        return make_error(api.error().rc, "{}: {}", source, api.error().message);
+    xmlParserCtxtPtr ctxt = xml().new_parser_ctxt();
     if (!ctxt)
         return make_error(STOCKADE_RC_INTERNAL, "{}: out of memory creating the XML parser", source);
-    xmlSetStructuredErrorFunc(&first, [](void *user, xmlErrorPtr e) {
+    xml().set_structured_error_func(&first, [](void *user, xmlErrorPtr e) {
         auto *f = static_cast<FirstError *>(user);
         if (f->seen || !e || e->level < XML_ERR_ERROR)
             return;
@@ -259,13 +263,13 @@ Result<ClusterConf> parse_cluster_conf(std::string_view text, const std::string 
         f->line = e->line;
         f->message = e->message ? e->message : "";
     });
-    xmlDocPtr doc = xmlCtxtReadMemory(ctxt, text.data(), int(text.size()), source.c_str(), nullptr, XML_PARSE_NONET);
-    xmlSetStructuredErrorFunc(nullptr, nullptr);
+    xmlDocPtr doc = xml().ctxt_read_memory(ctxt, text.data(), int(text.size()), source.c_str(), nullptr, XML_PARSE_NONET);
+    xml().set_structured_error_func(nullptr, nullptr);
     bool well_formed = ctxt->wellFormed;
-    xmlFreeParserCtxt(ctxt);
+    xml().free_parser_ctxt(ctxt);
     if (!doc || !well_formed) {
         if (doc)
-            xmlFreeDoc(doc);
+            xml().free_doc(doc);
         std::string msg = first.seen ? first.message : "not well-formed XML";
         while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' '))
             msg.pop_back();
@@ -275,8 +279,8 @@ Result<ClusterConf> parse_cluster_conf(std::string_view text, const std::string 
         return make_error(STOCKADE_RC_BAD_CONFIG, "{}:{}: malformed XML: {}", source, first.line, msg);
     }
     Parser p{source, {}, {}};
-    Status s = p.parse(xmlDocGetRootElement(doc));
-    xmlFreeDoc(doc);
+    Status s = p.parse(xml().doc_get_root_element(doc));
+    xml().free_doc(doc);
     if (!s)
         return s.error();
     return std::move(p.out);

@@ -37,8 +37,12 @@
 
 #include <fmt/format.h>
 
+#include "stockade/config.hpp"
 #include "stockade/frontend/fence_options.hpp"
 #include "stockade/log.hpp"
+#include "stockade/node_lock.hpp"
+#include "stockade/quorum.hpp"
+#include "stockade/runner.hpp"
 #include "stockade/code_tables.hpp"
 #include "stockade/process.hpp"
 #include "stockade/registry.hpp"
@@ -442,66 +446,39 @@ int Run::execute(const ParamList &params)
 // alive (same pid and start time, so a reused pid is never hit).  On a normal exit they are
 // already gone and it kills nothing.
 
-unsigned long long start_time_of(pid_t pid)
+// Runs in the guard: watches stdin, whose write end only the parent holds (close-on-exec).
+int guard_main(pid_t parent)
 {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-    std::string st;
-    if (!std::getline(f, st))
-        return 0;
-    auto rp = st.rfind(')');
-    if (rp == std::string::npos)
-        return 0;
-    std::istringstream rest(st.substr(rp + 2));
-    std::string field;
-    for (int i = 3; i < 22 && rest >> field; ++i) {
-    }
-    unsigned long long t = 0;
-    rest >> t;
-    return t;
-}
-
-[[noreturn]] void guard_main(pid_t parent, int watch_fd)
-{
-    ::setsid();
-    int devnull = ::open("/dev/null", O_RDWR);
-    for (int fd : {0, 1, 2})
-        ::dup2(devnull, fd); // never hold the fencer's stdout/stderr pipes open
-    for (int fd = 3; fd < 1024; ++fd)
-        if (fd != watch_fd)
-            ::close(fd);
     std::map<pid_t, unsigned long long> seen;
     for (;;) {
-        pollfd p{watch_fd, POLLIN, 0};
-        int r = ::poll(&p, 1, 200);
-        if (r > 0) {
+        pollfd p{0, POLLIN, 0};
+        if (::poll(&p, 1, 200) > 0) {
             char c;
-            if (::read(watch_fd, &c, 1) <= 0)
-                break; // parent gone: every write end is closed
+            if (::read(0, &c, 1) <= 0)
+                break; // parent gone: the write end is closed
         }
         for (pid_t pid : process_tree(parent, 0))
             if (pid != parent && !seen.count(pid))
-                seen[pid] = start_time_of(pid);
+                if (auto st = read_proc_stat(pid))
+                    seen[pid] = st->start_time;
     }
     for (const auto &[pid, started] : seen)
-        if (started && start_time_of(pid) == started)
+        if (auto st = read_proc_stat(pid); st && st->start_time == started)
             ::kill(pid, SIGKILL);
-    ::_exit(0);
+    return 0;
 }
 
 // Starts the guard; call before any thread exists (we start none before the session).
 void start_orphan_guard()
 {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0)
-        return;
     pid_t parent = ::getpid();
-    pid_t g = ::fork();
-    if (g == 0) {
-        ::close(fds[1]);
-        guard_main(parent, fds[0]);
-    }
-    ::close(fds[0]);
-    // fds[1] stays open (close-on-exec, so no child inherits it) until we exit or die.
+    SpawnSpec spec;
+    spec.argv = {"orphan guard"};
+    spec.new_session = true; // Pacemaker's SIGKILL to our group must not reach it
+    spec.stdout_to = ChildStream::Null; // never hold the fencer's stdout/stderr pipes open
+    spec.stderr_to = ChildStream::Null;
+    if (auto g = Subprocess::fork_function(spec, [parent] { return guard_main(parent); }))
+        g.value()->release(); // it outlives us on purpose; its stdin pipe stays open until we exit
 }
 
 // ---- main -----------------------------------------------------------------------------------
@@ -548,6 +525,72 @@ Result<std::string> run_password_script(const std::string &script, int timeout_s
     while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back())))
         out.pop_back();
     return out;
+}
+
+// config=FILE (--config FILE): the target's levels and gates from a stockade JSON config, through
+// the escalation runner (the same sequence, the per-node lock), answered in fence-agents' words.
+// Pacemaker kills us at its timeout, so the escalation ends before total_timeout.
+int run_config(const std::string &path, const FrontendSettings &s, Logger &log, int64_t start_ms)
+{
+    AgentRegistry registry;
+    ConfigCheck check = check_config_file(path, registry);
+    if (!check.config) {
+        for (const auto &e : check.errors)
+            log.log(STOCKADE_LOG_ERR, e.message);
+        usage_failure("Failed: " + (check.errors.empty() ? path : check.errors.front().message));
+        return 1;
+    }
+    Config &c = *check.config;
+    Millis left(std::max<int64_t>(1, int64_t(s.total_timeout_s) * 1000 - (monotonic_ms() - start_ms)));
+    if (c.escalation.timeout.count() == 0 || c.escalation.timeout > left)
+        c.escalation.timeout = left;
+    const std::string &a = s.action;
+    if (a == "monitor" || a == "validate-all")
+        return 0; // the file, its devices and their parameters are sound
+    if (a == "list" || a == "list-status") {
+        for (const auto &n : c.nodes)
+            fmt::print("{}{}\n", n.name, s.separator);
+        return 0;
+    }
+    if (s.targets.empty()) {
+        usage_failure("Failed: You have to enter plug number or machine identification");
+        return 1;
+    }
+    const std::string &node = s.targets.front();
+    if (!c.find_node(node)) {
+        usage_failure(fmt::format("Failed: node '{}' is not in {}", node, path));
+        return 1;
+    }
+    EscalationRunner runner(c, registry, log);
+    runner.set_cancel(&g_cancel);
+    ClusterGates gates(c, log); // quorum and witness, as `stockade fence` has them
+    gates.install(runner);
+    runner.set_node_locks(default_lock_dir());
+    if (a == "status") {
+        StatusReport st = runner.status(node);
+        if (!st.level) {
+            log.logf(STOCKADE_LOG_ERR, "{}", kBadStatus);
+            log.logf(STOCKADE_LOG_ERR, "status {}: {}", node, st.reason);
+            return 1;
+        }
+        const PowerStateInfo &info = power_state_info(st.power_state);
+        fmt::print("{}\n", info.status_text);
+        return info.status_exit;
+    }
+    auto action = parse_power_action(a);
+    if (!action || *action == PowerAction::Diag) {
+        usage_failure("Failed: Unrecognised action '" + a + "'");
+        return 1;
+    }
+    FenceReport r = runner.fence(node, *action);
+    if (!r.success) {
+        log.logf(STOCKADE_LOG_ERR, "Failed: fence {}: {}", node, r.reason);
+        return 1;
+    }
+    if (r.power_on_failed)
+        log.log(STOCKADE_LOG_ERR, "Timed out waiting to power ON");
+    fmt::print("{}\n", power_action_info(*action).success_text);
+    return 0;
 }
 
 int real_main(int argc, char **argv)
@@ -653,6 +696,10 @@ int real_main(int argc, char **argv)
         });
     }
 
+    if (auto cfg = in.get(Field::Config); cfg && generic && !cfg->empty()) {
+        start_orphan_guard();
+        return run_config(*cfg, s, log, start_ms);
+    }
     if (!agent) {
         usage_failure("Failed: You have to set agent (agent=NAME on stdin, --agent=NAME on the command line)");
         return 1;

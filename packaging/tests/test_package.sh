@@ -129,6 +129,8 @@ else
     stonith -t external/stockade-ipmi -n 2>/dev/null | grep -qw ip || fail "stonith -t external/stockade-ipmi -n"
     /usr/sbin/stockade agents 2>/dev/null | grep -q '^ *ipmi' || fail "installed stockade does not find the ipmi agent"
     /usr/sbin/stockade agents 2>/dev/null | grep -q '^ *sim' && fail "installed stockade finds a sim agent"
+    demo_err=$(/usr/sbin/stockade demo 2>&1 >/dev/null); demo_rc=$?
+    [[ $demo_rc -eq 2 && $demo_err == *"sim agent is not here"* ]] || fail "installed stockade demo: rc $demo_rc: $demo_err"
     /usr/sbin/stockade validate /etc/stockade/stockade.json >/dev/null 2>&1 || fail "the shipped /etc/stockade/stockade.json does not validate"
     /usr/sbin/fence_stockade_ipmi -o metadata 2>/dev/null | grep -q 'resource-agent name="fence_stockade_ipmi"' ||
       fail "installed fence_stockade_ipmi -o metadata"

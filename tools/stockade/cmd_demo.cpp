@@ -78,6 +78,11 @@ int run_demo(const GlobalOptions &g, const std::optional<std::string> &state_opt
         return fail_usage(parsed.error().message);
     Config config = std::move(parsed.value());
 
+    AgentRegistry registry;
+    if (!registry.find("sim")) // never installed: it "fences" by killing local processes
+        return fail_usage("demo: the sim agent is not here: it is built only in a source tree, never "
+                          "installed (run scripts/demo.sh from the stockade sources)");
+
     bool own_dir = !state_opt;
     std::string state_dir;
     if (state_opt) {
@@ -96,7 +101,6 @@ int run_demo(const GlobalOptions &g, const std::optional<std::string> &state_opt
             if (k == "state_dir")
                 v = state_dir;
     }
-    AgentRegistry registry;
     if (auto s = check_config_agents(config, registry); !s)
         return fail_usage(s.error().message);
 

@@ -78,6 +78,18 @@ TEST_CASE("ipmi drop-in: every parameter fence_ipmilan's metadata lists is accep
         CHECK(r.out.find("Failed") == std::string::npos);
     }
 
+    // Our metadata lists each parameter once (pacemaker and pcs read it).
+    auto ours = fence_stockade_ipmi({"-o", "metadata"});
+    REQUIRE(ours.exit_code == 0);
+    static const std::regex param_re("<parameter name=\"([^\"]+)\"");
+    std::map<std::string, int> seen;
+    for (auto it = std::sregex_iterator(ours.out.begin(), ours.out.end(), param_re); it != std::sregex_iterator(); ++it)
+        ++seen[(*it)[1]];
+    for (const auto &[name, count] : seen) {
+        INFO("metadata parameter " << name);
+        CHECK(count == 1);
+    }
+
     // The same on the command line, fence_ipmilan's spelling of every option at once.
     auto argv = fence_stockade_ipmi(
         {"-o", "validate-all", "-a", "127.0.0.1", "-u", "623", "-l", "admin", "-p", "secret", "-P", "-C", "3", "-L",

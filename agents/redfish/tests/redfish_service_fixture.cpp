@@ -65,7 +65,9 @@ std::string run_or_throw(std::vector<std::string> argv)
     if (argv[0].find('/') == std::string::npos)
         if (std::string full = on_path(argv[0]); !full.empty())
             argv[0] = full;
-    auto r = run_command(SpawnSpec{argv, {}, {}}, "", std::chrono::seconds(30));
+    SpawnSpec spec;
+    spec.argv = argv;
+    auto r = run_command(spec, "", std::chrono::seconds(30));
     if (!r || r->exit_code != 0)
         throw std::runtime_error(argv[0] + " " + argv[1] + " failed: " + (r ? r->err : r.error().message));
     return r->out;

@@ -417,4 +417,23 @@ TEST_CASE("scsi: escalation: a dead BMC at level 1 falls through to storage fenc
     }
     CHECK(a1->write(0) == kStatusGood);
     CHECK(a2->write(0) == kStatusGood);
+
+    // A reboot through storage only: the off is the fence; the "on" is unfencing, which the
+    // victim runs on itself when it rejoins, so the runner never calls it from here.
+    REQUIRE(s.agent("node-b", paths, {"-o", "on", "-n", "node-b"}).exit_code == 0);
+    cfg["nodes"]["node-b"]["levels"] = nlohmann::json::array({nlohmann::json::array({"storage-path1", "storage-path2"})});
+    cfg["nodes"]["node-b"]["action"] = "reboot";
+    test::write_file(path, cfg.dump(2), 0600);
+    auto rb = test::run({test::bin_path("stockade"), "--config", path, "--json", "fence", "node-b"}, "", 90s,
+                        {{"STOCKADE_AGENT_HOST", test::env_or_fail("STOCKADE_AGENT_HOST")}});
+    INFO(rb.out << rb.err);
+    REQUIRE(rb.exit_code == 0);
+    auto jr = nlohmann::json::parse(rb.out);
+    if (jr.is_array())
+        jr = jr.at(0);
+    CHECK(jr["result"] == "fenced");
+    CHECK(jr.value("power_on_failed", false));
+    CHECK(rb.err.find("run 'on' on") == std::string::npos); // the agent was never asked to unfence node-b
+    for (PrClient *b : {b1.get(), b2.get()})
+        CHECK_FALSE(has_key(b->keys(0), kKeyB));
 }

@@ -90,6 +90,10 @@ public:
     using FenceGate = std::function<Status(const std::string &node, PowerAction action)>;
     void add_gate(std::string name, FenceGate gate) { gates_.emplace_back(std::move(name), std::move(gate)); }
 
+    // While a device operation runs, a "still waiting (N s of M s)" line every `interval` (5 s;
+    // 0 = never), besides the line when each device starts (with its timeout).
+    void set_progress_interval(Millis interval) { progress_interval_ = interval; }
+
     // Takes the per-node lock (node_lock.hpp) in `dir` before each fence: a node being fenced by
     // another process (or thread) is waited for and its outcome shared.  Off by default (library
     // use); every front-end that fences turns it on with default_lock_dir().
@@ -123,6 +127,7 @@ private:
     std::function<void(const FenceReport &, const StepRecord &)> hook_;
     std::vector<std::pair<std::string, FenceGate>> gates_;
     std::string lock_dir_;
+    Millis progress_interval_{5000};
 };
 
 // Runs fn(i) for i in [0, n) on at most `concurrency` threads.

@@ -107,7 +107,7 @@ public:
     }
 
     // Returns "" when ready, else why the test must be skipped.
-    std::string start()
+    std::string start(const std::string &program = "fence_stockade_sim")
     {
         if (::geteuid() != 0)
             return "not root: the fencer only runs /usr/sbin/fence_* and needs root for its IPC";
@@ -126,7 +126,8 @@ public:
         test::write_file(wrapper_path,
                          "#!/bin/sh\n# Test wrapper for stockade's frontend tests; removed by the test.\n"
                          "STOCKADE_AGENT_HOST='" + host + "'\nexport STOCKADE_AGENT_HOST\n"
-                         "exec '" + test::bin_path("fence_stockade_sim") + "' \"$@\"\n",
+                         "STOCKADE_RUN_DIR='" + dir.file("run") + "'\nexport STOCKADE_RUN_DIR\n"
+                         "exec '" + test::bin_path(program) + "' \"$@\"\n",
                          0755);
 
         // Topology needs the fencer's cluster path (CPG), so a single-node corosync on 127.0.0.1
@@ -320,5 +321,39 @@ TEST_CASE("pacemaker-fenced drives fence_stockade_sim through stonith_admin", "[
     CHECK(test::pid_alive(n3));
     CHECK(test::read_file(f.log).find("All fencing options targeting simnode3") != std::string::npos);
 
+    f.report();
+}
+
+TEST_CASE("pacemaker-fenced runs a node's stockade levels through fence_stockade config=FILE", "[frontend][pacemaker]")
+{
+    FencerFixture f;
+    std::string skip = f.start("fence_stockade");
+    if (!skip.empty()) {
+        WARN("SKIPPED: " << skip);
+        return;
+    }
+    const std::string &W = f.wrapper_name;
+    const std::string &st = f.state_dir;
+    // Level 1 cannot reach its switch; level 2 fences.  The fencer knows one device, st-cfg.
+    std::string cfg = f.dir.file("stockade.json");
+    test::write_file(cfg, R"({"escalation": {"max_loops": 1},
+      "devices": {"dead": {"agent": "sim", "params": {"state_dir": ")" + st + R"(", "reachable": false}},
+                  "good": {"agent": "sim", "params": {"state_dir": ")" + st + R"("}}},
+      "nodes": {"simnode1": {"levels": [["dead"], ["good"]]}}})");
+    INFO("fencer log: " << f.log);
+    CHECK(f.admin({"--validate", "-a", W, "-o", "config=" + cfg}).exit_code == 0);
+    REQUIRE(f.admin({"-R", "st-cfg", "-a", W, "-o", "config=" + cfg, "-o", "pcmk_host_list=simnode1"}).exit_code == 0);
+    CHECK(f.admin({"-Q", "st-cfg", "-t", "20"}).exit_code == 0);
+    CHECK(f.admin({"-U", "simnode1", "-t", "20"}).exit_code == 0);
+    pid_t up = sim_node(st, "simnode1");
+    REQUIRE(up > 0);
+    CHECK(f.admin({"-F", "simnode1", "-t", "30"}).exit_code == 0);
+    CHECK_FALSE(test::pid_alive(up)); // the node's process is gone: really fenced, by level 2
+    CHECK(sim_node(st, "simnode1") == 0);
+    CHECK(test::read_file(f.log).find("using st-cfg returned 0") != std::string::npos);
+    CHECK(f.admin({"-B", "simnode1", "-t", "30"}).exit_code == 0);
+    CHECK(sim_node(st, "simnode1") > 0); // rebooted: a new node process
+    // A node the file does not know is a failure, never a success.
+    CHECK(f.admin({"-F", "othernode", "-t", "20"}).exit_code != 0);
     f.report();
 }

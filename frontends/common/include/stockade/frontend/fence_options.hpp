@@ -45,6 +45,7 @@ enum class Field {
     TotalTimeout,
     Separator,
     PlugSeparator,
+    Config, // generic fence_stockade: run a node's levels from a stockade JSON config
 };
 
 // One accepted option, after merging the fence-agents name table with the agent's parameters.
