@@ -521,20 +521,28 @@ cl_pid1() {
   read -r p _ <"$f"
   ps --ppid "$p" -o pid= | tr -d ' ' | head -1
 }
-# Processes in node I's PID namespace (0 when the node is off).
+# Processes in node I's PID namespace (0 when the node is off).  A namespace's inode number can be
+# reused by a new namespace once the old one is gone, so after power-off only processes that
+# started before the node was first seen off count.
 cl_node_procs() {
-  local f=$CL_DIR/n$1/node.pid p ns
-  if ! cl_recorded_alive "$f"; then
-    # The namespace outlives the recorded unshare only if something escaped it: count by inode.
-    ns=$(cat "$CL_DIR/n$1/pidns" 2>/dev/null)
-    [ -n "$ns" ] || { echo 0; return; }
+  local d=$CL_DIR/n$1 p ns off q st c=0
+  if cl_recorded_alive "$d/node.pid"; then
+    p=$(cl_pid1 "$1") || { echo 0; return; }
+    ns=$(readlink "/proc/$p/ns/pid" | tr -dc 0-9)
+    echo "$ns" >"$d/pidns"
+    rm -f "$d/pidns.off"
     ps -e -o pidns= | awk -v ns="$ns" '$1 == ns' | wc -l
     return
   fi
-  p=$(cl_pid1 "$1") || { echo 0; return; }
-  ns=$(readlink "/proc/$p/ns/pid" | tr -dc 0-9)
-  echo "$ns" >"$CL_DIR/n$1/pidns"
-  ps -e -o pidns= | awk -v ns="$ns" '$1 == ns' | wc -l
+  ns=$(cat "$d/pidns" 2>/dev/null)
+  [ -n "$ns" ] || { echo 0; return; }
+  [ -s "$d/pidns.off" ] || awk '{ printf "%d\n", $1 * 100 + 1 }' /proc/uptime >"$d/pidns.off"
+  off=$(cat "$d/pidns.off")
+  for q in $(ps -e -o pid=,pidns= | awk -v ns="$ns" '$2 == ns { print $1 }'); do
+    st=$(cl_pid_id "$q") || continue
+    [ "$st" -le "$off" ] && c=$((c + 1))
+  done
+  echo "$c"
 }
 
 cl_on() {

@@ -37,16 +37,22 @@ doomed=$run # the driving shell's PID names its namespaces
 ns_of_run() { ip netns list | awk '{print $1}' | grep -E "^stkc$doomed-" || true; }
 nsl=$(ns_of_run)
 cl_check "7 namespaces (hub, bmc, n1..n5)" test "$(echo "$nsl" | grep -c .)" = 7
-pids=""
-for f in "$dir"/bmc*/sim.pid "$dir"/n*/node.pid; do read -r p _ <"$f"; pids+=" $p"; done
-pidns=""
+# Every process of the run as "pid starttime" (PIDs and namespace inodes get reused by others).
+owned=$(for f in "$dir"/bmc*/sim.pid "$dir"/n*/node.pid; do cat "$f"; done)
 for i in 1 2 3 4 5; do
   read -r u _ <"$dir/n$i/node.pid"
   p1=$(ps --ppid "$u" -o pid= | tr -d ' ' | head -1)
-  pidns+=" $(readlink "/proc/$p1/ns/pid" | tr -dc 0-9)"
+  ns=$(readlink "/proc/$p1/ns/pid" | tr -dc 0-9)
+  for q in $(ps -e -o pid=,pidns= | awk -v ns="$ns" '$2 == ns { print $1 }'); do
+    st=$(cl_pid_id "$q") && owned+=$'\n'"$q $st"
+  done
 done
-in_pidns() { local n c=0; for n in $pidns; do c=$((c + $(ps -e -o pidns= | awk -v ns="$n" '$1 == ns' | wc -l))); done; echo $c; }
-cl_check "the nodes run (processes in their PID namespaces: $(in_pidns))" test "$(in_pidns)" -gt 40
+still_alive() { # the owned processes that are still the same processes
+  local q st
+  while read -r q st; do [ -n "$q" ] && [ "$(cl_pid_id "$q")" = "$st" ] && echo "$q"; done <<<"$owned"
+}
+cl_check "the run owns $(echo "$owned" | grep -c .) processes (BMCs, unshares, node processes)" \
+  test "$(echo "$owned" | grep -c .)" -gt 45
 
 # A live run's namespace that the sweeper must leave alone.
 decoy=stkc$$-decoy
@@ -62,11 +68,8 @@ t0=$(date +%s.%N)
 cl_sweep_stale
 cl_log "sweep took $(cl_elapsed "$t0" "$(date +%s.%N)") s"
 cl_check "no namespace of the crashed run is left" test -z "$(ns_of_run)"
-alive=""
-for p in $pids; do kill -0 "$p" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" != Z ] && alive+=" $p"; done
-cl_check "no BMC or node process of the crashed run is alive (${alive:-none})" test -z "$alive"
-gone() { [ "$(in_pidns)" = 0 ]; }
-cl_wait_for 10 "no process left in the crashed nodes' PID namespaces" gone
+gone() { [ -z "$(still_alive)" ]; }
+cl_wait_for 10 "no process of the crashed run is left (BMCs, nodes, every process in their PID namespaces)" gone
 cl_check "its folder is removed" test ! -e "$dir"
 cl_check "its run record is removed" test ! -e "$CL_RUNS_DIR/$doomed"
 cl_check "the live run's namespace is untouched" bash -c "ip netns list | grep -q '^$decoy'"
