@@ -41,6 +41,10 @@ function(stockade_add_agent name)
     endif()
   endif()
   stockade_set_warnings(${target})
+  # Parameter tables and descriptors are designated initializers that leave unused fields out
+  # (zero/NULL by the language); g++ before 14 warns about that in C++ (GCC PR c++/96868).
+  target_compile_options(${target} PRIVATE
+    $<$<AND:$<COMPILE_LANG_AND_ID:CXX,GNU>,$<VERSION_LESS:$<CXX_COMPILER_VERSION>,14>>:-Wno-missing-field-initializers>)
   if(NOT A_NO_INSTALL AND NOT A_OUTPUT_DIR)
     install(TARGETS ${target} LIBRARY DESTINATION ${STOCKADE_AGENT_DIR} COMPONENT runtime)
     set_property(GLOBAL APPEND PROPERTY STOCKADE_INSTALLED_AGENTS ${name})

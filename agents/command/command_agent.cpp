@@ -27,19 +27,20 @@ namespace {
 constexpr uint32_t kSecret = STOCKADE_PARAM_SECRET;
 
 const stockade_param_desc kParams[] = {
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "command", STOCKADE_PARAM_STRING, kSecret, nullptr, nullptr,
-     "stonith_command", "Command line that fences the target (LifeKeeper stonith.conf); run for off and reboot unless "
-                        "off_command/reboot_command are set"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "off_command", STOCKADE_PARAM_STRING, kSecret, nullptr, nullptr, "",
-     "Command line that powers the target off (exit 0 = off)"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "on_command", STOCKADE_PARAM_STRING, kSecret, nullptr, nullptr, "",
-     "Command line that powers the target on (exit 0 = on)"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "reboot_command", STOCKADE_PARAM_STRING, kSecret, nullptr, nullptr,
-     "", "Command line that resets the target (exit 0 = reset done)"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "status_command", STOCKADE_PARAM_STRING, kSecret, nullptr, nullptr,
-     "", "Command line that reads the target's power: exit 0 = on, 2 = off, other = unknown"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "verify_interval", STOCKADE_PARAM_SECONDS, 0, "1", nullptr, "",
-     "Seconds between status reads while confirming off"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "command", .type = STOCKADE_PARAM_STRING, .flags = kSecret,
+     .aliases = "stonith_command",
+     .description = "Command line that fences the target (LifeKeeper stonith.conf); run for off and reboot unless "
+                    "off_command/reboot_command are set"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "off_command", .type = STOCKADE_PARAM_STRING, .flags = kSecret,
+     .description = "Command line that powers the target off (exit 0 = off)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "on_command", .type = STOCKADE_PARAM_STRING, .flags = kSecret,
+     .description = "Command line that powers the target on (exit 0 = on)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "reboot_command", .type = STOCKADE_PARAM_STRING, .flags = kSecret,
+     .description = "Command line that resets the target (exit 0 = reset done)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "status_command", .type = STOCKADE_PARAM_STRING, .flags = kSecret,
+     .description = "Command line that reads the target's power: exit 0 = on, 2 = off, other = unknown"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "verify_interval", .type = STOCKADE_PARAM_SECONDS, .default_value = "1",
+     .description = "Seconds between status reads while confirming off"},
 };
 
 struct Device {
@@ -235,12 +236,15 @@ uint32_t confirm_off(const Device &d, const stockade_ctx *ctx, const std::string
     }
 }
 
-uint32_t do_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, void **handle)
+uint32_t do_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
+                 void **handle)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto d = new Device;
         for (size_t i = 0; i < n; ++i) {
-            std::string name = params[i].name, value = params[i].value ? params[i].value : "";
+            const stockade_param *prm = stockade_param_at(params, i);
+            std::string name = prm->name, value = prm->value ? prm->value : "";
             if (name == "command") d->command = value;
             else if (name == "off_command") d->off_command = value;
             else if (name == "on_command") d->on_command = value;
@@ -269,16 +273,13 @@ uint32_t do_open(const stockade_param *params, size_t n, const stockade_ctx *ctx
     }
 }
 
-void do_close(void *h) { delete static_cast<Device *>(h); }
+void do_close(void *h, uint32_t /*flags: none defined; close cannot fail*/) { delete static_cast<Device *>(h); }
 
 uint32_t do_power(void *h, const stockade_ctx *ctx, uint32_t action, const char *target_c, uint32_t flags, uint32_t *verified)
 {
     try {
         *verified = 0;
-        if (flags) {
-            set_err(ctx, "unknown flags");
-            return STOCKADE_RC_BAD_CONFIG;
-        }
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         const Device &d = *static_cast<Device *>(h);
         std::string target = target_c ? target_c : "";
         if (action == STOCKADE_ACTION_OFF) {
@@ -334,9 +335,10 @@ uint32_t do_power(void *h, const stockade_ctx *ctx, uint32_t action, const char 
     }
 }
 
-uint32_t do_status(void *h, const stockade_ctx *ctx, const char *target, uint32_t *state)
+uint32_t do_status(void *h, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *state)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         return read_status(*static_cast<Device *>(h), ctx, target ? target : "", state);
     } catch (...) {
         return STOCKADE_RC_INTERNAL;
@@ -344,25 +346,22 @@ uint32_t do_status(void *h, const stockade_ctx *ctx, const char *target, uint32_
 }
 
 const stockade_agent kAgent = {
-    STOCKADE_ABI_MAJOR,
-    sizeof(stockade_agent),
-    STOCKADE_ABI_MINOR,
-    STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS,
-    "command",
-    "1.0",
-    "Site command lines (LifeKeeper stonith.conf) for off/on/reboot/status",
-    "Runs a configured command line per action with {target} and {action} substituted, without a shell, in its own "
-    "process group killed at the deadline. Exit 0 = done; status: 0 on, 2 off, other unknown. Command lines are "
-    "treated as secrets (they often hold a password).",
-    kParams,
-    sizeof(kParams) / sizeof(kParams[0]),
-    sizeof(stockade_param_desc),
-    do_open,
-    do_close,
-    do_power,
-    do_status,
-    nullptr,
-    nullptr,
+    STOCKADE_AGENT_HEADER,
+    .capabilities = STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS,
+    .name = "command",
+    .version = "1.0",
+    .summary = "Site command lines (LifeKeeper stonith.conf) for off/on/reboot/status",
+    .description =
+        "Runs a configured command line per action with {target} and {action} substituted, without a shell, in its own "
+        "process group killed at the deadline. Exit 0 = done; status: 0 on, 2 off, other unknown. Command lines are "
+        "treated as secrets (they often hold a password).",
+    .params = kParams,
+    .n_params = sizeof(kParams) / sizeof(kParams[0]),
+    .param_struct_size = sizeof(stockade_param_desc),
+    .open = do_open,
+    .close = do_close,
+    .power = do_power,
+    .status = do_status,
 };
 
 } // namespace

@@ -28,16 +28,15 @@
 namespace {
 
 const stockade_param_desc kParams[] = {
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "agent", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED,
-     nullptr, nullptr, "fence_agent",
-     "fence-agents executable: a name looked up in search_path (e.g. fence_ipmilan) or an absolute path"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "action", STOCKADE_PARAM_STRING, 0, nullptr, nullptr,
-     "option",
-     "Fixed action sent for every operation but status/list/monitor (cluster.conf action=: off, on, reboot, "
-     "enable, disable); unset = the action the runner asks for"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "search_path", STOCKADE_PARAM_STRING, 0,
-     "/usr/sbin:/sbin:/usr/local/sbin:/usr/bin:/bin", nullptr, "",
-     "Colon-separated folders searched for `agent` when it is not an absolute path"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "agent", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_REQUIRED,
+     .aliases = "fence_agent",
+     .description = "fence-agents executable: a name looked up in search_path (e.g. fence_ipmilan) or an absolute path"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "action", .type = STOCKADE_PARAM_STRING, .aliases = "option",
+     .description = "Fixed action sent for every operation but status/list/monitor (cluster.conf action=: off, on, reboot, "
+                    "enable, disable); unset = the action the runner asks for"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "search_path", .type = STOCKADE_PARAM_STRING,
+     .default_value = "/usr/sbin:/sbin:/usr/local/sbin:/usr/bin:/bin",
+     .description = "Colon-separated folders searched for `agent` when it is not an absolute path"},
 };
 
 struct FenceExec {
@@ -183,13 +182,16 @@ uint32_t judge(const FenceExec &f, const stockade_ctx *ctx, const stockade_exec:
 
 extern "C" {
 
-uint32_t fx_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, void **handle)
+uint32_t fx_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
+                 void **handle)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto f = std::make_unique<FenceExec>();
         std::string search = "/usr/sbin:/sbin:/usr/local/sbin:/usr/bin:/bin";
         for (size_t i = 0; i < n; ++i) {
-            std::string k = params[i].name, v = params[i].value ? params[i].value : "";
+            const stockade_param *prm = stockade_param_at(params, i);
+            std::string k = prm->name, v = prm->value ? prm->value : "";
             if (k == "agent")
                 f->agent_name = v;
             else if (k == "action")
@@ -241,7 +243,7 @@ uint32_t fx_open(const stockade_param *params, size_t n, const stockade_ctx *ctx
     }
 }
 
-void fx_close(void *h) { delete static_cast<FenceExec *>(h); }
+void fx_close(void *h, uint32_t /*flags: none defined; close cannot fail*/) { delete static_cast<FenceExec *>(h); }
 
 uint32_t fx_power(void *h, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
                   uint32_t *verified)
@@ -249,10 +251,7 @@ uint32_t fx_power(void *h, const stockade_ctx *ctx, uint32_t action, const char 
     try {
         const FenceExec &f = *static_cast<FenceExec *>(h);
         *verified = 0;
-        if (flags) {
-            set_err(ctx, "unknown flag bits");
-            return STOCKADE_RC_BAD_CONFIG;
-        }
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         std::string act;
         switch (action) {
         case STOCKADE_ACTION_OFF: act = "off"; break;
@@ -285,9 +284,10 @@ uint32_t fx_power(void *h, const stockade_ctx *ctx, uint32_t action, const char 
     }
 }
 
-uint32_t fx_status(void *h, const stockade_ctx *ctx, const char *target, uint32_t *state)
+uint32_t fx_status(void *h, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *state)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         const FenceExec &f = *static_cast<FenceExec *>(h);
         auto r = run_action(f, ctx, "status", target);
         if (r.started && !r.timed_out && !r.cancelled && !r.signal && (r.exit_code == 0 || r.exit_code == 2)) {
@@ -302,9 +302,10 @@ uint32_t fx_status(void *h, const stockade_ctx *ctx, const char *target, uint32_
     }
 }
 
-uint32_t fx_list(void *h, const stockade_ctx *ctx, stockade_list_fn emit, void *ectx)
+uint32_t fx_list(void *h, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *ectx)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         const FenceExec &f = *static_cast<FenceExec *>(h);
         auto r = run_action(f, ctx, "list", nullptr);
         if (uint32_t rc = judge(f, ctx, r, "list"); rc != STOCKADE_RC_OK)
@@ -331,9 +332,10 @@ uint32_t fx_list(void *h, const stockade_ctx *ctx, stockade_list_fn emit, void *
     }
 }
 
-uint32_t fx_monitor(void *h, const stockade_ctx *ctx)
+uint32_t fx_monitor(void *h, const stockade_ctx *ctx, uint32_t flags)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         const FenceExec &f = *static_cast<FenceExec *>(h);
         auto r = run_action(f, ctx, "monitor", nullptr);
         uint32_t rc = judge(f, ctx, r, "monitor");
@@ -345,27 +347,26 @@ uint32_t fx_monitor(void *h, const stockade_ctx *ctx)
 }
 
 const stockade_agent kDescriptor = {
-    STOCKADE_ABI_MAJOR,
-    sizeof(stockade_agent),
-    STOCKADE_ABI_MINOR,
-    STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST |
-        STOCKADE_CAP_MONITOR | STOCKADE_CAP_EXTRA_PARAMS,
-    "foreign_fence",
-    "1.0",
-    "Runs any fence-agents executable (fence_ipmilan, fence_apc, ...) as fenced does",
-    "Calls a fence-agents program with key=value lines on stdin (action, every other parameter unchanged, "
-    "nodename=<target>) and reads its exit code as cman's fenced: 0 success; status 0 on, 2 off. The program "
-    "runs in its own process group, killed with every descendant at the device timeout; its output is logged "
-    "with secret values masked.",
-    kParams,
-    sizeof kParams / sizeof kParams[0],
-    sizeof(stockade_param_desc),
-    fx_open,
-    fx_close,
-    fx_power,
-    fx_status,
-    fx_list,
-    fx_monitor,
+    STOCKADE_AGENT_HEADER,
+    .capabilities =
+        STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR | STOCKADE_CAP_EXTRA_PARAMS,
+    .name = "foreign_fence",
+    .version = "1.0",
+    .summary = "Runs any fence-agents executable (fence_ipmilan, fence_apc, ...) as fenced does",
+    .description =
+        "Calls a fence-agents program with key=value lines on stdin (action, every other parameter unchanged, "
+        "nodename=<target>) and reads its exit code as cman's fenced: 0 success; status 0 on, 2 off. The program "
+        "runs in its own process group, killed with every descendant at the device timeout; its output is logged "
+        "with secret values masked.",
+    .params = kParams,
+    .n_params = sizeof kParams / sizeof kParams[0],
+    .param_struct_size = sizeof(stockade_param_desc),
+    .open = fx_open,
+    .close = fx_close,
+    .power = fx_power,
+    .status = fx_status,
+    .list = fx_list,
+    .monitor = fx_monitor,
 };
 
 } // extern "C"

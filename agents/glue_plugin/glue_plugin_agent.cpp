@@ -30,13 +30,14 @@
 namespace {
 
 const stockade_param_desc kParams[] = {
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "plugin", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED,
-     nullptr, nullptr, "type stonith_type",
-     "cluster-glue plugin type: external/<script> (e.g. external/ipmi) or a compiled plugin (meatware, ipmilan, ...)"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "stonith_command", STOCKADE_PARAM_STRING, 0,
-     "/usr/sbin/stonith", nullptr, "", "cluster-glue's stonith command, used for compiled plugins"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "plugin_dir", STOCKADE_PARAM_STRING, 0,
-     "/usr/lib/stonith/plugins/external", nullptr, "", "Folder of external/* scripts (${libdir}/stonith/plugins/external)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "plugin", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_REQUIRED,
+     .aliases = "type stonith_type",
+     .description = "cluster-glue plugin type: external/<script> (e.g. external/ipmi) or a compiled plugin (meatware, ipmilan, ...)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "stonith_command", .type = STOCKADE_PARAM_STRING,
+     .default_value = "/usr/sbin/stonith", .description = "cluster-glue's stonith command, used for compiled plugins"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "plugin_dir", .type = STOCKADE_PARAM_STRING,
+     .default_value = "/usr/lib/stonith/plugins/external",
+     .description = "Folder of external/* scripts (${libdir}/stonith/plugins/external)"},
 };
 
 // cluster-glue's stonith.h codes, as the exit status of `stonith` and of an external status.
@@ -231,14 +232,17 @@ uint32_t run_op(const Glue &g, const stockade_ctx *ctx, const std::string &op, c
 
 extern "C" {
 
-uint32_t glue_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, void **handle)
+uint32_t glue_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
+                 void **handle)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto g = std::make_unique<Glue>();
         std::string dir = "/usr/lib/stonith/plugins/external";
         g->stonith = "/usr/sbin/stonith";
         for (size_t i = 0; i < n; ++i) {
-            std::string k = params[i].name, v = params[i].value ? params[i].value : "";
+            const stockade_param *prm = stockade_param_at(params, i);
+            std::string k = prm->name, v = prm->value ? prm->value : "";
             if (k == "plugin")
                 g->plugin = v;
             else if (k == "stonith_command")
@@ -289,7 +293,7 @@ uint32_t glue_open(const stockade_param *params, size_t n, const stockade_ctx *c
     }
 }
 
-void glue_close(void *h) { delete static_cast<Glue *>(h); }
+void glue_close(void *h, uint32_t /*flags: none defined; close cannot fail*/) { delete static_cast<Glue *>(h); }
 
 uint32_t glue_power(void *h, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
                     uint32_t *verified)
@@ -297,10 +301,7 @@ uint32_t glue_power(void *h, const stockade_ctx *ctx, uint32_t action, const cha
     try {
         const Glue &g = *static_cast<Glue *>(h);
         *verified = 0;
-        if (flags) {
-            set_err(ctx, "unknown flag bits");
-            return STOCKADE_RC_BAD_CONFIG;
-        }
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         const char *op = action == STOCKADE_ACTION_OFF ? "off" : action == STOCKADE_ACTION_ON ? "on"
                          : action == STOCKADE_ACTION_REBOOT ? "reset" : nullptr;
         if (!op) {
@@ -327,9 +328,10 @@ uint32_t glue_power(void *h, const stockade_ctx *ctx, uint32_t action, const cha
     }
 }
 
-uint32_t glue_list(void *h, const stockade_ctx *ctx, stockade_list_fn emit, void *ectx)
+uint32_t glue_list(void *h, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *ectx)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         const Glue &g = *static_cast<Glue *>(h);
         stockade_exec::ChildResult r;
         if (uint32_t rc = run_op(g, ctx, "gethosts", "", r); rc != STOCKADE_RC_OK)
@@ -348,9 +350,10 @@ uint32_t glue_list(void *h, const stockade_ctx *ctx, stockade_list_fn emit, void
     }
 }
 
-uint32_t glue_monitor(void *h, const stockade_ctx *ctx)
+uint32_t glue_monitor(void *h, const stockade_ctx *ctx, uint32_t flags)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         const Glue &g = *static_cast<Glue *>(h);
         stockade_exec::ChildResult r;
         return run_op(g, ctx, "status", "", r);
@@ -361,26 +364,24 @@ uint32_t glue_monitor(void *h, const stockade_ctx *ctx)
 }
 
 const stockade_agent kDescriptor = {
-    STOCKADE_ABI_MAJOR,
-    sizeof(stockade_agent),
-    STOCKADE_ABI_MINOR,
-    STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR |
-        STOCKADE_CAP_EXTRA_PARAMS,
-    "glue",
-    "1.0",
-    "Runs a cluster-glue STONITH plugin (external/* or compiled, e.g. meatware)",
-    "external/* scripts are run directly with the external protocol and their parameters in the environment; "
-    "compiled plugins through `stonith -t <type> -F <0600 file>`. Every parameter not listed here goes to the "
-    "plugin. Exit codes are read as cluster-glue S_* codes; a zero exit of off/reset is the plugin's confirmation.",
-    kParams,
-    sizeof kParams / sizeof kParams[0],
-    sizeof(stockade_param_desc),
-    glue_open,
-    glue_close,
-    glue_power,
-    nullptr,
-    glue_list,
-    glue_monitor,
+    STOCKADE_AGENT_HEADER,
+    .capabilities =
+        STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR | STOCKADE_CAP_EXTRA_PARAMS,
+    .name = "glue",
+    .version = "1.0",
+    .summary = "Runs a cluster-glue STONITH plugin (external/* or compiled, e.g. meatware)",
+    .description =
+        "external/* scripts are run directly with the external protocol and their parameters in the environment; "
+        "compiled plugins through `stonith -t <type> -F <0600 file>`. Every parameter not listed here goes to the "
+        "plugin. Exit codes are read as cluster-glue S_* codes; a zero exit of off/reset is the plugin's confirmation.",
+    .params = kParams,
+    .n_params = sizeof kParams / sizeof kParams[0],
+    .param_struct_size = sizeof(stockade_param_desc),
+    .open = glue_open,
+    .close = glue_close,
+    .power = glue_power,
+    .list = glue_list,
+    .monitor = glue_monitor,
 };
 
 } // extern "C"

@@ -38,9 +38,11 @@ using stockade::text::ascii_lower;
 // The value of a parameter (the host fills defaults, so optional ones may simply be absent).
 inline std::string param(const stockade_param *p, size_t n, const char *name, const std::string &def = "")
 {
-    for (size_t i = 0; i < n; ++i)
-        if (p[i].name && p[i].value && std::string(p[i].name) == name)
-            return p[i].value;
+    for (size_t i = 0; i < n; ++i) {
+        const stockade_param *prm = stockade_param_at(p, i);
+        if (prm->name && prm->value && std::string(prm->name) == name)
+            return prm->value;
+    }
     return def;
 }
 

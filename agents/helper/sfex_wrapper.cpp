@@ -35,33 +35,34 @@ namespace {
 
 constexpr uint32_t kParamSize = sizeof(stockade_param_desc);
 #define NODEIP(i)                                                                                               \
-    {STOCKADE_ABI_MAJOR, kParamSize, "nodeip" #i, STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",               \
-     "An address of the victim for the death check (numeric IPv4/IPv6, optional %iface; may list several)"}
+    {STOCKADE_PARAM_DESC_HEADER, .name = "nodeip" #i, .type = STOCKADE_PARAM_STRING,                             \
+     .description = "An address of the victim for the death check (numeric IPv4/IPv6, optional %iface; may list " \
+                    "several)"}
 
 const stockade_param_desc kParams[] = {
-    {STOCKADE_ABI_MAJOR, kParamSize, "real_plugin", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr,
-     "", "The agent that really fences (a stockade agent name)"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "real_params", STOCKADE_PARAM_STRING, STOCKADE_PARAM_SECRET, "", nullptr, "",
-     "Parameters for the real agent: key=value pairs separated by blanks; quote values with '...' or \"...\" "
-     "(backslash escapes inside \"...\" and outside quotes).  Secret: may hold the device password"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "sby_wait", STOCKADE_PARAM_SECONDS, 0, "25", nullptr, "",
-     "Seconds a node that does not hold the SFEX lock waits before shooting"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "real_plugin", .type = STOCKADE_PARAM_STRING,
+     .flags = STOCKADE_PARAM_REQUIRED, .description = "The agent that really fences (a stockade agent name)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "real_params", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_SECRET,
+     .description = "Parameters for the real agent: key=value pairs separated by blanks; quote values with '...' or \"...\" "
+                    "(backslash escapes inside \"...\" and outside quotes).  Secret: may hold the device password"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "sby_wait", .type = STOCKADE_PARAM_SECONDS, .default_value = "25",
+     .description = "Seconds a node that does not hold the SFEX lock waits before shooting"},
     NODEIP(1), NODEIP(2), NODEIP(3), NODEIP(4), NODEIP(5), NODEIP(6), NODEIP(7), NODEIP(8),
-    {STOCKADE_ABI_MAJOR, kParamSize, "dead_check_trialcount", STOCKADE_PARAM_INTEGER, 0, "5", nullptr, "",
-     "ICMP echoes per nodeip (one per second) before it counts as silent"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "device", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr,
-     "sfex_device", "SFEX device (shared partition) holding the lock"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "index", STOCKADE_PARAM_INTEGER, 0, "1", nullptr, "sfex_index",
-     "SFEX lock index (1..999)"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "nodename", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "sfex_nodename",
-     "This node's name as written in the lock (default: uname -n)"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "start_timeout", STOCKADE_PARAM_SECONDS, 0, "20", nullptr, "",
-     "Accepted for compatibility: the real agent is opened inside each call, so opening counts against "
-     "control_timeout/status_timeout"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "status_timeout", STOCKADE_PARAM_SECONDS, 0, "20", nullptr, "",
-     "Limit for the real agent's status call"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "control_timeout", STOCKADE_PARAM_SECONDS, 0, "60", nullptr, "",
-     "Limit for the real agent's off/reboot/on call; its whole process tree is killed at expiry"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "dead_check_trialcount", .type = STOCKADE_PARAM_INTEGER,
+     .default_value = "5", .description = "ICMP echoes per nodeip (one per second) before it counts as silent"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "device", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_REQUIRED,
+     .aliases = "sfex_device", .description = "SFEX device (shared partition) holding the lock"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "index", .type = STOCKADE_PARAM_INTEGER, .default_value = "1",
+     .aliases = "sfex_index", .description = "SFEX lock index (1..999)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "nodename", .type = STOCKADE_PARAM_STRING, .aliases = "sfex_nodename",
+     .description = "This node's name as written in the lock (default: uname -n)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "start_timeout", .type = STOCKADE_PARAM_SECONDS, .default_value = "20",
+     .description = "Accepted for compatibility: the real agent is opened inside each call, so opening counts against "
+                    "control_timeout/status_timeout"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "status_timeout", .type = STOCKADE_PARAM_SECONDS, .default_value = "20",
+     .description = "Limit for the real agent's status call"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "control_timeout", .type = STOCKADE_PARAM_SECONDS, .default_value = "60",
+     .description = "Limit for the real agent's off/reboot/on call; its whole process tree is killed at expiry"},
 };
 #undef NODEIP
 
@@ -156,9 +157,11 @@ bool seconds_param(const stockade_param *p, size_t n, const stockade_ctx *ctx, c
     return true;
 }
 
-uint32_t wrapper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx, void **handle)
+uint32_t wrapper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t flags,
+                 void **handle)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto w = std::make_unique<Wrapper>();
         w->real_plugin = param(p, n, "real_plugin");
         if (w->real_plugin.empty()) {
@@ -190,17 +193,18 @@ uint32_t wrapper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx
         std::vector<std::pair<long, std::string>> nodeips;
         std::vector<std::pair<std::string, std::string>> extras;
         for (size_t i = 0; i < n; ++i) {
-            if (!p[i].name || !p[i].value)
+            const stockade_param *prm = stockade_param_at(p, i);
+            if (!prm->name || !prm->value)
                 continue;
-            std::string name = p[i].name;
+            std::string name = prm->name;
             long num = 0;
             if (name.rfind("nodeip", 0) == 0 && parse_long(name.substr(6), num) && num >= 1) {
-                if (*p[i].value)
+                if (*prm->value)
                     nodeips.emplace_back(num, name);
                 continue;
             }
             if (!is_own_param(name))
-                extras.emplace_back(name, p[i].value);
+                extras.emplace_back(name, prm->value);
         }
         std::sort(nodeips.begin(), nodeips.end());
         for (const auto &[num, name] : nodeips) {
@@ -247,7 +251,7 @@ uint32_t wrapper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx
     }
 }
 
-void wrapper_close(void *handle) { delete static_cast<Wrapper *>(handle); }
+void wrapper_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/) { delete static_cast<Wrapper *>(handle); }
 
 // Calls the real agent through the host, bounded by `limit_ms` and the caller's own deadline.
 uint32_t call_real(const Wrapper &w, const stockade_ctx *ctx, uint32_t action, const char *target, int64_t limit_ms,
@@ -269,7 +273,7 @@ uint32_t call_real(const Wrapper &w, const stockade_ctx *ctx, uint32_t action, c
     std::vector<stockade_param> params;
     params.reserve(w.real_params.size());
     for (const auto &[k, v] : w.real_params)
-        params.push_back({k.c_str(), v.c_str()});
+        params.push_back({STOCKADE_ABI_MAJOR, sizeof(stockade_param), k.c_str(), v.c_str()});
     char err[1024] = {0};
     uint32_t rc = ctx->invoke(ctx, w.real_plugin.c_str(), params.data(), params.size(), action, target,
                               uint32_t(timeout), power_state, verified, err, sizeof err);
@@ -285,10 +289,7 @@ uint32_t wrapper_power(void *handle, const stockade_ctx *ctx, uint32_t action, c
     try {
         *verified = 0;
         auto &w = *static_cast<Wrapper *>(handle);
-        if (flags) {
-            set_err(ctx, "unknown flags 0x%x", flags);
-            return STOCKADE_RC_BAD_CONFIG;
-        }
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         if (!target || !*target) {
             set_err(ctx, "no target given");
             return STOCKADE_RC_BAD_CONFIG;
@@ -383,9 +384,10 @@ uint32_t wrapper_power(void *handle, const stockade_ctx *ctx, uint32_t action, c
     }
 }
 
-uint32_t wrapper_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t *power_state)
+uint32_t wrapper_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *power_state)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto &w = *static_cast<Wrapper *>(handle);
         *power_state = STOCKADE_POWER_UNKNOWN;
         return call_real(w, ctx, 0, target ? target : "", w.status_timeout_ms, power_state, nullptr);
@@ -396,9 +398,10 @@ uint32_t wrapper_status(void *handle, const stockade_ctx *ctx, const char *targe
 }
 
 // The wrapper's own device is the SFEX partition: it must be readable and hold our lock index.
-uint32_t wrapper_monitor(void *handle, const stockade_ctx *ctx)
+uint32_t wrapper_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto &w = *static_cast<Wrapper *>(handle);
         return check_lock_readable(ctx, w.device, w.index, w.nodename);
     } catch (...) {
@@ -407,28 +410,58 @@ uint32_t wrapper_monitor(void *handle, const stockade_ctx *ctx)
     }
 }
 
+// The wrapper's need: the death check, two reads of the SFEX lock around sby_wait, and the real
+// agent under control_timeout (status: status_timeout).  Stated so no front-end cap cuts sby_wait
+// or the real device short (issue #18).
+constexpr int64_t kLockReadMs = 1000;
+
+uint32_t wrapper_time_needed(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t action,
+                             uint32_t flags, uint32_t *needed_ms)
+{
+    try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+        void *handle = nullptr;
+        if (uint32_t rc = wrapper_open(p, n, ctx, 0, &handle); rc != STOCKADE_RC_OK)
+            return rc;
+        std::unique_ptr<Wrapper> w(static_cast<Wrapper *>(handle));
+        int64_t need = 0;
+        if (action == 0) {
+            need = w->status_timeout_ms;
+        } else if (action == STOCKADE_ACTION_ON) {
+            need = w->control_timeout_ms;
+        } else {
+            if (!w->nodeips.empty())
+                need += probe_all_budget_ms(w->trials);
+            need += 2 * kLockReadMs + w->sby_wait_ms + w->control_timeout_ms;
+        }
+        *needed_ms = uint32_t(std::min<int64_t>(need, UINT32_MAX));
+        return STOCKADE_RC_OK;
+    } catch (...) {
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
 const stockade_agent kAgent = {
-    STOCKADE_ABI_MAJOR,
-    sizeof(stockade_agent),
-    STOCKADE_ABI_MINOR,
-    STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_MONITOR |
-        STOCKADE_CAP_EXTRA_PARAMS,
-    "sfex_wrapper",
-    "1.0",
-    "SFEX-aware guard around a real fencing agent: the lock holder shoots first",
-    "Against mutual kills in a split brain.  If every nodeip is silent the victim is dead (success).  "
-    "Otherwise the node holding the SFEX lock calls real_plugin at once; any other node waits sby_wait "
-    "first.  The real agent runs isolated under control_timeout and its whole process tree is killed at "
-    "expiry.  Every parameter not listed here (and real_params) is passed to the real agent.",
-    kParams,
-    sizeof kParams / sizeof kParams[0],
-    kParamSize,
-    wrapper_open,
-    wrapper_close,
-    wrapper_power,
-    wrapper_status,
-    nullptr,
-    wrapper_monitor,
+    STOCKADE_AGENT_HEADER,
+    .capabilities =
+        STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_MONITOR | STOCKADE_CAP_EXTRA_PARAMS,
+    .name = "sfex_wrapper",
+    .version = "1.0",
+    .summary = "SFEX-aware guard around a real fencing agent: the lock holder shoots first",
+    .description =
+        "Against mutual kills in a split brain.  If every nodeip is silent the victim is dead (success).  "
+        "Otherwise the node holding the SFEX lock calls real_plugin at once; any other node waits sby_wait "
+        "first.  The real agent runs isolated under control_timeout and its whole process tree is killed at "
+        "expiry.  Every parameter not listed here (and real_params) is passed to the real agent.",
+    .params = kParams,
+    .n_params = sizeof kParams / sizeof kParams[0],
+    .param_struct_size = kParamSize,
+    .open = wrapper_open,
+    .close = wrapper_close,
+    .power = wrapper_power,
+    .status = wrapper_status,
+    .monitor = wrapper_monitor,
+    .time_needed = wrapper_time_needed,
 };
 
 } // namespace

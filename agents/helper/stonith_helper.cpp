@@ -36,33 +36,38 @@ namespace {
 constexpr uint32_t kParamSize = sizeof(stockade_param_desc);
 
 const stockade_param_desc kParams[] = {
-    {STOCKADE_ABI_MAJOR, kParamSize, "hostlist", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr,
-     "pcmk_host_list", "Nodes this device fences, separated by spaces, commas or semicolons"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "dead_check_target", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-     "Addresses of the victim (numeric IPv4/IPv6, optional %iface), separated by spaces, commas or semicolons; all silent = dead"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "dead_check_trialcount", STOCKADE_PARAM_INTEGER, 0, "5", nullptr, "",
-     "ICMP echoes per target (one per second) before it counts as silent"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "run_dead_check", STOCKADE_PARAM_BOOLEAN, 0, "1", nullptr, "",
-     "Check whether every dead_check_target is silent"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "run_standby_wait", STOCKADE_PARAM_BOOLEAN, 0, "1", nullptr, "",
-     "On the standby node, wait standby_wait_time before letting the real device shoot"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "standby_check_command", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-     "Shell command that exits 0 when this node is the active one"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "standby_wait_time", STOCKADE_PARAM_SECONDS, 0, "25", nullptr, "",
-     "Seconds the standby node waits so the active node shoots first"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "run_online_check", STOCKADE_PARAM_BOOLEAN, 0, "0", nullptr, "",
-     "pm_extras' crm_node membership check: accepted only as 'no' (not supported)"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "run_quorum_check", STOCKADE_PARAM_BOOLEAN, 0, "0", nullptr, "",
-     "pm_extras' quorum check: accepted only as 'no' (it reported success without quorum)"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "quorum_check_wait_time", STOCKADE_PARAM_SECONDS, 0, "10", nullptr, "",
-     "Accepted for compatibility; unused"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "sfex_device", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-     "SFEX device: this node is active when it holds the lock (instead of standby_check_command)"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "sfex_index", STOCKADE_PARAM_INTEGER, 0, "1", nullptr, "",
-     "SFEX lock index (1..999)"},
-    {STOCKADE_ABI_MAJOR, kParamSize, "sfex_nodename", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-     "Node name the SFEX lock is compared with (default: uname -n)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "hostlist", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_REQUIRED,
+     .aliases = "pcmk_host_list",
+     .description = "Nodes this device fences, separated by spaces, commas or semicolons"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "dead_check_target", .type = STOCKADE_PARAM_STRING,
+     .description = "Addresses of the victim (numeric IPv4/IPv6, optional %iface), separated by spaces, commas or semicolons; all silent = dead"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "dead_check_trialcount", .type = STOCKADE_PARAM_INTEGER,
+     .default_value = "5", .description = "ICMP echoes per target (one per second) before it counts as silent"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "run_dead_check", .type = STOCKADE_PARAM_BOOLEAN, .default_value = "1",
+     .description = "Check whether every dead_check_target is silent"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "run_standby_wait", .type = STOCKADE_PARAM_BOOLEAN, .default_value = "1",
+     .description = "On the standby node, wait standby_wait_time before letting the real device shoot"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "standby_check_command", .type = STOCKADE_PARAM_STRING,
+     .description = "Shell command that exits 0 when this node is the active one (killed after 10 s: standby)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "standby_wait_time", .type = STOCKADE_PARAM_SECONDS, .default_value = "25",
+     .description = "Seconds the standby node waits so the active node shoots first"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "run_online_check", .type = STOCKADE_PARAM_BOOLEAN, .default_value = "0",
+     .description = "pm_extras' crm_node membership check: accepted only as 'no' (not supported)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "run_quorum_check", .type = STOCKADE_PARAM_BOOLEAN, .default_value = "0",
+     .description = "pm_extras' quorum check: accepted only as 'no' (it reported success without quorum)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "quorum_check_wait_time", .type = STOCKADE_PARAM_SECONDS,
+     .default_value = "10", .description = "Accepted for compatibility; unused"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "sfex_device", .type = STOCKADE_PARAM_STRING,
+     .description = "SFEX device: this node is active when it holds the lock (instead of standby_check_command)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "sfex_index", .type = STOCKADE_PARAM_INTEGER, .default_value = "1",
+     .description = "SFEX lock index (1..999)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "sfex_nodename", .type = STOCKADE_PARAM_STRING,
+     .description = "Node name the SFEX lock is compared with (default: uname -n)"},
 };
+
+// What the "am I active?" question may take: standby_check_command is killed after this long (and
+// counts as "standby"); reading the SFEX lock is one block.
+constexpr int64_t kStandbyCheckMs = 10000;
 
 struct Helper {
     std::vector<std::string> hosts; // lower-case
@@ -122,7 +127,7 @@ bool node_is_active(const Helper &h, const stockade_ctx *ctx)
     }
     int64_t left = stockade_remaining_ms(ctx);
     std::string why;
-    int rc = run_check_command(ctx, h.standby_command, std::min<int64_t>(left, 60000), why);
+    int rc = run_check_command(ctx, h.standby_command, std::min<int64_t>(left, kStandbyCheckMs), why);
     if (rc < 0) {
         log(ctx, STOCKADE_LOG_WARNING, "standby_check_command " + why + ", assuming standby");
         return false;
@@ -132,9 +137,11 @@ bool node_is_active(const Helper &h, const stockade_ctx *ctx)
     return rc == 0;
 }
 
-uint32_t helper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx, void **handle)
+uint32_t helper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t flags,
+                 void **handle)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto h = std::make_unique<Helper>();
         for (auto &host : split_list(param(p, n, "hostlist")))
             h->hosts.push_back(ascii_lower(host));
@@ -207,7 +214,7 @@ uint32_t helper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx,
     }
 }
 
-void helper_close(void *handle) { delete static_cast<Helper *>(handle); }
+void helper_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/) { delete static_cast<Helper *>(handle); }
 
 uint32_t helper_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
                       uint32_t *verified)
@@ -215,10 +222,7 @@ uint32_t helper_power(void *handle, const stockade_ctx *ctx, uint32_t action, co
     try {
         *verified = 0;
         auto &h = *static_cast<Helper *>(handle);
-        if (flags) {
-            set_err(ctx, "unknown flags 0x%x", flags);
-            return STOCKADE_RC_BAD_CONFIG;
-        }
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT) {
             set_err(ctx, "stonith_helper only checks whether a node is dead; it cannot power anything on");
             return STOCKADE_RC_UNSUPPORTED;
@@ -286,9 +290,10 @@ uint32_t helper_power(void *handle, const stockade_ctx *ctx, uint32_t action, co
     }
 }
 
-uint32_t helper_list(void *handle, const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
+uint32_t helper_list(void *handle, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *emit_ctx)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         for (const auto &host : static_cast<Helper *>(handle)->hosts)
             emit(emit_ctx, host.c_str(), nullptr);
         return STOCKADE_RC_OK;
@@ -299,9 +304,10 @@ uint32_t helper_list(void *handle, const stockade_ctx *ctx, stockade_list_fn emi
 }
 
 // pm_extras' "status": the parameters were validated by open(); an SFEX device must be readable.
-uint32_t helper_monitor(void *handle, const stockade_ctx *ctx)
+uint32_t helper_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto &h = *static_cast<Helper *>(handle);
         if (!h.sfex_device.empty())
             return check_lock_readable(ctx, h.sfex_device, h.sfex_index, h.sfex_nodename);
@@ -312,27 +318,51 @@ uint32_t helper_monitor(void *handle, const stockade_ctx *ctx)
     }
 }
 
+// The helper's work is waiting: the death check's rounds, the standby check and the standby wait.
+// It states that sum, so no front-end cap cuts standby_wait_time short (issue #18).
+uint32_t helper_time_needed(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t action,
+                            uint32_t flags, uint32_t *needed_ms)
+{
+    try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+        if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT)
+            return STOCKADE_RC_UNSUPPORTED; // status, list, monitor: no waiting
+        void *handle = nullptr;
+        if (uint32_t rc = helper_open(p, n, ctx, 0, &handle); rc != STOCKADE_RC_OK)
+            return rc;
+        std::unique_ptr<Helper> h(static_cast<Helper *>(handle));
+        int64_t need = 0;
+        if (h->run_dead_check)
+            need += probe_all_budget_ms(h->trials);
+        if (h->run_standby_wait)
+            need += kStandbyCheckMs + h->standby_wait_ms;
+        *needed_ms = uint32_t(std::min<int64_t>(need, UINT32_MAX));
+        return STOCKADE_RC_OK;
+    } catch (...) {
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
 const stockade_agent kAgent = {
-    STOCKADE_ABI_MAJOR,
-    sizeof(stockade_agent),
-    STOCKADE_ABI_MINOR,
-    STOCKADE_CAP_OFF | STOCKADE_CAP_REBOOT | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR,
-    "stonith_helper",
-    "1.0",
-    "Death check (ICMP) and standby wait before the real fencing device",
-    "Compatible with pm_extras' stonith_helper.  Reports the target fenced only when every dead_check_target "
-    "stays silent for dead_check_trialcount ICMP echoes.  Otherwise the standby node waits standby_wait_time "
-    "(the active node, per standby_check_command or the SFEX lock, does not) and the agent fails so the next "
-    "escalation level, the real device, shoots.",
-    kParams,
-    sizeof kParams / sizeof kParams[0],
-    kParamSize,
-    helper_open,
-    helper_close,
-    helper_power,
-    nullptr,
-    helper_list,
-    helper_monitor,
+    STOCKADE_AGENT_HEADER,
+    .capabilities = STOCKADE_CAP_OFF | STOCKADE_CAP_REBOOT | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR,
+    .name = "stonith_helper",
+    .version = "1.0",
+    .summary = "Death check (ICMP) and standby wait before the real fencing device",
+    .description =
+        "Compatible with pm_extras' stonith_helper.  Reports the target fenced only when every dead_check_target "
+        "stays silent for dead_check_trialcount ICMP echoes.  Otherwise the standby node waits standby_wait_time "
+        "(the active node, per standby_check_command or the SFEX lock, does not) and the agent fails so the next "
+        "escalation level, the real device, shoots.",
+    .params = kParams,
+    .n_params = sizeof kParams / sizeof kParams[0],
+    .param_struct_size = kParamSize,
+    .open = helper_open,
+    .close = helper_close,
+    .power = helper_power,
+    .list = helper_list,
+    .monitor = helper_monitor,
+    .time_needed = helper_time_needed,
 };
 
 } // namespace

@@ -23,78 +23,84 @@
 namespace stockade::ipmi {
 namespace {
 
-constexpr uint32_t kAbi = STOCKADE_ABI_MAJOR;
-constexpr uint32_t kPSize = sizeof(stockade_param_desc);
 
 constexpr stockade_param_desc kParams[] = {
-    {kAbi, kPSize, "ip", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr, "ipaddr",
-     "BMC address or host name"},
-    {kAbi, kPSize, "ipport", STOCKADE_PARAM_INTEGER, 0, "623", nullptr, "", "BMC UDP port"},
-    {kAbi, kPSize, "username", STOCKADE_PARAM_STRING, 0, "", nullptr, "login userid",
-     "IPMI user name (empty = anonymous)"},
-    {kAbi, kPSize, "password", STOCKADE_PARAM_STRING, STOCKADE_PARAM_SECRET, nullptr, nullptr, "passwd",
-     "IPMI password"},
-    {kAbi, kPSize, "password_script", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "passwd_script",
-     "Shell command whose first output line is the password (run with /bin/sh -c, nothing secret on argv)"},
-    {kAbi, kPSize, "passwd_method", STOCKADE_PARAM_SELECT, 0, "param", "param|env|file", "",
-     "Where the password comes from: param (password/password_script), env (IPMI_PASSWORD when no password is "
-     "set), file (password_file)"},
-    {kAbi, kPSize, "password_file", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-     "File whose first line is the password (passwd_method=file)"},
-    {kAbi, kPSize, "lanplus", STOCKADE_PARAM_BOOLEAN, 0, "1", nullptr, "",
-     "Use IPMI 2.0 / RMCP+ (off = IPMI 1.5)"},
-    {kAbi, kPSize, "cipher", STOCKADE_PARAM_INTEGER, 0, "3", nullptr, "",
-     "RMCP+ cipher suite (3 = HMAC-SHA1/AES-CBC-128; 0 is refused unless allow_cipher_zero=1)"},
-    {kAbi, kPSize, "allow_cipher_zero", STOCKADE_PARAM_BOOLEAN, 0, "0", nullptr, "",
-     "Permit cipher suite 0 / authentication type none (no authentication at all)"},
-    {kAbi, kPSize, "auth", STOCKADE_PARAM_SELECT, 0, "md5", "md5|md2|password|none", "",
-     "IPMI 1.5 authentication type (lanplus=0 only)"},
-    {kAbi, kPSize, "privlvl", STOCKADE_PARAM_SELECT, 0, "administrator", "administrator|operator|user", "",
-     "Privilege level requested for the session (chassis control needs operator)"},
-    {kAbi, kPSize, "k_g", STOCKADE_PARAM_STRING, STOCKADE_PARAM_SECRET, nullptr, nullptr, "kg",
-     "BMC key K_g: up to 20 bytes of text, or hexadecimal (0x prefix or 40 digits)"},
-    {kAbi, kPSize, "workarounds", STOCKADE_PARAM_STRING, 0, "", nullptr, "workaround_flags",
-     "FreeIPMI workaround names, comma-separated (e.g. opensesspriv, authcap, intel20, supermicro20, sun20)"},
-    {kAbi, kPSize, "session_timeout", STOCKADE_PARAM_INTEGER, 0, "5000", nullptr, "session_timeout_ms",
-     "Milliseconds without an answer before the BMC is declared unreachable"},
-    {kAbi, kPSize, "retransmission_timeout", STOCKADE_PARAM_INTEGER, 0, "1000", nullptr, "retransmission_timeout_ms",
-     "Longest wait before an unanswered packet is sent again (shortened so FreeIPMI's resend backoff "
-     "ends exactly at session_timeout)"},
-    {kAbi, kPSize, "method", STOCKADE_PARAM_SELECT, 0, "onoff", "onoff|cycle", "",
-     "Reboot by off+on (each confirmed) or by one power-cycle command (still confirmed off)"},
-    {kAbi, kPSize, "power_timeout", STOCKADE_PARAM_SECONDS, 0, "20", nullptr, "",
-     "Seconds to wait for the BMC to report the new power state; expiry is a failure"},
-    {kAbi, kPSize, "power_wait", STOCKADE_PARAM_SECONDS, 0, "0", nullptr, "",
-     "Seconds to sleep after a power command before polling (0 = poll at once)"},
-    {kAbi, kPSize, "nmi_before_off", STOCKADE_PARAM_SECONDS, 0, "0", nullptr, "diag_before_off",
-     "If set, send a diagnostic interrupt (NMI) and wait this many seconds before power-off (crash dump); "
-     "its failure never blocks the fence"},
-    {kAbi, kPSize, "capture_console", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-     "File to append the victim's Serial-over-LAN output to before power-off (post-mortem evidence; best "
-     "effort, never blocks the fence)"},
-    {kAbi, kPSize, "capture_seconds", STOCKADE_PARAM_SECONDS, 0, "5", nullptr, "",
-     "How long to record the console before power-off (capture_console)"},
-    {kAbi, kPSize, "hostlist", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "hostname plug nodename",
-     "Node name(s) this BMC powers, separated by spaces, commas or semicolons; any other target is refused.  Unset: the BMC powers whatever target it is "
-     "asked for (one BMC, one node, as with fence_ipmilan; let pcmk_host_list name the node)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "ip", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_REQUIRED,
+     .aliases = "ipaddr", .description = "BMC address or host name"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "ipport", .type = STOCKADE_PARAM_INTEGER, .default_value = "623",
+     .description = "BMC UDP port"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "username", .type = STOCKADE_PARAM_STRING, .aliases = "login userid",
+     .description = "IPMI user name (empty = anonymous)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "password", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_SECRET,
+     .aliases = "passwd", .description = "IPMI password"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "password_script", .type = STOCKADE_PARAM_STRING, .aliases = "passwd_script",
+     .description = "Shell command whose first output line is the password (run with /bin/sh -c, nothing secret on argv)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "passwd_method", .type = STOCKADE_PARAM_SELECT, .default_value = "param",
+     .choices = "param|env|file",
+     .description = "Where the password comes from: param (password/password_script), env (IPMI_PASSWORD when no password is "
+                    "set), file (password_file)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "password_file", .type = STOCKADE_PARAM_STRING,
+     .description = "File whose first line is the password (passwd_method=file)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "lanplus", .type = STOCKADE_PARAM_BOOLEAN, .default_value = "1",
+     .description = "Use IPMI 2.0 / RMCP+ (off = IPMI 1.5)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "cipher", .type = STOCKADE_PARAM_INTEGER, .default_value = "3",
+     .description = "RMCP+ cipher suite (3 = HMAC-SHA1/AES-CBC-128; 0 is refused unless allow_cipher_zero=1)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "allow_cipher_zero", .type = STOCKADE_PARAM_BOOLEAN, .default_value = "0",
+     .description = "Permit cipher suite 0 / authentication type none (no authentication at all)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "auth", .type = STOCKADE_PARAM_SELECT, .default_value = "md5",
+     .choices = "md5|md2|password|none", .description = "IPMI 1.5 authentication type (lanplus=0 only)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "privlvl", .type = STOCKADE_PARAM_SELECT, .default_value = "administrator",
+     .choices = "administrator|operator|user",
+     .description = "Privilege level requested for the session (chassis control needs operator)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "k_g", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_SECRET,
+     .aliases = "kg", .description = "BMC key K_g: up to 20 bytes of text, or hexadecimal (0x prefix or 40 digits)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "workarounds", .type = STOCKADE_PARAM_STRING, .aliases = "workaround_flags",
+     .description = "FreeIPMI workaround names, comma-separated (e.g. opensesspriv, authcap, intel20, supermicro20, sun20)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "session_timeout", .type = STOCKADE_PARAM_INTEGER, .default_value = "5000",
+     .aliases = "session_timeout_ms",
+     .description = "Milliseconds without an answer before the BMC is declared unreachable"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "retransmission_timeout", .type = STOCKADE_PARAM_INTEGER,
+     .default_value = "1000", .aliases = "retransmission_timeout_ms",
+     .description = "Longest wait before an unanswered packet is sent again (shortened so FreeIPMI's resend backoff "
+                    "ends exactly at session_timeout)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "method", .type = STOCKADE_PARAM_SELECT, .default_value = "onoff",
+     .choices = "onoff|cycle",
+     .description = "Reboot by off+on (each confirmed) or by one power-cycle command (still confirmed off)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "power_timeout", .type = STOCKADE_PARAM_SECONDS, .default_value = "20",
+     .description = "Seconds to wait for the BMC to report the new power state; expiry is a failure"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "power_wait", .type = STOCKADE_PARAM_SECONDS, .default_value = "0",
+     .description = "Seconds to sleep after a power command before polling (0 = poll at once)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "nmi_before_off", .type = STOCKADE_PARAM_SECONDS, .default_value = "0",
+     .aliases = "diag_before_off",
+     .description = "If set, send a diagnostic interrupt (NMI) and wait this many seconds before power-off (crash dump); "
+                    "its failure never blocks the fence"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "capture_console", .type = STOCKADE_PARAM_STRING,
+     .description = "File to append the victim's Serial-over-LAN output to before power-off (post-mortem evidence; best "
+                    "effort, never blocks the fence)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "capture_seconds", .type = STOCKADE_PARAM_SECONDS, .default_value = "5",
+     .description = "How long to record the console before power-off (capture_console)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "hostlist", .type = STOCKADE_PARAM_STRING,
+     .aliases = "hostname plug nodename",
+     .description = "Node name(s) this BMC powers, separated by spaces, commas or semicolons; any other target is refused.  Unset: the BMC powers whatever target it is "
+                    "asked for (one BMC, one node, as with fence_ipmilan; let pcmk_host_list name the node)"},
     // fence_ipmilan's own parameters, so that its primitives work unchanged (see ipmi_config.cpp).
-    {kAbi, kPSize, "target", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-     "Bridge requests to this IPMB address behind the BMC (ipmitool -t; e.g. 0x82); unset = the BMC itself"},
-    {kAbi, kPSize, "hexadecimal_kg", STOCKADE_PARAM_STRING, STOCKADE_PARAM_SECRET, nullptr, nullptr, "",
-     "BMC key K_g in hexadecimal (as fence_ipmilan's hexadecimal_kg)"},
-    {kAbi, kPSize, "ipmitool_timeout", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-     "fence_ipmilan's per-packet timeout in seconds (ipmitool -N): sets retransmission_timeout"},
-    {kAbi, kPSize, "stonith_status_sleep", STOCKADE_PARAM_SECONDS, 0, nullptr, nullptr, "",
-     "Longest sleep in seconds between status polls while waiting for the new power state (polling starts at "
-     "50 ms and backs off up to this)"},
-    {kAbi, kPSize, "ipmitool_path", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-     "Accepted for fence_ipmilan compatibility and ignored: no ipmitool is run"},
-    {kAbi, kPSize, "use_sudo", STOCKADE_PARAM_BOOLEAN, 0, nullptr, nullptr, "sudo",
-     "Accepted for fence_ipmilan compatibility and ignored: no ipmitool is run, so nothing needs sudo"},
-    {kAbi, kPSize, "sudo_path", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-     "Accepted for fence_ipmilan compatibility and ignored"},
-    {kAbi, kPSize, "port_as_ip", STOCKADE_PARAM_BOOLEAN, 0, nullptr, nullptr, "",
-     "Accepted for fence_ipmilan compatibility; unsupported (set ip): a warning is logged when it is on"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "target", .type = STOCKADE_PARAM_STRING,
+     .description = "Bridge requests to this IPMB address behind the BMC (ipmitool -t; e.g. 0x82); unset = the BMC itself"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "hexadecimal_kg", .type = STOCKADE_PARAM_STRING,
+     .flags = STOCKADE_PARAM_SECRET, .description = "BMC key K_g in hexadecimal (as fence_ipmilan's hexadecimal_kg)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "ipmitool_timeout", .type = STOCKADE_PARAM_STRING,
+     .description = "fence_ipmilan's per-packet timeout in seconds (ipmitool -N): sets retransmission_timeout"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "stonith_status_sleep", .type = STOCKADE_PARAM_SECONDS,
+     .description = "Longest sleep in seconds between status polls while waiting for the new power state (polling starts at "
+                    "50 ms and backs off up to this)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "ipmitool_path", .type = STOCKADE_PARAM_STRING,
+     .description = "Accepted for fence_ipmilan compatibility and ignored: no ipmitool is run"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "use_sudo", .type = STOCKADE_PARAM_BOOLEAN, .aliases = "sudo",
+     .description = "Accepted for fence_ipmilan compatibility and ignored: no ipmitool is run, so nothing needs sudo"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "sudo_path", .type = STOCKADE_PARAM_STRING,
+     .description = "Accepted for fence_ipmilan compatibility and ignored"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "port_as_ip", .type = STOCKADE_PARAM_BOOLEAN,
+     .description = "Accepted for fence_ipmilan compatibility; unsupported (set ip): a warning is logged when it is on"},
 };
 
 constexpr uint32_t kCaps = STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS |
@@ -417,9 +423,11 @@ uint32_t IpmiDevice::list(const stockade_ctx *ctx, stockade_list_fn emit, void *
 
 // ---- C thunks: no exception crosses the boundary ----------------------------------------------
 
-uint32_t t_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, void **handle)
+uint32_t t_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
+                 void **handle)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         *handle = nullptr;
         auto cfg = parse_config(params, n, ctx);
         if (!cfg)
@@ -432,7 +440,7 @@ uint32_t t_open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
     }
 }
 
-void t_close(void *handle)
+void t_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/)
 {
     try {
         delete static_cast<IpmiDevice *>(handle);
@@ -445,10 +453,7 @@ uint32_t t_power(void *handle, const stockade_ctx *ctx, uint32_t action, const c
 {
     try {
         *verified = 0;
-        if (flags) {
-            set_err(ctx, "ipmi: unknown flag bits 0x" + std::to_string(flags));
-            return STOCKADE_RC_BAD_CONFIG;
-        }
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         return static_cast<IpmiDevice *>(handle)->power(ctx, action, target ? target : "", verified);
     } catch (...) {
         set_err(ctx, "ipmi: internal error in power");
@@ -456,9 +461,10 @@ uint32_t t_power(void *handle, const stockade_ctx *ctx, uint32_t action, const c
     }
 }
 
-uint32_t t_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t *state)
+uint32_t t_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *state)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         return static_cast<IpmiDevice *>(handle)->status(ctx, target ? target : "", state);
     } catch (...) {
         set_err(ctx, "ipmi: internal error in status");
@@ -466,9 +472,10 @@ uint32_t t_status(void *handle, const stockade_ctx *ctx, const char *target, uin
     }
 }
 
-uint32_t t_list(void *handle, const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
+uint32_t t_list(void *handle, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *emit_ctx)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         return static_cast<IpmiDevice *>(handle)->list(ctx, emit, emit_ctx);
     } catch (...) {
         set_err(ctx, "ipmi: internal error in list");
@@ -476,9 +483,10 @@ uint32_t t_list(void *handle, const stockade_ctx *ctx, stockade_list_fn emit, vo
     }
 }
 
-uint32_t t_monitor(void *handle, const stockade_ctx *ctx)
+uint32_t t_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         return static_cast<IpmiDevice *>(handle)->monitor(ctx);
     } catch (...) {
         set_err(ctx, "ipmi: internal error in monitor");
@@ -487,26 +495,25 @@ uint32_t t_monitor(void *handle, const stockade_ctx *ctx)
 }
 
 const stockade_agent kAgent = {
-    STOCKADE_ABI_MAJOR,
-    sizeof(stockade_agent),
-    STOCKADE_ABI_MINOR,
-    kCaps,
-    "ipmi",
-    "1.0",
-    "IPMI-over-LAN chassis power control through FreeIPMI (no ipmitool, no password on argv)",
-    "Fences a node through its BMC (iDRAC, iLO, IPMI 2.0 boards) with FreeIPMI's library. Power-off is "
-    "confirmed by reading the chassis status back until it reports off or power_timeout expires (a failure). "
-    "With hostlist set, other targets are refused; without it, the BMC powers whatever node it is asked to "
-    "(as fence_ipmilan). Accepts every fence_ipmilan parameter.",
-    kParams,
-    sizeof(kParams) / sizeof(kParams[0]),
-    sizeof(stockade_param_desc),
-    t_open,
-    t_close,
-    t_power,
-    t_status,
-    t_list,
-    t_monitor,
+    STOCKADE_AGENT_HEADER,
+    .capabilities = kCaps,
+    .name = "ipmi",
+    .version = "1.0",
+    .summary = "IPMI-over-LAN chassis power control through FreeIPMI (no ipmitool, no password on argv)",
+    .description =
+        "Fences a node through its BMC (iDRAC, iLO, IPMI 2.0 boards) with FreeIPMI's library. Power-off is "
+        "confirmed by reading the chassis status back until it reports off or power_timeout expires (a failure). "
+        "With hostlist set, other targets are refused; without it, the BMC powers whatever node it is asked to "
+        "(as fence_ipmilan). Accepts every fence_ipmilan parameter.",
+    .params = kParams,
+    .n_params = sizeof(kParams) / sizeof(kParams[0]),
+    .param_struct_size = sizeof(stockade_param_desc),
+    .open = t_open,
+    .close = t_close,
+    .power = t_power,
+    .status = t_status,
+    .list = t_list,
+    .monitor = t_monitor,
 };
 
 } // namespace

@@ -42,40 +42,40 @@ namespace {
 
 // ---- Parameters -------------------------------------------------------------------------------
 
-#define PARAM(name, type, flags, def, choices, aliases, desc) \
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), name, type, flags, def, choices, aliases, desc}
-
 const stockade_param_desc kParams[] = {
-    PARAM("hypervisor_uri", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr, "uri",
-          "libvirt connection URI, e.g. qemu:///system, qemu+ssh://root@kvm1/system, test:///default"),
-    PARAM("hostlist", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-          "Nodes this device fences, as node[:domain] separated by spaces, commas or semicolons (cluster-glue syntax; "
-          "node names case-insensitive, domain defaults to the node name)"),
-    PARAM("plug", STOCKADE_PARAM_STRING, STOCKADE_PARAM_HOST_SUPPLIED, nullptr, nullptr, "port",
-          "Domain name or UUID to act on (fence-agents plug/port); without it and without hostlist the "
-          "target is the domain"),
-    PARAM("reset_method", STOCKADE_PARAM_SELECT, 0, "power_cycle", "power_cycle|reboot", "reboot_method",
-          "reboot as destroy + confirm shut off + start (power_cycle), or the virtual reset button "
-          "virDomainReset (reboot: no off state can be read back; the hypervisor's acknowledgement counts)"),
-    PARAM("missing_as_off", STOCKADE_PARAM_BOOLEAN, 0, "0", nullptr, "",
-          "A domain that does not exist counts as off (status off, off succeeds)"),
-    PARAM("connect_timeout", STOCKADE_PARAM_SECONDS, 0, "10", nullptr, "login_timeout",
-          "Seconds to open the hypervisor connection (also bounded by the operation deadline)"),
-    PARAM("power_timeout", STOCKADE_PARAM_SECONDS, 0, "20", nullptr, "",
-          "Seconds to wait for a domain to reach shut off / running after destroy / start"),
-    PARAM("power_wait", STOCKADE_PARAM_SECONDS, 0, "0", nullptr, "",
-          "Seconds to wait between the off and the on of a power_cycle reboot"),
-    PARAM("keepalive_interval", STOCKADE_PARAM_SECONDS, 0, "2", nullptr, "",
-          "Seconds between libvirt keepalive probes on remote connections (0 = off); a dead daemon is "
-          "dropped after interval * (count + 1) seconds"),
-    PARAM("keepalive_count", STOCKADE_PARAM_INTEGER, 0, "3", nullptr, "",
-          "Unanswered keepalive probes before a remote connection is closed"),
-    PARAM("login", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "username",
-          "User name for libvirt authentication (SASL, libssh) when the URI asks for one"),
-    PARAM("password", STOCKADE_PARAM_STRING, STOCKADE_PARAM_SECRET, nullptr, nullptr, "passwd",
-          "Password or passphrase for libvirt authentication; never logged"),
+    {STOCKADE_PARAM_DESC_HEADER, .name = "hypervisor_uri", .type = STOCKADE_PARAM_STRING,
+     .flags = STOCKADE_PARAM_REQUIRED, .aliases = "uri",
+     .description = "libvirt connection URI, e.g. qemu:///system, qemu+ssh://root@kvm1/system, test:///default"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "hostlist", .type = STOCKADE_PARAM_STRING,
+     .description = "Nodes this device fences, as node[:domain] separated by spaces, commas or semicolons (cluster-glue syntax; "
+                    "node names case-insensitive, domain defaults to the node name)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "plug", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_HOST_SUPPLIED,
+     .aliases = "port",
+     .description = "Domain name or UUID to act on (fence-agents plug/port); without it and without hostlist the "
+                    "target is the domain"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "reset_method", .type = STOCKADE_PARAM_SELECT,
+     .default_value = "power_cycle", .choices = "power_cycle|reboot", .aliases = "reboot_method",
+     .description = "reboot as destroy + confirm shut off + start (power_cycle), or the virtual reset button "
+                    "virDomainReset (reboot: no off state can be read back; the hypervisor's acknowledgement counts)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "missing_as_off", .type = STOCKADE_PARAM_BOOLEAN, .default_value = "0",
+     .description = "A domain that does not exist counts as off (status off, off succeeds)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "connect_timeout", .type = STOCKADE_PARAM_SECONDS, .default_value = "10",
+     .aliases = "login_timeout",
+     .description = "Seconds to open the hypervisor connection (also bounded by the operation deadline)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "power_timeout", .type = STOCKADE_PARAM_SECONDS, .default_value = "20",
+     .description = "Seconds to wait for a domain to reach shut off / running after destroy / start"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "power_wait", .type = STOCKADE_PARAM_SECONDS, .default_value = "0",
+     .description = "Seconds to wait between the off and the on of a power_cycle reboot"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "keepalive_interval", .type = STOCKADE_PARAM_SECONDS, .default_value = "2",
+     .description = "Seconds between libvirt keepalive probes on remote connections (0 = off); a dead daemon is "
+                    "dropped after interval * (count + 1) seconds"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "keepalive_count", .type = STOCKADE_PARAM_INTEGER, .default_value = "3",
+     .description = "Unanswered keepalive probes before a remote connection is closed"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "login", .type = STOCKADE_PARAM_STRING, .aliases = "username",
+     .description = "User name for libvirt authentication (SASL, libssh) when the URI asks for one"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "password", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_SECRET,
+     .aliases = "passwd", .description = "Password or passphrase for libvirt authentication; never logged"},
 };
-#undef PARAM
 
 // off: destroy unless already off, then confirm shut off.  Sets VERIFIED_OFF.
 Status do_off(OpChannel &ch, OpEnv &env, OpOut &out)
@@ -398,9 +398,11 @@ void close_bounded(std::shared_ptr<Connection> conn, std::chrono::milliseconds l
     done->cv.wait_for(lk, limit, [&] { return done->done; });
 }
 
-uint32_t lv_open(const stockade_param *params, size_t n_params, const stockade_ctx *ctx, void **handle)
+uint32_t lv_open(const stockade_param *params, size_t n_params, const stockade_ctx *ctx, uint32_t flags,
+                 void **handle)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         global_init();
         auto cfg = std::make_shared<Config>();
         if (Status s = parse_config(params, n_params, *cfg); !s.ok()) {
@@ -417,7 +419,7 @@ uint32_t lv_open(const stockade_param *params, size_t n_params, const stockade_c
     }
 }
 
-void lv_close(void *handle)
+void lv_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/)
 {
     try {
         std::unique_ptr<Handle> h(static_cast<Handle *>(handle));
@@ -439,10 +441,7 @@ uint32_t lv_power(void *handle, const stockade_ctx *ctx, uint32_t action, const 
 {
     try {
         *verified = 0;
-        if (flags) {
-            set_err(ctx, "unknown flags " + std::to_string(flags) + " (this agent knows none)");
-            return STOCKADE_RC_BAD_CONFIG;
-        }
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         const PowerActionInfo *a = power_action_info(action);
         if (!a) {
             set_err(ctx, "unknown action " + std::to_string(action));
@@ -459,9 +458,10 @@ uint32_t lv_power(void *handle, const stockade_ctx *ctx, uint32_t action, const 
     }
 }
 
-uint32_t lv_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t *power_state)
+uint32_t lv_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *power_state)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         *power_state = STOCKADE_POWER_UNKNOWN;
         OpOut out = run_op(*static_cast<Handle *>(handle), ctx, do_status, target, true);
         if (out.status.ok())
@@ -473,9 +473,10 @@ uint32_t lv_status(void *handle, const stockade_ctx *ctx, const char *target, ui
     }
 }
 
-uint32_t lv_list(void *handle, const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
+uint32_t lv_list(void *handle, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *emit_ctx)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         OpOut out = run_op(*static_cast<Handle *>(handle), ctx, do_list, nullptr, false);
         if (out.status.ok())
             for (const auto &[name, alias] : out.listed)
@@ -487,9 +488,10 @@ uint32_t lv_list(void *handle, const stockade_ctx *ctx, stockade_list_fn emit, v
     }
 }
 
-uint32_t lv_monitor(void *handle, const stockade_ctx *ctx)
+uint32_t lv_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         return finish(ctx, run_op(*static_cast<Handle *>(handle), ctx, do_monitor, nullptr, false));
     } catch (...) {
         set_err(ctx, "libvirt agent: internal error in monitor");
@@ -498,28 +500,27 @@ uint32_t lv_monitor(void *handle, const stockade_ctx *ctx)
 }
 
 const stockade_agent kDescriptor = {
-    STOCKADE_ABI_MAJOR,
-    sizeof(stockade_agent),
-    STOCKADE_ABI_MINOR,
-    STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST |
-        STOCKADE_CAP_MONITOR | STOCKADE_CAP_DIAG,
-    "libvirt",
-    "1.0",
-    "Virtual machines through the libvirt API (destroy/start the domain at its hypervisor)",
-    "Fences a virtual machine by destroying its libvirt domain and reading back that it is shut off. "
-    "Works with any libvirt URI (qemu:///system, qemu+ssh://host/system, xen, test:///...). Targets map to "
-    "domains through hostlist (node[:domain], as cluster-glue external/libvirt), plug/port (fence-agents), or "
-    "are the domain name or UUID themselves. One connection serves a whole session; every call is bounded "
-    "by the operation deadline even when the hypervisor hangs. diag injects an NMI.",
-    kParams,
-    sizeof kParams / sizeof kParams[0],
-    sizeof(stockade_param_desc),
-    lv_open,
-    lv_close,
-    lv_power,
-    lv_status,
-    lv_list,
-    lv_monitor,
+    STOCKADE_AGENT_HEADER,
+    .capabilities =
+        STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR | STOCKADE_CAP_DIAG,
+    .name = "libvirt",
+    .version = "1.0",
+    .summary = "Virtual machines through the libvirt API (destroy/start the domain at its hypervisor)",
+    .description =
+        "Fences a virtual machine by destroying its libvirt domain and reading back that it is shut off. "
+        "Works with any libvirt URI (qemu:///system, qemu+ssh://host/system, xen, test:///...). Targets map to "
+        "domains through hostlist (node[:domain], as cluster-glue external/libvirt), plug/port (fence-agents), or "
+        "are the domain name or UUID themselves. One connection serves a whole session; every call is bounded "
+        "by the operation deadline even when the hypervisor hangs. diag injects an NMI.",
+    .params = kParams,
+    .n_params = sizeof kParams / sizeof kParams[0],
+    .param_struct_size = sizeof(stockade_param_desc),
+    .open = lv_open,
+    .close = lv_close,
+    .power = lv_power,
+    .status = lv_status,
+    .list = lv_list,
+    .monitor = lv_monitor,
 };
 
 } // namespace

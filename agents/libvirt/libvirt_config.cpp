@@ -38,8 +38,9 @@ Status parse_config(const stockade_param *params, size_t n, Config &cfg)
     long long num = 0;
     std::string hostlist;
     for (size_t i = 0; i < n; ++i) {
-        std::string_view k = params[i].name ? params[i].name : "";
-        const char *v = params[i].value ? params[i].value : "";
+        const stockade_param *prm = stockade_param_at(params, i);
+        std::string_view k = prm->name ? prm->name : "";
+        const char *v = prm->value ? prm->value : "";
         if (k == "hypervisor_uri") {
             cfg.uri = v;
         } else if (k == "hostlist") {

@@ -42,11 +42,12 @@ struct Meatware {
 };
 
 const stockade_param_desc kParams[] = {
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "hostlist", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED,
-     nullptr, nullptr, "pcmk_host_list hostnames",
-     "Nodes an operator may be asked to power off by hand (separated by spaces, commas or semicolons; case-insensitive)"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "timeout", STOCKADE_PARAM_SECONDS, 0, "600", nullptr,
-     "wait_timeout", "Seconds to wait for the operator's confirmation (the device timeout also applies)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "hostlist", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_REQUIRED,
+     .aliases = "pcmk_host_list hostnames",
+     .description = "Nodes an operator may be asked to power off by hand (separated by spaces, commas or semicolons; case-insensitive)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "timeout", .type = STOCKADE_PARAM_SECONDS, .default_value = "600",
+     .aliases = "wait_timeout",
+     .description = "Seconds to wait for the operator's confirmation (the device timeout also applies)"},
 };
 
 // How each supported action is put to the operator.
@@ -295,14 +296,17 @@ uint32_t wait_for_operator(const Meatware &m, const stockade_ctx *ctx, const Act
     }
 }
 
-uint32_t mw_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, void **handle)
+uint32_t mw_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
+                 void **handle)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto m = std::make_unique<Meatware>();
         bool have_hostlist = false;
         for (size_t i = 0; i < n; ++i) {
-            std::string name = params[i].name ? params[i].name : "";
-            std::string value = params[i].value ? params[i].value : "";
+            const stockade_param *prm = stockade_param_at(params, i);
+            std::string name = prm->name ? prm->name : "";
+            std::string value = prm->value ? prm->value : "";
             if (name == "hostlist") {
                 have_hostlist = true;
                 for (const auto &h : stockade::text::split_list(value)) {
@@ -340,7 +344,7 @@ uint32_t mw_open(const stockade_param *params, size_t n, const stockade_ctx *ctx
     }
 }
 
-void mw_close(void *handle)
+void mw_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/)
 {
     delete static_cast<Meatware *>(handle);
 }
@@ -351,10 +355,7 @@ uint32_t mw_power(void *handle, const stockade_ctx *ctx, uint32_t action, const 
     try {
         *verified = 0;
         auto *m = static_cast<Meatware *>(handle);
-        if (flags) {
-            set_err(ctx, "meatware: unknown flags " + std::to_string(flags));
-            return STOCKADE_RC_BAD_CONFIG;
-        }
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         std::string host;
         if (uint32_t rc = check_target(*m, ctx, target, host); rc != STOCKADE_RC_OK)
             return rc;
@@ -378,9 +379,10 @@ uint32_t mw_power(void *handle, const stockade_ctx *ctx, uint32_t action, const 
     }
 }
 
-uint32_t mw_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t *power_state)
+uint32_t mw_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *power_state)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto *m = static_cast<Meatware *>(handle);
         std::string host;
         if (uint32_t rc = check_target(*m, ctx, target, host); rc != STOCKADE_RC_OK)
@@ -393,9 +395,10 @@ uint32_t mw_status(void *handle, const stockade_ctx *ctx, const char *target, ui
     }
 }
 
-uint32_t mw_list(void *handle, const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
+uint32_t mw_list(void *handle, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *emit_ctx)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         (void)ctx;
         for (const auto &h : static_cast<Meatware *>(handle)->hosts)
             emit(emit_ctx, h.c_str(), "");
@@ -405,9 +408,10 @@ uint32_t mw_list(void *handle, const stockade_ctx *ctx, stockade_list_fn emit, v
     }
 }
 
-uint32_t mw_monitor(void *handle, const stockade_ctx *ctx)
+uint32_t mw_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         (void)handle;
         if (auto why = mw::run_dir_problem(); !why.empty()) {
             set_err(ctx, "meatware: cannot create request FIFOs: " + why);
@@ -425,27 +429,48 @@ uint32_t mw_monitor(void *handle, const stockade_ctx *ctx)
     }
 }
 
+// The operator's time to answer is the whole of meatware's work: it states `timeout` as its need,
+// so no front-end cap cuts the wait short (issue #18).  Status, list and monitor: no statement.
+uint32_t mw_time_needed(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t action,
+                        uint32_t flags, uint32_t *needed_ms)
+{
+    try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+        if (!action_words(action))
+            return STOCKADE_RC_UNSUPPORTED;
+        void *h = nullptr;
+        if (uint32_t rc = mw_open(params, n, ctx, 0, &h); rc != STOCKADE_RC_OK)
+            return rc;
+        std::unique_ptr<Meatware> m(static_cast<Meatware *>(h));
+        *needed_ms = uint32_t(std::min<int64_t>(m->timeout_ms + kPollStepMs, UINT32_MAX));
+        return STOCKADE_RC_OK;
+    } catch (...) {
+        return STOCKADE_RC_INTERNAL;
+    }
+}
+
 const stockade_agent kDescriptor = {
-    STOCKADE_ABI_MAJOR,
-    sizeof(stockade_agent),
-    STOCKADE_ABI_MINOR,
-    STOCKADE_CAP_OFF | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR,
-    "meatware",
-    "1.0",
-    "Ask a human operator to power a node off and wait for the confirmation",
-    "Last resort of an escalation: logs at critical level what the operator must do, then waits for "
-    "`meatclient -c <host>` (cluster-glue) or `stockade-meatclient -c <host>` on the FIFO "
-    "/run/meatware.<host>, byte-compatible with cluster-glue's meatware plugin.  Only a confirmation "
-    "naming exactly the target counts; the wait ends at the timeout or when cancelled.",
-    kParams,
-    sizeof kParams / sizeof kParams[0],
-    sizeof(stockade_param_desc),
-    mw_open,
-    mw_close,
-    mw_power,
-    mw_status,
-    mw_list,
-    mw_monitor,
+    STOCKADE_AGENT_HEADER,
+    .capabilities =
+        STOCKADE_CAP_OFF | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR,
+    .name = "meatware",
+    .version = "1.0",
+    .summary = "Ask a human operator to power a node off and wait for the confirmation",
+    .description =
+        "Last resort of an escalation: logs at critical level what the operator must do, then waits for "
+        "`meatclient -c <host>` (cluster-glue) or `stockade-meatclient -c <host>` on the FIFO "
+        "/run/meatware.<host>, byte-compatible with cluster-glue's meatware plugin.  Only a confirmation "
+        "naming exactly the target counts; the wait ends at the timeout or when cancelled.",
+    .params = kParams,
+    .n_params = sizeof kParams / sizeof kParams[0],
+    .param_struct_size = sizeof(stockade_param_desc),
+    .open = mw_open,
+    .close = mw_close,
+    .power = mw_power,
+    .status = mw_status,
+    .list = mw_list,
+    .monitor = mw_monitor,
+    .time_needed = mw_time_needed,
 };
 
 } // namespace

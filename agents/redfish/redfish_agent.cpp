@@ -569,9 +569,11 @@ uint32_t RedfishDevice::monitor(const stockade_ctx *ctx)
 
 // ---- C thunks: no exception crosses the boundary ----------------------------------------------
 
-uint32_t t_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, void **handle)
+uint32_t t_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
+                 void **handle)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         *handle = nullptr;
         auto cfg = parse_config(params, n);
         if (!cfg)
@@ -584,7 +586,7 @@ uint32_t t_open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
     }
 }
 
-void t_close(void *handle)
+void t_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/)
 {
     try {
         delete static_cast<RedfishDevice *>(handle);
@@ -597,10 +599,7 @@ uint32_t t_power(void *handle, const stockade_ctx *ctx, uint32_t action, const c
 {
     try {
         *verified = 0;
-        if (flags) {
-            set_err(ctx, "redfish: unknown flag bits " + std::to_string(flags));
-            return STOCKADE_RC_BAD_CONFIG;
-        }
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         return static_cast<RedfishDevice *>(handle)->power(ctx, action, target ? target : "", verified);
     } catch (...) {
         set_err(ctx, "redfish: internal error in power");
@@ -608,9 +607,10 @@ uint32_t t_power(void *handle, const stockade_ctx *ctx, uint32_t action, const c
     }
 }
 
-uint32_t t_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t *state)
+uint32_t t_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *state)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         return static_cast<RedfishDevice *>(handle)->status(ctx, target ? target : "", state);
     } catch (...) {
         set_err(ctx, "redfish: internal error in status");
@@ -618,9 +618,10 @@ uint32_t t_status(void *handle, const stockade_ctx *ctx, const char *target, uin
     }
 }
 
-uint32_t t_monitor(void *handle, const stockade_ctx *ctx)
+uint32_t t_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         return static_cast<RedfishDevice *>(handle)->monitor(ctx);
     } catch (...) {
         set_err(ctx, "redfish: internal error in monitor");

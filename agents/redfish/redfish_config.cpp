@@ -179,8 +179,9 @@ Result<RedfishConfig> parse_config(const stockade_param *params, size_t n)
     bool secure = false, insecure = false;
     std::string fingerprint;
     for (size_t i = 0; i < n; ++i) {
-        const std::string k = params[i].name ? params[i].name : "";
-        const std::string v = params[i].value ? params[i].value : "";
+        const stockade_param *prm = stockade_param_at(params, i);
+        const std::string k = prm->name ? prm->name : "";
+        const std::string v = prm->value ? prm->value : "";
         if (k == "ip") {
             c.host = v;
         } else if (k == "ipport") {

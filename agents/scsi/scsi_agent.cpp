@@ -32,32 +32,31 @@ constexpr const char *kDefaultCorosyncConf = "/etc/corosync/corosync.conf";
 constexpr const char *kInitiatorNameFile = "/etc/iscsi/initiatorname.iscsi";
 constexpr uint32_t kIsidQualifier = 0x5343; // "SC": this agent's sessions (see transport_iscsi.cpp)
 
-#define SCSI_PARAM(name, type, flags, def, choices, aliases, desc) \
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), name, type, flags, def, choices, aliases, desc}
-
 const stockade_param_desc kParams[] = {
-    SCSI_PARAM("devices", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED, nullptr, nullptr, "",
-               "Devices of the shared storage, comma or space separated: local paths (/dev/sdc, /dev/mapper/mpatha, "
-               "/dev/disk/by-id/...) or iscsi://host[:port]/target-iqn/lun; every path of every LUN, all must succeed"),
-    SCSI_PARAM("key", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-               "Reservation key (hex) of the node this call acts on; derived from its name when not given"),
-    SCSI_PARAM("keys", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-               "Explicit keys, node=key pairs (\"node1=1a2b0001 node2=1a2b0002\"); win over derived keys"),
-    SCSI_PARAM("local_node", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-               "Name of the node running the agent (default: uname -n); its key is the one that preempts"),
-    SCSI_PARAM("local_key", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-               "Reservation key (hex) of the node running the agent; derived from local_node when not given"),
-    SCSI_PARAM("key_value", STOCKADE_PARAM_SELECT, 0, "id", "id|hash", "",
-               "How keys are derived, as fence_scsi: id = corosync nodelist position, hash = md5 of the node name"),
-    SCSI_PARAM("cluster_name", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "",
-               "Cluster name the keys are derived from (default: totem.cluster_name of corosync_conf)"),
-    SCSI_PARAM("corosync_conf", STOCKADE_PARAM_STRING, 0, kDefaultCorosyncConf, nullptr, "",
-               "corosync.conf to read the cluster name and the nodelist from"),
-    SCSI_PARAM("initiator", STOCKADE_PARAM_STRING, 0, nullptr, nullptr, "initiator_name",
-               "iSCSI initiator name (IQN) of this node for iscsi:// devices; {node} stands for local_node, so one "
-               "cluster-wide value serves every node (default: /etc/iscsi/initiatorname.iscsi)"),
-    SCSI_PARAM("aptpl", STOCKADE_PARAM_BOOLEAN, 0, "0", nullptr, "",
-               "Register with Activate Persist Through Power Loss (on only), as fence_scsi --aptpl"),
+    {STOCKADE_PARAM_DESC_HEADER, .name = "devices", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_REQUIRED,
+     .description = "Devices of the shared storage, comma or space separated: local paths (/dev/sdc, /dev/mapper/mpatha, "
+                    "/dev/disk/by-id/...) or iscsi://host[:port]/target-iqn/lun; every path of every LUN, all must succeed"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "key", .type = STOCKADE_PARAM_STRING,
+     .description = "Reservation key (hex) of the node this call acts on; derived from its name when not given"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "keys", .type = STOCKADE_PARAM_STRING,
+     .description = "Explicit keys, node=key pairs (\"node1=1a2b0001 node2=1a2b0002\"); win over derived keys"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "local_node", .type = STOCKADE_PARAM_STRING,
+     .description = "Name of the node running the agent (default: uname -n); its key is the one that preempts"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "local_key", .type = STOCKADE_PARAM_STRING,
+     .description = "Reservation key (hex) of the node running the agent; derived from local_node when not given"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "key_value", .type = STOCKADE_PARAM_SELECT, .default_value = "id",
+     .choices = "id|hash",
+     .description = "How keys are derived, as fence_scsi: id = corosync nodelist position, hash = md5 of the node name"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "cluster_name", .type = STOCKADE_PARAM_STRING,
+     .description = "Cluster name the keys are derived from (default: totem.cluster_name of corosync_conf)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "corosync_conf", .type = STOCKADE_PARAM_STRING,
+     .default_value = kDefaultCorosyncConf,
+     .description = "corosync.conf to read the cluster name and the nodelist from"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "initiator", .type = STOCKADE_PARAM_STRING, .aliases = "initiator_name",
+     .description = "iSCSI initiator name (IQN) of this node for iscsi:// devices; {node} stands for local_node, so one "
+                    "cluster-wide value serves every node (default: /etc/iscsi/initiatorname.iscsi)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "aptpl", .type = STOCKADE_PARAM_BOOLEAN, .default_value = "0",
+     .description = "Register with Activate Persist Through Power Loss (on only), as fence_scsi --aptpl"},
 };
 
 struct Scsi {
@@ -71,9 +70,11 @@ struct Scsi {
 
 std::string param(const stockade_param *p, size_t n, const char *name)
 {
-    for (size_t i = 0; i < n; ++i)
-        if (p[i].name && p[i].value && std::string(p[i].name) == name)
-            return p[i].value;
+    for (size_t i = 0; i < n; ++i) {
+        const stockade_param *prm = stockade_param_at(p, i);
+        if (prm->name && prm->value && std::string(prm->name) == name)
+            return prm->value;
+    }
     return {};
 }
 
@@ -420,9 +421,11 @@ uint32_t fail(const stockade_ctx *ctx, const Error &e)
     return e.rc;
 }
 
-uint32_t scsi_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, void **handle)
+uint32_t scsi_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
+                 void **handle)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto s = configure(params, n);
         if (!s)
             return fail(ctx, s.error());
@@ -434,7 +437,7 @@ uint32_t scsi_open(const stockade_param *params, size_t n, const stockade_ctx *c
     }
 }
 
-void scsi_close(void *handle)
+void scsi_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/)
 {
     delete static_cast<Scsi *>(handle);
 }
@@ -444,8 +447,7 @@ uint32_t scsi_power(void *handle, const stockade_ctx *ctx, uint32_t action, cons
 {
     try {
         *verified = 0;
-        if (flags)
-            return fail(ctx, Error{STOCKADE_RC_BAD_CONFIG, "scsi: unknown flags " + std::to_string(flags)});
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto &s = *static_cast<Scsi *>(handle);
         std::string t = target ? target : "";
         if (action == STOCKADE_ACTION_OFF) {
@@ -468,9 +470,10 @@ uint32_t scsi_power(void *handle, const stockade_ctx *ctx, uint32_t action, cons
     }
 }
 
-uint32_t scsi_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t *power_state)
+uint32_t scsi_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *power_state)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto r = status(*static_cast<Scsi *>(handle), ctx, target ? target : "");
         if (!r)
             return fail(ctx, r.error());
@@ -481,9 +484,10 @@ uint32_t scsi_status(void *handle, const stockade_ctx *ctx, const char *target, 
     }
 }
 
-uint32_t scsi_list(void *handle, const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
+uint32_t scsi_list(void *handle, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *emit_ctx)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto r = list(*static_cast<Scsi *>(handle), ctx, emit, emit_ctx);
         return r ? STOCKADE_RC_OK : fail(ctx, r.error());
     } catch (...) {
@@ -491,9 +495,10 @@ uint32_t scsi_list(void *handle, const stockade_ctx *ctx, stockade_list_fn emit,
     }
 }
 
-uint32_t scsi_monitor(void *handle, const stockade_ctx *ctx)
+uint32_t scsi_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto r = monitor(*static_cast<Scsi *>(handle), ctx);
         return r ? STOCKADE_RC_OK : fail(ctx, r.error());
     } catch (...) {
@@ -502,27 +507,27 @@ uint32_t scsi_monitor(void *handle, const stockade_ctx *ctx)
 }
 
 const stockade_agent kDescriptor = {
-    STOCKADE_ABI_MAJOR,
-    sizeof(stockade_agent),
-    STOCKADE_ABI_MINOR,
-    STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR |
-        STOCKADE_CAP_UNFENCE,
-    "scsi",
-    "1.0",
-    "Fence a node off shared storage with SCSI-3 persistent reservations (fence_scsi's method)",
-    "Each node registers its reservation key on every device and one holds a WRITE EXCLUSIVE - REGISTRANTS ONLY "
-    "reservation; off removes the victim's key (PREEMPT AND ABORT) and is confirmed by READ KEYS; on registers this "
-    "node (unfencing, run by the node itself when it joins).  Devices: local SCSI disks through SG_IO, or "
-    "iscsi://host[:port]/target-iqn/lun through libiscsi.  Keys as fence_scsi derives them, or given.",
-    kParams,
-    sizeof kParams / sizeof kParams[0],
-    sizeof(stockade_param_desc),
-    scsi_open,
-    scsi_close,
-    scsi_power,
-    scsi_status,
-    scsi_list,
-    scsi_monitor,
+    STOCKADE_AGENT_HEADER,
+    .capabilities =
+        STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR | STOCKADE_CAP_UNFENCE,
+    .name = "scsi",
+    .version = "1.0",
+    .summary =
+        "Fence a node off shared storage with SCSI-3 persistent reservations (fence_scsi's method)",
+    .description =
+        "Each node registers its reservation key on every device and one holds a WRITE EXCLUSIVE - REGISTRANTS ONLY "
+        "reservation; off removes the victim's key (PREEMPT AND ABORT) and is confirmed by READ KEYS; on registers this "
+        "node (unfencing, run by the node itself when it joins).  Devices: local SCSI disks through SG_IO, or "
+        "iscsi://host[:port]/target-iqn/lun through libiscsi.  Keys as fence_scsi derives them, or given.",
+    .params = kParams,
+    .n_params = sizeof kParams / sizeof kParams[0],
+    .param_struct_size = sizeof(stockade_param_desc),
+    .open = scsi_open,
+    .close = scsi_close,
+    .power = scsi_power,
+    .status = scsi_status,
+    .list = scsi_list,
+    .monitor = scsi_monitor,
 };
 
 } // namespace

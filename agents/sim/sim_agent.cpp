@@ -28,14 +28,14 @@
 namespace {
 
 const stockade_param_desc kParams[] = {
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "state_dir", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED,
-     nullptr, nullptr, "", "Folder holding one <node>.node file per simulated node (created if missing)"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "hostlist", STOCKADE_PARAM_STRING, 0, nullptr, nullptr,
-     "pcmk_host_list", "Nodes this switch powers (separated by spaces, commas or semicolons); empty = any"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "reachable", STOCKADE_PARAM_BOOLEAN, 0, "1", nullptr, "",
-     "0 simulates a device that does not answer (every operation fails as unreachable)"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "power_timeout", STOCKADE_PARAM_SECONDS, 0, "10", nullptr, "",
-     "Seconds to wait for a node process to die or start"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "state_dir", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_REQUIRED,
+     .description = "Folder holding one <node>.node file per simulated node (created if missing)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "hostlist", .type = STOCKADE_PARAM_STRING, .aliases = "pcmk_host_list",
+     .description = "Nodes this switch powers (separated by spaces, commas or semicolons); empty = any"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "reachable", .type = STOCKADE_PARAM_BOOLEAN, .default_value = "1",
+     .description = "0 simulates a device that does not answer (every operation fails as unreachable)"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "power_timeout", .type = STOCKADE_PARAM_SECONDS, .default_value = "10",
+     .description = "Seconds to wait for a node process to die or start"},
 };
 
 struct Sim {
@@ -224,12 +224,15 @@ uint32_t do_on(Sim &s, const stockade_ctx *ctx, const std::string &target, uint3
 
 extern "C" {
 
-uint32_t sim_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, void **handle)
+uint32_t sim_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
+                 void **handle)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         auto s = std::make_unique<Sim>();
         for (size_t i = 0; i < n; ++i) {
-            std::string k = params[i].name, v = params[i].value;
+            const stockade_param *prm = stockade_param_at(params, i);
+            std::string k = prm->name, v = prm->value;
             if (k == "state_dir")
                 s->state_dir = v;
             else if (k == "hostlist") {
@@ -256,7 +259,7 @@ uint32_t sim_open(const stockade_param *params, size_t n, const stockade_ctx *ct
     }
 }
 
-void sim_close(void *h) { delete static_cast<Sim *>(h); }
+void sim_close(void *h, uint32_t /*flags: none defined; close cannot fail*/) { delete static_cast<Sim *>(h); }
 
 uint32_t sim_power(void *h, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
                    uint32_t *verified)
@@ -264,10 +267,7 @@ uint32_t sim_power(void *h, const stockade_ctx *ctx, uint32_t action, const char
     try {
         Sim &s = *static_cast<Sim *>(h);
         *verified = 0;
-        if (flags) {
-            set_err(ctx, "unknown flags");
-            return STOCKADE_RC_BAD_CONFIG;
-        }
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         if (uint32_t rc = check_target(s, ctx, target); rc != STOCKADE_RC_OK)
             return rc;
         switch (action) {
@@ -295,9 +295,10 @@ uint32_t sim_power(void *h, const stockade_ctx *ctx, uint32_t action, const char
     }
 }
 
-uint32_t sim_status(void *h, const stockade_ctx *ctx, const char *target, uint32_t *state)
+uint32_t sim_status(void *h, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *state)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         Sim &s = *static_cast<Sim *>(h);
         if (uint32_t rc = check_target(s, ctx, target); rc != STOCKADE_RC_OK)
             return rc;
@@ -309,9 +310,10 @@ uint32_t sim_status(void *h, const stockade_ctx *ctx, const char *target, uint32
     }
 }
 
-uint32_t sim_list(void *h, const stockade_ctx *ctx, stockade_list_fn emit, void *ectx)
+uint32_t sim_list(void *h, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *ectx)
 {
     try {
+        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
         Sim &s = *static_cast<Sim *>(h);
         if (!s.reachable) {
             set_err(ctx, "simulated device does not answer (reachable=0)");
@@ -335,8 +337,9 @@ uint32_t sim_list(void *h, const stockade_ctx *ctx, stockade_list_fn emit, void 
     }
 }
 
-uint32_t sim_monitor(void *h, const stockade_ctx *ctx)
+uint32_t sim_monitor(void *h, const stockade_ctx *ctx, uint32_t flags)
 {
+    STOCKADE_CHECK_FLAGS(flags, 0, ctx);
     Sim &s = *static_cast<Sim *>(h);
     if (!s.reachable) {
         set_err(ctx, "simulated device does not answer (reachable=0)");
@@ -350,25 +353,24 @@ uint32_t sim_monitor(void *h, const stockade_ctx *ctx)
 }
 
 const stockade_agent kDescriptor = {
-    STOCKADE_ABI_MAJOR,
-    sizeof(stockade_agent),
-    STOCKADE_ABI_MINOR,
-    STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST |
-        STOCKADE_CAP_MONITOR,
-    "sim",
-    "1.0",
-    "Simulated power switch: each node is a local process (demos, drills)",
-    "Powers simulated nodes: on starts a process, off kills it and confirms it is gone. "
-    "For rehearsing escalation configs and for the demo; fences nothing real.",
-    kParams,
-    sizeof kParams / sizeof kParams[0],
-    sizeof(stockade_param_desc),
-    sim_open,
-    sim_close,
-    sim_power,
-    sim_status,
-    sim_list,
-    sim_monitor,
+    STOCKADE_AGENT_HEADER,
+    .capabilities =
+        STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR,
+    .name = "sim",
+    .version = "1.0",
+    .summary = "Simulated power switch: each node is a local process (demos, drills)",
+    .description =
+        "Powers simulated nodes: on starts a process, off kills it and confirms it is gone. "
+        "For rehearsing escalation configs and for the demo; fences nothing real.",
+    .params = kParams,
+    .n_params = sizeof kParams / sizeof kParams[0],
+    .param_struct_size = sizeof(stockade_param_desc),
+    .open = sim_open,
+    .close = sim_close,
+    .power = sim_power,
+    .status = sim_status,
+    .list = sim_list,
+    .monitor = sim_monitor,
 };
 
 } // extern "C"

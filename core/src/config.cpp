@@ -1,5 +1,6 @@
 // config.cpp -- loading, validating and checking the JSON configuration.
 #include "stockade/config.hpp"
+#include "stockade/time_budget.hpp"
 
 #include <cmath>
 #include <fstream>
@@ -332,6 +333,7 @@ std::optional<Config> parse_config_collect(std::string_view text, const std::str
         if (it.value().contains("params"))
             d.params = read_params(it.value()["params"]);
         d.timeout = seconds_field(it.value(), "timeout", d.timeout);
+        d.timeout_set = it.value().contains("timeout");
         d.isolate = it.value().value("isolate", true);
         c.devices.emplace(d.name, std::move(d));
     }
@@ -475,8 +477,32 @@ std::vector<Error> config_agent_errors(const Config &c, const AgentRegistry &reg
                                           agent.error().message));
             continue;
         }
-        if (auto p = resolve_params(**agent, d.params, UnknownParams::Reject); !p)
+        auto p = resolve_params(**agent, d.params, UnknownParams::Reject);
+        if (!p) {
             errors.push_back(param_error(c.source, "/devices/" + json_pointer_token(name) + "/params", p.error()));
+            continue;
+        }
+        // A configured timeout shorter than what the agent says it needs would cut its own wait
+        // (an operator's answer, a standby wait) at fence time: refuse it now, with both numbers.
+        for (uint32_t action : {STOCKADE_ACTION_OFF, STOCKADE_ACTION_REBOOT}) {
+            if (!d.timeout_set || !(*agent)->can(power_action_info(PowerAction(action)).capability))
+                continue;
+            auto need = agent_time_needed(**agent, *p, action);
+            if (!need) {
+                errors.push_back(config_error(c.source, "/devices/" + json_pointer_token(name) + "/params", "{}",
+                                              need.error().message));
+                break;
+            }
+            if (!need->has_value())
+                continue;
+            if (auto fits = check_fits(d.agent, power_action_info(PowerAction(action)).name, **need, "timeout",
+                                       d.timeout);
+                !fits) {
+                errors.push_back(config_error(c.source, "/devices/" + json_pointer_token(name) + "/timeout", "{}",
+                                              fits.error().message));
+                break;
+            }
+        }
     }
     for (const auto &n : c.nodes)
         for (size_t li = 0; li < n.levels.size(); ++li)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "paths.hpp"
+#include "stockade/agent_v1_0.h"
 #include "stockade/code_tables.hpp"
 #include "strings.hpp"
 
@@ -160,6 +161,17 @@ Result<ParamList> resolve_params(const AgentInfo &agent, const RawParams &raw, U
     return out;
 }
 
+namespace {
+
+// The parts of a 1.0 and a 1.1+ descriptor are at the same offsets (agent_v1_0.h): the checks
+// below read both through stockade_agent and look only at whether the pointers are NULL; calls
+// go through the type of the agent's own minor (AgentInfo::desc or desc_v1_0).
+constexpr size_t kDescriptorMinSize = offsetof(stockade_agent, monitor) + sizeof(stockade_agent::monitor);
+// The smallest parameter row any minor ever had (1.0 ends at `description`).
+constexpr size_t kParamDescMinSize = offsetof(stockade_param_desc, description) + sizeof(const char *);
+
+} // namespace
+
 Status check_descriptor(const stockade_agent *d, const std::string &path)
 {
     if (!d)
@@ -168,7 +180,7 @@ Status check_descriptor(const stockade_agent *d, const std::string &path)
         return make_error(STOCKADE_RC_BAD_CONFIG,
                           "agent {} was built for stockade ABI {}, this host implements ABI {}; rebuild it",
                           path, d->abi_major, STOCKADE_ABI_MAJOR);
-    if (d->struct_size < offsetof(stockade_agent, monitor) + sizeof(d->monitor))
+    if (d->struct_size < kDescriptorMinSize)
         return make_error(STOCKADE_RC_BAD_CONFIG, "agent {}: descriptor too small ({} bytes)", path, d->struct_size);
     if (!d->name || !valid_agent_name(d->name))
         return make_error(STOCKADE_RC_BAD_CONFIG, "agent {}: missing or invalid name (want [a-z0-9_-]+)", path);
@@ -189,8 +201,13 @@ Status check_descriptor(const stockade_agent *d, const std::string &path)
         if (bool(d->capabilities & pr.cap) != pr.present)
             return make_error(STOCKADE_RC_BAD_CONFIG, "agent {}: capability '{}' does not match its operation", path,
                               pr.what);
-    if (d->n_params && (!d->params || d->param_struct_size < sizeof(stockade_param_desc)))
-        return make_error(STOCKADE_RC_BAD_CONFIG, "agent {}: bad parameter table", path);
+    // Any stride from the smallest row ever defined up: a larger one comes from a newer minor
+    // (fields this host does not know), a smaller one from an older minor (fields read only when
+    // each row's struct_size says they are there).
+    if (d->n_params && (!d->params || d->param_struct_size < kParamDescMinSize))
+        return make_error(STOCKADE_RC_BAD_CONFIG,
+                          "agent {}: bad parameter table (param_struct_size {} is below the {} bytes of ABI 1.0)",
+                          path, d->param_struct_size, kParamDescMinSize);
     return {};
 }
 
@@ -218,10 +235,21 @@ Result<AgentInfo> load_agent_file(const std::string &path)
     info.abi_major = d->abi_major;
     info.abi_minor = d->abi_minor;
     info.capabilities = d->capabilities;
-    info.desc = d;
+    if (d->abi_minor == 0)
+        info.desc_v1_0 = reinterpret_cast<const stockade_v1_0_agent *>(d);
+    else
+        info.desc = d;
+    if (info.desc && STOCKADE_HAS_FIELD(d, stockade_agent, time_needed))
+        info.time_needed = d->time_needed;
     const auto *base = reinterpret_cast<const unsigned char *>(d->params);
     for (size_t i = 0; i < d->n_params; ++i) {
         const auto *pd = reinterpret_cast<const stockade_param_desc *>(base + i * d->param_struct_size);
+        if (pd->abi_major != STOCKADE_ABI_MAJOR || pd->struct_size < kParamDescMinSize ||
+            pd->struct_size > d->param_struct_size)
+            return make_error(STOCKADE_RC_BAD_CONFIG,
+                              "agent {}: parameter #{} has abi_major {} and struct_size {} (want {} and {}..{})", path,
+                              i, pd->abi_major, pd->struct_size, STOCKADE_ABI_MAJOR, kParamDescMinSize,
+                              d->param_struct_size);
         if (!pd->name || !valid_param_name(pd->name))
             return make_error(STOCKADE_RC_BAD_CONFIG, "agent {}: parameter #{} has an invalid name", path, i);
         ParamInfo p;

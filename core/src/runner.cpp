@@ -1,5 +1,6 @@
 // runner.cpp -- the escalation runner (see runner.hpp for the rules it keeps).
 #include "stockade/runner.hpp"
+#include "stockade/time_budget.hpp"
 
 #include <algorithm>
 #include <condition_variable>
@@ -204,6 +205,12 @@ std::vector<SequenceDevice> EscalationRunner::level_devices(const NodeConfig &no
         if (auto a = registry_.find(d.agent))
             sd.agent = *a;
         sd.budget = DeviceBudget{d.timeout, d.timeout, d.timeout, d.timeout, d.timeout, d.timeout, Millis(0)};
+        // Without a configured timeout, a power action gets what the agent states it needs (an
+        // operator's answer, a standby wait); a configured one it does not fit in was refused by
+        // validation (check_config_agents).
+        if (sd.agent && !d.timeout_set)
+            if (auto params = resolve_params(*sd.agent, merged_params(d, entry), UnknownParams::Reject))
+                (void)apply_time_needed(sd.budget, *sd.agent, *params);
         auto *slot = &sessions[i];
         sd.open = [this, &d, &entry, slot](SequenceDevice &self, Millis timeout) -> OpResult {
             OpResult res;

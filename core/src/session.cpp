@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent_calls.hpp"
 #include "host_protocol.hpp"
 #include "paths.hpp"
 #include "stockade/process.hpp"
@@ -42,13 +43,9 @@ public:
     {
         if (handle_)
             return fail(STOCKADE_RC_INTERNAL, "session already open");
-        std::vector<stockade_param> cp;
-        cp.reserve(params.size());
-        for (const auto &[k, v] : params)
-            cp.push_back({k.c_str(), v.c_str()});
         return call(timeout, [&](const stockade_ctx *ctx, OpResult &) {
             void *h = nullptr;
-            uint32_t rc = agent_.desc->open(cp.data(), cp.size(), ctx, &h);
+            uint32_t rc = agent_calls::open(agent_, params, ctx, 0, &h);
             if (rc == STOCKADE_RC_OK)
                 handle_ = h;
             return rc;
@@ -68,24 +65,24 @@ public:
         if (!handle_)
             return fail(STOCKADE_RC_INTERNAL, "session not open");
         return call(timeout, [&](const stockade_ctx *ctx, OpResult &r) {
-            return agent_.desc->power(handle_, ctx, uint32_t(action), target.c_str(), 0, &r.verified);
+            return agent_calls::power(agent_, handle_, ctx, uint32_t(action), target.c_str(), 0, &r.verified);
         });
     }
 
     OpResult status(const std::string &target, Millis timeout) override
     {
-        if (!agent_.desc->status)
+        if (!agent_.can(STOCKADE_CAP_STATUS))
             return fail(STOCKADE_RC_UNSUPPORTED, fmt::format("agent '{}' does not support status", agent_.name));
         if (!handle_)
             return fail(STOCKADE_RC_INTERNAL, "session not open");
         return call(timeout, [&](const stockade_ctx *ctx, OpResult &r) {
-            return agent_.desc->status(handle_, ctx, target.c_str(), &r.power_state);
+            return agent_calls::status(agent_, handle_, ctx, target.c_str(), 0, &r.power_state);
         });
     }
 
     OpResult list(Millis timeout) override
     {
-        if (!agent_.desc->list)
+        if (!agent_.can(STOCKADE_CAP_LIST))
             return fail(STOCKADE_RC_UNSUPPORTED, fmt::format("agent '{}' does not support list", agent_.name));
         if (!handle_)
             return fail(STOCKADE_RC_INTERNAL, "session not open");
@@ -94,23 +91,24 @@ public:
                 if (name)
                     static_cast<OpResult *>(c)->targets.push_back({name, alias ? alias : ""});
             };
-            return agent_.desc->list(handle_, ctx, emit, &r);
+            return agent_calls::list(agent_, handle_, ctx, 0, emit, &r);
         });
     }
 
     OpResult monitor(Millis timeout) override
     {
-        if (!agent_.desc->monitor)
+        if (!agent_.can(STOCKADE_CAP_MONITOR))
             return fail(STOCKADE_RC_UNSUPPORTED, fmt::format("agent '{}' does not support monitor", agent_.name));
         if (!handle_)
             return fail(STOCKADE_RC_INTERNAL, "session not open");
-        return call(timeout, [&](const stockade_ctx *ctx, OpResult &) { return agent_.desc->monitor(handle_, ctx); });
+        return call(timeout,
+                    [&](const stockade_ctx *ctx, OpResult &) { return agent_calls::monitor(agent_, handle_, ctx, 0); });
     }
 
     void close() override
     {
         if (handle_)
-            agent_.desc->close(handle_);
+            agent_calls::close(agent_, handle_, 0);
         handle_ = nullptr;
     }
 
@@ -154,11 +152,12 @@ private:
             put_err("invoke: agent and target are required");
             return STOCKADE_RC_BAD_CONFIG;
         }
-        RawParams raw;
-        for (size_t i = 0; i < n; ++i)
-            if (params[i].name && params[i].value)
-                raw.emplace_back(params[i].name, params[i].value);
-        OpResult r = invoke_agent(*s->opt_.registry, agent, raw, action, target, Millis(timeout_ms),
+        auto raw = agent_calls::params_from_caller(s->agent_, params, n);
+        if (!raw) {
+            put_err(raw.error().message);
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        OpResult r = invoke_agent(*s->opt_.registry, agent, *raw, action, target, Millis(timeout_ms),
                                   s->opt_.logger ? *s->opt_.logger : Logger::null(), s->opt_.cancel);
         if (power_state)
             *power_state = r.power_state;

@@ -17,8 +17,8 @@ typedef struct flagfile {
 } flagfile;
 
 static const stockade_param_desc params[] = {
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "dir", STOCKADE_PARAM_STRING, STOCKADE_PARAM_REQUIRED,
-     NULL, NULL, "", "Folder holding one <target>.off file per fenced target"},
+    {STOCKADE_PARAM_DESC_HEADER, .name = "dir", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_REQUIRED,
+     .description = "Folder holding one <target>.off file per fenced target"},
 };
 
 static uint32_t fail(const stockade_ctx *ctx, uint32_t rc, const char *what, const char *detail)
@@ -28,12 +28,13 @@ static uint32_t fail(const stockade_ctx *ctx, uint32_t rc, const char *what, con
     return rc;
 }
 
-static uint32_t ff_open(const stockade_param *p, size_t n, const stockade_ctx *ctx, void **handle)
+static uint32_t ff_open(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t flags, void **handle)
 {
     const char *dir = NULL;
-    for (size_t i = 0; i < n; ++i)
-        if (strcmp(p[i].name, "dir") == 0)
-            dir = p[i].value;
+    STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+    for (size_t i = 0; i < n; ++i) /* stockade_param_at: the stride is the host's struct_size */
+        if (strcmp(stockade_param_at(p, i)->name, "dir") == 0)
+            dir = stockade_param_at(p, i)->value;
     if (!dir || !*dir || strlen(dir) >= sizeof(((flagfile *)0)->dir))
         return fail(ctx, STOCKADE_RC_BAD_CONFIG, "parameter 'dir'", "a folder name is required");
     flagfile *f = calloc(1, sizeof *f);
@@ -44,7 +45,11 @@ static uint32_t ff_open(const stockade_param *p, size_t n, const stockade_ctx *c
     return STOCKADE_RC_OK;
 }
 
-static void ff_close(void *handle) { free(handle); }
+static void ff_close(void *handle, uint32_t flags)
+{
+    (void)flags; /* none defined; close cannot fail */
+    free(handle);
+}
 
 static int flag_path(const flagfile *f, const char *target, char *out, size_t size)
 {
@@ -54,9 +59,10 @@ static int flag_path(const flagfile *f, const char *target, char *out, size_t si
     return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
-static uint32_t ff_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t *state)
+static uint32_t ff_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *state)
 {
     char path[1024];
+    STOCKADE_CHECK_FLAGS(flags, 0, ctx);
     if (flag_path(handle, target, path, sizeof path) != 0)
         return fail(ctx, STOCKADE_RC_UNKNOWN_TARGET, "target", "not a plain name");
     *state = access(path, F_OK) == 0 ? STOCKADE_POWER_OFF : STOCKADE_POWER_ON;
@@ -68,8 +74,7 @@ static uint32_t ff_power(void *handle, const stockade_ctx *ctx, uint32_t action,
 {
     char path[1024];
     uint32_t state = STOCKADE_POWER_UNKNOWN;
-    if (flags != 0)
-        return fail(ctx, STOCKADE_RC_BAD_CONFIG, "power", "unknown flags");
+    STOCKADE_CHECK_FLAGS(flags, 0, ctx);
     if (flag_path(handle, target, path, sizeof path) != 0)
         return fail(ctx, STOCKADE_RC_UNKNOWN_TARGET, "target", "not a plain name");
     if (action == STOCKADE_ACTION_OFF) {
@@ -83,7 +88,7 @@ static uint32_t ff_power(void *handle, const stockade_ctx *ctx, uint32_t action,
         return fail(ctx, STOCKADE_RC_UNSUPPORTED, "power", "only off and on");
     }
     /* Confirm by reading the state back, as every agent must. */
-    ff_status(handle, ctx, target, &state);
+    ff_status(handle, ctx, target, 0, &state);
     if (state != (action == STOCKADE_ACTION_OFF ? STOCKADE_POWER_OFF : STOCKADE_POWER_ON))
         return fail(ctx, STOCKADE_RC_FAILED, path, "state did not change");
     *verified = action == STOCKADE_ACTION_OFF ? STOCKADE_VERIFIED_OFF : STOCKADE_VERIFIED_ON;
@@ -91,11 +96,19 @@ static uint32_t ff_power(void *handle, const stockade_ctx *ctx, uint32_t action,
 }
 
 static const stockade_agent agent = {
-    STOCKADE_ABI_MAJOR, sizeof(stockade_agent), STOCKADE_ABI_MINOR,
-    STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_STATUS,
-    "flagfile", "1.0", "Fences a target by creating <dir>/<target>.off (an out-of-tree example)", "",
-    params, sizeof params / sizeof params[0], sizeof(stockade_param_desc),
-    ff_open, ff_close, ff_power, ff_status, NULL, NULL,
+    STOCKADE_AGENT_HEADER,
+    .capabilities = STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_STATUS,
+    .name = "flagfile",
+    .version = "1.0",
+    .summary = "Fences a target by creating <dir>/<target>.off (an out-of-tree example)",
+    .description = "",
+    .params = params,
+    .n_params = sizeof params / sizeof params[0],
+    .param_struct_size = sizeof(stockade_param_desc),
+    .open = ff_open,
+    .close = ff_close,
+    .power = ff_power,
+    .status = ff_status,
 };
 
 STOCKADE_EXPORT const stockade_agent *stockade_agent_entry(void) { return &agent; }

@@ -248,6 +248,14 @@ OptionTable::OptionTable(const AgentInfo *agent, bool generic) : agent_(agent), 
         }
         if (k.field == Field::Agent)
             s.required = true;
+        // An agent that states its own need (time_needed: an operator's answer, a standby wait)
+        // gets that as its overall deadline unless total_timeout is given: 55 is not what applies.
+        if (k.field == Field::TotalTimeout && agent_ && agent_->time_needed) {
+            s.default_value.reset();
+            s.shortdesc = "Overall deadline of one run; unset, what the agent says it needs for the action (its own "
+                          "waits: see its parameters), at least 55. Set it to the cluster's timeout for this device "
+                          "(pcmk_off_timeout) to have a longer need refused by validate-all and monitor";
+        }
         if (param) {
             claimed.push_back(param);
             s.names.push_back(norm(param->name));
@@ -299,6 +307,16 @@ OptionTable::OptionTable(const AgentInfo *agent, bool generic) : agent_(agent), 
                                          return o && o->field != Field::None;
                                      }),
                       s.names.end());
+        // A parameter all of whose names are front-end options (libvirt's plug/port, ipmi's
+        // password_script) is that option: the front-end fills it (the target, the script's
+        // password); listing it again would put one name twice in the metadata.  One whose own
+        // name is taken (sfex_wrapper's nodename) goes by its first free alias (sfex_nodename).
+        if (s.names.empty())
+            continue;
+        if (const OptionSpec *o = find_stdin(p.name); o && o->field != Field::None) {
+            s.key = s.names.front();
+            s.longopt = dashed(s.key);
+        }
         s.param = &p;
         s.secret = p.secret();
         s.content = content_of(p);
@@ -669,6 +687,7 @@ Result<FrontendSettings> settle(const ParsedInput &in, const OptionTable &table,
         *n.out = int(*i);
     }
 
+    s.total_timeout_set = in.has(Field::TotalTimeout);
     s.verbose_level = in.verbose_count;
     if (auto v = in.get(Field::VerboseLevel)) {
         auto i = py_int(*v);

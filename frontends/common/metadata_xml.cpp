@@ -57,6 +57,15 @@ std::string metadata_xml(const OptionTable &table, std::string_view program_name
             entries.push_back({s.key, &s, " deprecated=\"1\""});
             entries.push_back({s.new_key, &s, fmt::format(" obsoletes=\"{}\"", xml_escape(s.key))});
         }
+        // Every other name the option accepts (an agent's aliases: libvirt's connect_timeout under
+        // login_timeout, cluster-glue names) is listed too, as fence-agents lists an old name:
+        // deprecated, same content.  pcmk_* names are Pacemaker's own and never listed.
+        for (const auto &n : s.names) {
+            if (n == s.key || n == s.new_key || n.rfind("pcmk_", 0) == 0 || table.find_stdin(n) != &s)
+                continue;
+            if (std::none_of(entries.begin(), entries.end(), [&](const Entry &e) { return e.name == n; }))
+                entries.push_back({n, &s, " deprecated=\"1\""});
+        }
     }
     std::stable_sort(entries.begin(), entries.end(), [](const Entry &x, const Entry &y) {
         return std::tie(x.spec->order, x.name) < std::tie(y.spec->order, y.name);

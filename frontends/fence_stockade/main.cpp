@@ -48,6 +48,7 @@
 #include "stockade/registry.hpp"
 #include "stockade/sequence.hpp"
 #include "stockade/session.hpp"
+#include "stockade/time_budget.hpp"
 #include "stockade/text.hpp"
 
 using namespace stockade;
@@ -148,7 +149,7 @@ public:
     Run(const AgentRegistry &registry, const AgentInfo &agent, const FrontendSettings &s, Logger &log,
         std::string label, int64_t start_ms)
         : registry_(registry), agent_(agent), s_(s), log_(log), label_(std::move(label)),
-          deadline_ms_(start_ms + int64_t(s.total_timeout_s) * 1000), targets_(s.targets)
+          start_ms_(start_ms), deadline_ms_(start_ms + int64_t(s.total_timeout_s) * 1000), targets_(s.targets)
     {
         // A single-target device (a BMC) may be asked without a plug: it has one target.
         if (targets_.empty())
@@ -161,8 +162,12 @@ public:
 
 private:
     Millis budget(int seconds) const;
+    // The agent's own need (time_needed) against total_timeout: grows the run's deadline to hold
+    // it when total_timeout was not given; when it was given and is too short, the refusal (for
+    // validate-all and monitor) comes back as a value.  False after printing an agent error.
+    bool settle_limits(const ParamList &params, std::string &refusal);
     bool open(const ParamList &params);
-    int fail(uint32_t rc, Phase phase, const std::string &what, const OpResult &r);
+    int fail(uint32_t rc, Phase phase, const std::string &what, const OpResult &r, bool agents_answer = false);
     // Every target as a device of the one sequence, sharing our session.
     std::vector<SequenceDevice> devices() const;
     SequencePolicy policy() const;
@@ -177,7 +182,9 @@ private:
     const FrontendSettings &s_;
     Logger &log_;
     std::string label_;
+    int64_t start_ms_;
     int64_t deadline_ms_;
+    ParamList params_; // as opened: what the agent's time_needed reads
     std::vector<std::string> targets_;
     std::unique_ptr<AgentSession> session_;
 };
@@ -188,9 +195,53 @@ Millis Run::budget(int seconds) const
     return Millis(std::max<int64_t>(0, std::min<int64_t>(int64_t(seconds) * 1000, left)));
 }
 
-int Run::fail(uint32_t rc, Phase phase, const std::string &what, const OpResult &r)
+bool Run::settle_limits(const ParamList &params, std::string &refusal)
 {
-    log_.log(STOCKADE_LOG_ERR, std::string(failure_text(rc, phase)));
+    params_ = params;
+    const Millis status_budget{int64_t(s_.login_timeout_s + s_.shell_timeout_s) * 1000};
+    const Millis total{int64_t(s_.total_timeout_s) * 1000};
+    std::vector<std::string> actions;
+    if (s_.action == "validate-all" || s_.action == "monitor") {
+        actions = {"off"};
+        if (agent_.can(STOCKADE_CAP_REBOOT))
+            actions.push_back("reboot");
+    } else if (auto pa = parse_power_action(s_.action)) {
+        actions = {s_.action};
+    }
+    for (const auto &a : actions) {
+        auto need = run_need(agent_, params, uint32_t(*parse_power_action(a)), status_budget);
+        if (!need) {
+            log_.log(STOCKADE_LOG_ERR, "Failed: " + need.error().message);
+            return false;
+        }
+        if (!need->has_value())
+            continue;
+        if (s_.action == "validate-all")
+            log_.logf(STOCKADE_LOG_NOTICE,
+                      "{} needs up to {} for {}: give the device at least that (Pacemaker: pcmk_{}_timeout), "
+                      "and pcmk_{}_retries=1 so a retry does not start the wait again",
+                      agent_.name, seconds_text(**need), a, a, a);
+        if (!s_.total_timeout_set) {
+            // Nobody told us the caller's limit: the agent's own wait decides (the docs and the
+            // metadata tell Pacemaker users to set pcmk_<action>_timeout to at least this).
+            deadline_ms_ = std::max(deadline_ms_, start_ms_ + (**need).count());
+            continue;
+        }
+        if (auto fits = check_fits(agent_.name, a, **need, "total_timeout", total); !fits && refusal.empty())
+            refusal = fits.error().message;
+    }
+    return true;
+}
+
+int Run::fail(uint32_t rc, Phase phase, const std::string &what, const OpResult &r, bool agents_answer)
+{
+    // An agent that answered "not done" to off/reboot (stonith-helper: the node still answers)
+    // says why; that reason is the first line, never a timeout nobody had (Pacemaker reads "timed
+    // out" in stderr as a timeout).  A read-back that contradicts the off keeps fence-agents' line.
+    if (agents_answer && rc == STOCKADE_RC_FAILED && phase == Phase::Off && !r.message.empty())
+        log_.log(STOCKADE_LOG_ERR, "Failed: " + r.message);
+    else
+        log_.log(STOCKADE_LOG_ERR, std::string(failure_text(rc, phase)));
     log_.logf(STOCKADE_LOG_ERR, "{}: {} failed ({}): {}", label_, what, result_code_info(rc).name,
               r.message.empty() ? std::string(result_code_info(rc).meaning) : r.message);
     return 1;
@@ -215,9 +266,14 @@ bool Run::open(const ParamList &params)
 
 int Run::validate(const ParamList &params)
 {
-    if (!open(params))
+    std::string refusal;
+    if (!settle_limits(params, refusal) || !open(params))
         return 1;
     session_->close();
+    if (!refusal.empty()) {
+        log_.log(STOCKADE_LOG_ERR, "Failed: " + refusal);
+        return 1;
+    }
     return 0;
 }
 
@@ -230,6 +286,9 @@ std::vector<SequenceDevice> Run::devices() const
     DeviceBudget b{Millis(query * 1000),         Millis(query * 1000),  Millis(power * 1000), Millis(power * 1000),
                    Millis((s_.login_timeout_s + 2 * (s_.power_timeout_s + s_.power_wait_s)) * 1000),
                    Millis(query * 1000),         Millis(0)};
+    // An agent whose work is waiting states its own need for each power action; that replaces the
+    // power-device formula (a wrong statement was refused when the parameters were settled).
+    (void)apply_time_needed(b, agent_, params_);
     std::vector<SequenceDevice> devs;
     for (const auto &t : targets_) {
         SequenceDevice d;
@@ -272,7 +331,8 @@ int Run::fail_sequence(const SequenceOutcome &o, const std::vector<SequenceDevic
                   : st.op == "verify" && st.expect == STOCKADE_POWER_OFF ? Phase::Off
                   : st.op == "verify" && st.expect == STOCKADE_POWER_ON  ? Phase::On
                                                                           : Phase::Other;
-    return fail(st.result.rc, phase, fmt::format("{} of '{}'", st.op, devs[st.device].target), st.result);
+    return fail(st.result.rc, phase, fmt::format("{} of '{}'", st.op, devs[st.device].target), st.result,
+                st.op == "off" || st.op == "reboot");
 }
 
 int Run::do_list(bool with_status)
@@ -355,8 +415,17 @@ int Run::execute(const ParamList &params)
         log_.log(STOCKADE_LOG_ERR, "Please use '-h' for usage");
         return 1;
     }
-    if (!open(params))
+    std::string refusal;
+    if (!settle_limits(params, refusal) || !open(params))
         return 1;
+    if (!refusal.empty()) {
+        if (a == "monitor") { // the time to say so: Pacemaker runs monitor when the device starts
+            session_->close();
+            log_.log(STOCKADE_LOG_ERR, "Failed: " + refusal);
+            return 1;
+        }
+        log_.log(STOCKADE_LOG_WARNING, refusal + "; this run is cut at total_timeout");
+    }
     int rc = 1;
     if (a == "list" || a == "list-status")
         rc = do_list(a == "list-status");

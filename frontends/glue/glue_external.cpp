@@ -32,6 +32,7 @@
 #include "stockade/registry.hpp"
 #include "stockade/sequence.hpp"
 #include "stockade/session.hpp"
+#include "stockade/time_budget.hpp"
 #include "stockade/text.hpp"
 
 using namespace stockade;
@@ -257,6 +258,31 @@ int run(int argc, char **argv)
         return S_BADCONFIG;
     }
 
+    // The agent's own need (time_needed: an operator's answer, a standby wait) replaces the
+    // per-operation timeout for power actions.  cluster-glue sets no limit of its own; the caller's
+    // is what stockade_timeout says it is, so a need beyond a given stockade_timeout is refused
+    // by `status` (the monitor) with both numbers, and only warned about when fencing.
+    const bool timeout_given = std::getenv(std::string(kTimeoutParam).c_str()) != nullptr;
+    DeviceBudget budget{timeout, timeout, timeout, timeout, timeout, timeout, Millis(0)};
+    std::string refusal;
+    for (uint32_t action : {STOCKADE_ACTION_OFF, STOCKADE_ACTION_REBOOT}) {
+        if (!agent->can(power_action_info(PowerAction(action)).capability))
+            continue;
+        auto need = agent_time_needed(*agent, *params, action);
+        if (!need) {
+            logger.logf(STOCKADE_LOG_ERR, "{}", need.error().message);
+            return S_BADCONFIG;
+        }
+        if (!need->has_value())
+            continue;
+        if (!timeout_given)
+            (action == STOCKADE_ACTION_OFF ? budget.off : budget.reboot) = std::max(timeout, **need);
+        else if (auto fits = check_fits(agent->name, power_action_info(PowerAction(action)).name, **need,
+                                        kTimeoutParam, timeout);
+                 !fits && refusal.empty())
+            refusal = fits.error().message;
+    }
+
     SessionOptions o;
     o.isolate = true;
     o.logger = &logger;
@@ -297,6 +323,11 @@ int run(int argc, char **argv)
         break;
     }
     case Op::Status: {
+        if (!refusal.empty()) {
+            logger.logf(STOCKADE_LOG_ERR, "status: {}", refusal);
+            rc = S_BADCONFIG;
+            break;
+        }
         OpResult r;
         if (agent->can(STOCKADE_CAP_MONITOR))
             r = session->monitor(timeout);
@@ -318,7 +349,9 @@ int run(int argc, char **argv)
         dev.target = target;
         dev.agent = agent;
         dev.session = session.get();
-        dev.budget = DeviceBudget{timeout, timeout, timeout, timeout, timeout, timeout, Millis(0)};
+        dev.budget = budget;
+        if (!refusal.empty())
+            logger.logf(STOCKADE_LOG_WARNING, "{}; this {} is cut at {}", refusal, op->name, kTimeoutParam);
         SequencePolicy policy;
         SequenceOutcome out = run_sequence(std::span(&dev, 1), a, policy);
         if (!out.success) {

@@ -17,16 +17,20 @@ static pid_t g_loaded_by;
 
 __attribute__((constructor)) static void on_load(void) { g_loaded_by = getpid(); }
 
-static uint32_t ca_open(const stockade_param *p, size_t n, const stockade_ctx *ctx, void **handle)
+static uint32_t ca_open(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t flags, void **handle)
 {
     (void)p;
     (void)n;
-    (void)ctx;
+    STOCKADE_CHECK_FLAGS(flags, 0, ctx);
     *handle = &g_calls;
     return STOCKADE_RC_OK;
 }
 
-static void ca_close(void *handle) { (void)handle; }
+static void ca_close(void *handle, uint32_t flags)
+{
+    (void)handle;
+    (void)flags;
+}
 
 static uint32_t ca_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
                          uint32_t *verified)
@@ -35,13 +39,15 @@ static uint32_t ca_power(void *handle, const stockade_ctx *ctx, uint32_t action,
     (void)ctx;
     (void)action;
     (void)target;
-    (void)flags;
     *verified = STOCKADE_VERIFIED_OFF;
+    STOCKADE_CHECK_FLAGS(flags, 0, ctx);
     return STOCKADE_RC_OK;
 }
 
-static uint32_t ca_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t *power_state)
+static uint32_t ca_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags,
+                          uint32_t *power_state)
 {
+    STOCKADE_CHECK_FLAGS(flags, 0, ctx);
     (void)handle;
     (void)target;
     ++g_calls;

@@ -5,6 +5,15 @@
  * target's power state in a file (state_file, "on"/"off"), so a sequence of operations across
  * separate agent-host processes behaves like a real device, and appends every call to a journal
  * file so tests can assert the order of operations across devices.  Never installed.
+ *
+ * Built three ways to prove the ABI's growth rule (agent.h, "Versions and growth"):
+ *   - as is: today's minor;
+ *   - TESTAGENT_V1_0: the frozen ABI 1.0 layout (agent_v1_0.h): unversioned parameters, no flags
+ *     on open/close/status/list/monitor, abi_minor 0;
+ *   - TESTAGENT_LATER_MINOR: as if from a later minor: a larger descriptor with an entry point
+ *     today's host does not know, larger parameter rows, a larger stockade_param expected (with
+ *     a field read only when the host provides it), and a capability bit no host knows yet.
+ *   (TESTAGENT_ABI_MAJOR=2 builds one the host must refuse.)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +28,9 @@
 #include <unistd.h>
 
 #include "stockade/agent.h"
+#ifdef TESTAGENT_V1_0
+#include "stockade/agent_v1_0.h"
+#endif
 
 #ifndef TESTAGENT_ABI_MAJOR
 #define TESTAGENT_ABI_MAJOR STOCKADE_ABI_MAJOR
@@ -48,32 +60,39 @@ typedef struct {
     int fork_child;
 } testagent;
 
+#if !defined(TESTAGENT_LATER_MINOR)
+#define ROW(...) {STOCKADE_PARAM_DESC_HEADER, __VA_ARGS__}
 static const stockade_param_desc params[] = {
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "mode", STOCKADE_PARAM_SELECT, 0, "succeed",
-     "succeed|fail|hang|crash|abort|unreachable|denied|timeout", "behaviour", "What power actions do"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "status_mode", STOCKADE_PARAM_SELECT, 0, "file",
-     "file|on|off|fail|hang", NULL, "What status reports (file = the state file, default on)"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "state_file", STOCKADE_PARAM_STRING, 0, NULL, NULL, NULL,
-     "File holding the simulated power state (on/off)"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "journal", STOCKADE_PARAM_STRING, 0, NULL, NULL, NULL,
-     "File every call is appended to"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "pid_file", STOCKADE_PARAM_STRING, 0, NULL, NULL, NULL,
-     "File the agent process (and its forked child) write their pids to"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "fail_until_file", STOCKADE_PARAM_STRING, 0, NULL, NULL, NULL,
-     "Power actions fail until this file exists"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "hostlist", STOCKADE_PARAM_STRING, 0, NULL, NULL,
-     "pcmk_host_list", "Targets accepted (space/comma separated); empty = any"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "label", STOCKADE_PARAM_STRING, 0, "test", NULL, NULL,
-     "Name written to the journal"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "delay_ms", STOCKADE_PARAM_INTEGER, 0, "0", NULL, NULL,
-     "Sleep this long before every operation"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "verify", STOCKADE_PARAM_BOOLEAN, 0, "1", NULL, NULL,
-     "Report the power action as verified"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "fork_child", STOCKADE_PARAM_BOOLEAN, 0, "0", NULL, NULL,
-     "Start a child process before hanging (tests tree kills)"},
-    {STOCKADE_ABI_MAJOR, sizeof(stockade_param_desc), "password", STOCKADE_PARAM_STRING, STOCKADE_PARAM_SECRET, NULL,
-     NULL, "passwd", "A secret; never shown"},
+    ROW(.name = "mode", .type = STOCKADE_PARAM_SELECT, .default_value = "succeed",
+        .choices = "succeed|fail|hang|crash|abort|unreachable|denied|timeout", .aliases = "behaviour",
+        .description = "What power actions do"),
+    ROW(.name = "status_mode", .type = STOCKADE_PARAM_SELECT, .default_value = "file", .choices = "file|on|off|fail|hang",
+        .description = "What status reports (file = the state file, default on)"),
+    ROW(.name = "state_file", .type = STOCKADE_PARAM_STRING,
+        .description = "File holding the simulated power state (on/off)"),
+    ROW(.name = "journal", .type = STOCKADE_PARAM_STRING, .description = "File every call is appended to"),
+    ROW(.name = "pid_file", .type = STOCKADE_PARAM_STRING,
+        .description = "File the agent process (and its forked child) write their pids to"),
+    ROW(.name = "fail_until_file", .type = STOCKADE_PARAM_STRING,
+        .description = "Power actions fail until this file exists"),
+    ROW(.name = "hostlist", .type = STOCKADE_PARAM_STRING, .aliases = "pcmk_host_list",
+        .description = "Targets accepted (space/comma separated); empty = any"),
+    ROW(.name = "label", .type = STOCKADE_PARAM_STRING, .default_value = "test",
+        .description = "Name written to the journal"),
+    ROW(.name = "delay_ms", .type = STOCKADE_PARAM_INTEGER, .default_value = "0",
+        .description = "Sleep this long before every operation"),
+    ROW(.name = "verify", .type = STOCKADE_PARAM_BOOLEAN, .default_value = "1",
+        .description = "Report the power action as verified"),
+    ROW(.name = "fork_child", .type = STOCKADE_PARAM_BOOLEAN, .default_value = "0",
+        .description = "Start a child process before hanging (tests tree kills)"),
+    ROW(.name = "password", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_SECRET, .aliases = "passwd",
+        .description = "A secret; never shown"),
+    ROW(.name = "needed_ms", .type = STOCKADE_PARAM_INTEGER, .default_value = "0",
+        .description = "What time_needed states for power actions (0 = no statement, the host's formula applies)"),
 };
+#undef ROW
+#endif
+
 
 __attribute__((format(printf, 2, 3))) static void set_err(const stockade_ctx *ctx, const char *fmt, ...)
 {
@@ -181,45 +200,45 @@ static void write_state(const testagent *t, uint32_t st)
     }
 }
 
-static uint32_t ta_open(const stockade_param *p, size_t n, const stockade_ctx *ctx, void **handle)
+/* One parameter; 0 when the name is unknown. */
+static int take_param(testagent *t, const char *k, const char *v)
 {
-    size_t i;
+    if (!strcmp(k, "mode")) copy(t->mode, sizeof t->mode, v);
+    else if (!strcmp(k, "status_mode")) copy(t->status_mode, sizeof t->status_mode, v);
+    else if (!strcmp(k, "state_file")) copy(t->state_file, sizeof t->state_file, v);
+    else if (!strcmp(k, "journal")) copy(t->journal, sizeof t->journal, v);
+    else if (!strcmp(k, "pid_file")) copy(t->pid_file, sizeof t->pid_file, v);
+    else if (!strcmp(k, "fail_until_file")) copy(t->fail_until_file, sizeof t->fail_until_file, v);
+    else if (!strcmp(k, "hostlist")) copy(t->hostlist, sizeof t->hostlist, v);
+    else if (!strcmp(k, "label")) copy(t->label, sizeof t->label, v);
+    else if (!strcmp(k, "delay_ms")) t->delay_ms = strtol(v, NULL, 10);
+    else if (!strcmp(k, "verify")) t->verify = !strcmp(v, "1");
+    else if (!strcmp(k, "fork_child")) t->fork_child = !strcmp(v, "1");
+    else if (!strcmp(k, "password")) { /* accepted, never used or shown */ }
+    else if (!strcmp(k, "needed_ms")) { /* read by time_needed only */ }
+    else return 0;
+    return 1;
+}
+
+static testagent *new_testagent(const stockade_ctx *ctx)
+{
     testagent *t = calloc(1, sizeof *t);
     if (!t) {
         set_err(ctx, "%s", "out of memory");
-        return STOCKADE_RC_INTERNAL;
+        return NULL;
     }
     copy(t->mode, sizeof t->mode, "succeed");
     copy(t->status_mode, sizeof t->status_mode, "file");
     copy(t->label, sizeof t->label, "test");
     t->verify = 1;
-    for (i = 0; i < n; ++i) {
-        const char *k = p[i].name, *v = p[i].value;
-        if (!strcmp(k, "mode")) copy(t->mode, sizeof t->mode, v);
-        else if (!strcmp(k, "status_mode")) copy(t->status_mode, sizeof t->status_mode, v);
-        else if (!strcmp(k, "state_file")) copy(t->state_file, sizeof t->state_file, v);
-        else if (!strcmp(k, "journal")) copy(t->journal, sizeof t->journal, v);
-        else if (!strcmp(k, "pid_file")) copy(t->pid_file, sizeof t->pid_file, v);
-        else if (!strcmp(k, "fail_until_file")) copy(t->fail_until_file, sizeof t->fail_until_file, v);
-        else if (!strcmp(k, "hostlist")) copy(t->hostlist, sizeof t->hostlist, v);
-        else if (!strcmp(k, "label")) copy(t->label, sizeof t->label, v);
-        else if (!strcmp(k, "delay_ms")) t->delay_ms = strtol(v, NULL, 10);
-        else if (!strcmp(k, "verify")) t->verify = !strcmp(v, "1");
-        else if (!strcmp(k, "fork_child")) t->fork_child = !strcmp(v, "1");
-        else if (!strcmp(k, "password")) { /* accepted, never used or shown */ }
-        else {
-            set_err(ctx, "unknown parameter '%s'", k);
-            free(t);
-            return STOCKADE_RC_BAD_CONFIG;
-        }
-    }
-    *handle = t;
-    return STOCKADE_RC_OK;
+    return t;
 }
 
-static void ta_close(void *h)
+static uint32_t unknown_param(const stockade_ctx *ctx, testagent *t, const char *k)
 {
-    free(h);
+    set_err(ctx, "unknown parameter '%s'", k);
+    free(t);
+    return STOCKADE_RC_BAD_CONFIG;
 }
 
 static uint32_t ta_power(void *h, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
@@ -229,10 +248,7 @@ static uint32_t ta_power(void *h, const stockade_ctx *ctx, uint32_t action, cons
     const char *name = action == STOCKADE_ACTION_OFF ? "off" : action == STOCKADE_ACTION_ON ? "on"
                      : action == STOCKADE_ACTION_REBOOT ? "reboot" : action == STOCKADE_ACTION_DIAG ? "diag" : "?";
     *verified = 0;
-    if (flags) {
-        set_err(ctx, "%s", "unknown flags");
-        return STOCKADE_RC_BAD_CONFIG;
-    }
+    STOCKADE_CHECK_FLAGS(flags, 0, ctx);
     journal(t, name, target);
     if (ctx->log) {
         char msg[256];
@@ -274,7 +290,7 @@ static uint32_t ta_power(void *h, const stockade_ctx *ctx, uint32_t action, cons
     return STOCKADE_RC_OK;
 }
 
-static uint32_t ta_status(void *h, const stockade_ctx *ctx, const char *target, uint32_t *state)
+static uint32_t status_impl(void *h, const stockade_ctx *ctx, const char *target, uint32_t *state)
 {
     testagent *t = h;
     journal(t, "status", target);
@@ -291,7 +307,7 @@ static uint32_t ta_status(void *h, const stockade_ctx *ctx, const char *target, 
     return STOCKADE_RC_OK;
 }
 
-static uint32_t ta_list(void *h, const stockade_ctx *ctx, stockade_list_fn emit, void *ectx)
+static uint32_t list_impl(void *h, const stockade_ctx *ctx, stockade_list_fn emit, void *ectx)
 {
     testagent *t = h;
     char buf[1024];
@@ -303,7 +319,7 @@ static uint32_t ta_list(void *h, const stockade_ctx *ctx, stockade_list_fn emit,
     return STOCKADE_RC_OK;
 }
 
-static uint32_t ta_monitor(void *h, const stockade_ctx *ctx)
+static uint32_t monitor_impl(void *h, const stockade_ctx *ctx)
 {
     testagent *t = h;
     if (!strcmp(t->mode, "unreachable")) {
@@ -313,27 +329,238 @@ static uint32_t ta_monitor(void *h, const stockade_ctx *ctx)
     return STOCKADE_RC_OK;
 }
 
+static const char *const testagent_summary = "Test-only agent whose behaviour is chosen by parameters";
+static const char *const testagent_description =
+    "Simulates a power switch with a state file; can fail, hang, crash or lie on request.";
+
+#if defined(TESTAGENT_V1_0)
+/* ---- ABI 1.0: {name, value} parameters, no flags but on power() ------------------------------ */
+
+static uint32_t ta_open(const stockade_v1_0_param *p, size_t n, const stockade_ctx *ctx, void **handle)
+{
+    size_t i;
+    testagent *t = new_testagent(ctx);
+    if (!t)
+        return STOCKADE_RC_INTERNAL;
+    for (i = 0; i < n; ++i)
+        if (!take_param(t, p[i].name, p[i].value))
+            return unknown_param(ctx, t, p[i].name);
+    journal(t, "open", "abi-1.0");
+    *handle = t;
+    return STOCKADE_RC_OK;
+}
+
+static void ta_close(void *h)
+{
+    free(h);
+}
+
+static const stockade_v1_0_agent descriptor = {
+    .abi_major = TESTAGENT_ABI_MAJOR,
+    .struct_size = sizeof(stockade_v1_0_agent),
+    .abi_minor = 0,
+    .capabilities = TESTAGENT_CAPS,
+    .name = TESTAGENT_NAME,
+    .version = "1",
+    .summary = testagent_summary,
+    .description = testagent_description,
+    .params = params,
+    .n_params = sizeof params / sizeof params[0],
+    .param_struct_size = sizeof(stockade_param_desc),
+    .open = ta_open,
+    .close = ta_close,
+    .power = ta_power,
+    .status = (TESTAGENT_CAPS & STOCKADE_CAP_STATUS) ? status_impl : NULL,
+    .list = list_impl,
+    .monitor = monitor_impl,
+};
+
+STOCKADE_EXPORT const stockade_agent *stockade_agent_entry(void)
+{
+    /* The 1.0 descriptor has the same field offsets; the host reads it as stockade_v1_0_agent
+     * because abi_minor is 0. */
+    return (const stockade_agent *)(const void *)&descriptor;
+}
+
+#else
+/* ---- today's minor (and a later one below) ---------------------------------------------------- */
+
+#if defined(TESTAGENT_LATER_MINOR)
+/* What a later minor might append (invented for the test: no host knows these fields). */
+typedef struct {
+    stockade_param base;
+    uint32_t origin; /* where the value came from */
+} later_param;
+typedef struct {
+    stockade_ctx base;
+    uint64_t trace_id;
+} later_ctx;
+#endif
+
+static uint32_t ta_open(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t flags, void **handle)
+{
+    size_t i;
+    testagent *t;
+    int later_fields = 0;
+    STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+    t = new_testagent(ctx);
+    if (!t)
+        return STOCKADE_RC_INTERNAL;
+    for (i = 0; i < n; ++i) {
+        const stockade_param *q = stockade_param_at(p, i);
+#if defined(TESTAGENT_LATER_MINOR)
+        if (STOCKADE_HAS_FIELD(q, later_param, origin))
+            later_fields = 1;
+#endif
+        if (!take_param(t, q->name, q->value))
+            return unknown_param(ctx, t, q->name);
+    }
+#if defined(TESTAGENT_LATER_MINOR)
+    if (STOCKADE_HAS_FIELD(ctx, later_ctx, trace_id))
+        later_fields = 1;
+    journal(t, "open", later_fields ? "later-fields-present" : "later-fields-absent");
+#else
+    (void)later_fields;
+#endif
+    *handle = t;
+    return STOCKADE_RC_OK;
+}
+
+static void ta_close(void *h, uint32_t flags)
+{
+    (void)flags; /* none defined; close cannot fail */
+    free(h);
+}
+
+static uint32_t ta_status(void *h, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *state)
+{
+    STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+    return status_impl(h, ctx, target, state);
+}
+
+static uint32_t ta_list(void *h, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *ectx)
+{
+    STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+    return list_impl(h, ctx, emit, ectx);
+}
+
+static uint32_t ta_monitor(void *h, const stockade_ctx *ctx, uint32_t flags)
+{
+    STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+    return monitor_impl(h, ctx);
+}
+
+/* needed_ms for power actions; no statement (the host's formula) when it is 0 or for status. */
+static uint32_t ta_time_needed(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t action,
+                               uint32_t flags, uint32_t *needed_ms)
+{
+    size_t i;
+    long v = 0;
+    STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+    for (i = 0; i < n; ++i)
+        if (!strcmp(stockade_param_at(p, i)->name, "needed_ms"))
+            v = strtol(stockade_param_at(p, i)->value, NULL, 10);
+    if (v <= 0 || action == 0)
+        return STOCKADE_RC_UNSUPPORTED;
+    *needed_ms = (uint32_t)v;
+    return STOCKADE_RC_OK;
+}
+
+#if defined(TESTAGENT_LATER_MINOR)
+/* A later minor's larger parameter row and descriptor, and a capability bit no host knows. */
+typedef struct {
+    stockade_param_desc base;
+    const char *unit;
+    uint32_t role;
+} later_param_desc;
+
+typedef struct {
+    stockade_agent base;
+    uint32_t (*fence_check)(void *handle, const stockade_ctx *ctx, uint32_t flags);
+    void *reserved[4];
+} later_agent;
+
+#define TESTAGENT_CAP_LATER 0x40000000u
+#define LATER_ROW(...) {.base = {.abi_major = STOCKADE_ABI_MAJOR, .struct_size = sizeof(later_param_desc), __VA_ARGS__}}
+
+static const later_param_desc later_params[] = {
+    LATER_ROW(.name = "mode", .type = STOCKADE_PARAM_SELECT, .default_value = "succeed",
+              .choices = "succeed|fail|hang|crash|abort|unreachable|denied|timeout", .description = "power actions"),
+    LATER_ROW(.name = "status_mode", .type = STOCKADE_PARAM_SELECT, .default_value = "file",
+              .choices = "file|on|off|fail|hang", .description = "what status reports"),
+    LATER_ROW(.name = "state_file", .type = STOCKADE_PARAM_STRING, .description = "simulated power state"),
+    LATER_ROW(.name = "journal", .type = STOCKADE_PARAM_STRING, .description = "call journal"),
+    LATER_ROW(.name = "hostlist", .type = STOCKADE_PARAM_STRING, .aliases = "pcmk_host_list",
+              .description = "accepted targets"),
+    LATER_ROW(.name = "label", .type = STOCKADE_PARAM_STRING, .default_value = "later", .description = "journal name"),
+    LATER_ROW(.name = "needed_ms", .type = STOCKADE_PARAM_INTEGER, .default_value = "0",
+              .description = "time_needed for power actions"),
+};
+#undef LATER_ROW
+
+static uint32_t ta_fence_check(void *h, const stockade_ctx *ctx, uint32_t flags)
+{
+    (void)h;
+    (void)flags;
+    set_err(ctx, "%s", "a host that does not know fence_check must never call it");
+    return STOCKADE_RC_INTERNAL;
+}
+
+static const later_agent descriptor = {
+    .base =
+        {
+            .abi_major = TESTAGENT_ABI_MAJOR,
+            .struct_size = sizeof(later_agent),
+            .abi_minor = STOCKADE_ABI_MINOR + 1,
+            .capabilities = TESTAGENT_CAPS | TESTAGENT_CAP_LATER,
+            .name = "testagent",
+            .version = "later",
+            .summary = testagent_summary,
+            .description = testagent_description,
+            .params = &later_params[0].base,
+            .n_params = sizeof later_params / sizeof later_params[0],
+            .param_struct_size = sizeof(later_param_desc),
+            .open = ta_open,
+            .close = ta_close,
+            .power = ta_power,
+            .status = ta_status,
+            .list = ta_list,
+            .monitor = ta_monitor,
+            .time_needed = ta_time_needed,
+        },
+    .fence_check = ta_fence_check,
+};
+
+STOCKADE_EXPORT const stockade_agent *stockade_agent_entry(void)
+{
+    return &descriptor.base;
+}
+
+#else
 static const stockade_agent descriptor = {
-    TESTAGENT_ABI_MAJOR,
-    sizeof(stockade_agent),
-    STOCKADE_ABI_MINOR,
-    TESTAGENT_CAPS,
-    TESTAGENT_NAME,
-    "1",
-    "Test-only agent whose behaviour is chosen by parameters",
-    "Simulates a power switch with a state file; can fail, hang, crash or lie on request.",
-    params,
-    sizeof params / sizeof params[0],
-    sizeof(stockade_param_desc),
-    ta_open,
-    ta_close,
-    ta_power,
-    (TESTAGENT_CAPS & STOCKADE_CAP_STATUS) ? ta_status : NULL,
-    ta_list,
-    ta_monitor,
+    .abi_major = TESTAGENT_ABI_MAJOR,
+    .struct_size = sizeof(stockade_agent),
+    .abi_minor = STOCKADE_ABI_MINOR,
+    .capabilities = TESTAGENT_CAPS,
+    .name = TESTAGENT_NAME,
+    .version = "1",
+    .summary = testagent_summary,
+    .description = testagent_description,
+    .params = params,
+    .n_params = sizeof params / sizeof params[0],
+    .param_struct_size = sizeof(stockade_param_desc),
+    .open = ta_open,
+    .close = ta_close,
+    .power = ta_power,
+    .status = (TESTAGENT_CAPS & STOCKADE_CAP_STATUS) ? ta_status : NULL,
+    .list = ta_list,
+    .monitor = ta_monitor,
+    .time_needed = ta_time_needed,
 };
 
 STOCKADE_EXPORT const stockade_agent *stockade_agent_entry(void)
 {
     return &descriptor;
 }
+#endif
+#endif

@@ -503,7 +503,7 @@ TEST_CASE("stockade fence: the helper's level ends the fence when the victim is 
   "version": 1,
   "escalation": {"retry_delay": 0, "max_loops": 1, "timeout": 60},
   "devices": {
-    "helper": {"agent": "stonith_helper", "timeout": 30,
+    "helper": {"agent": "stonith_helper", "timeout": 40,
                "params": {"hostlist": "victim", "dead_check_target": ")" + lab->host_ip(0) + R"(",
                           "dead_check_trialcount": 2, "standby_check_command": "true"}},
     "bmc":    {"agent": "testagent", "timeout": 10,

@@ -685,11 +685,20 @@ TEST_CASE("stockade fence: level 1 fails, level 2 meatware is confirmed by Debia
     check_nothing_left(host);
 }
 
-TEST_CASE("stockade fence: the device timeout ends an unanswered meatware level; nothing is left", "[meatware][runner]")
+TEST_CASE("stockade fence: meatware's own timeout ends an unanswered level; nothing is left; a device timeout "
+          "that would cut the operator's wait is refused up front", "[meatware][runner]")
 {
     test::TempDir d;
     std::string host = unique_host("runner-timeout");
-    std::string cfg = write_runner_config(d, host, "600", "2");
+    // A device timeout shorter than the operator's wait used to cut it silently at fence time
+    // (issue 18); it is now refused by validation, naming both numbers.
+    std::string cut = write_runner_config(d, host, "600", "2");
+    auto v = test::run({test::bin_path("stockade"), "validate", cut}, "", 20s);
+    CHECK(v.exit_code != 0);
+    CHECK_THAT(v.err + v.out, Catch::Contains("/devices/operator/timeout") &&
+                                  Catch::Contains("agent 'meatware' needs 602.1 s for off") &&
+                                  Catch::Contains("timeout allows only 2 s"));
+    std::string cfg = write_runner_config(d, host, "2", "10");
     auto t0 = std::chrono::steady_clock::now();
     auto fence = stockade_fence_async(cfg, host);
     REQUIRE(wait_until([&] { return request_waiting(mw::fifo_path(host)); }, 20s));

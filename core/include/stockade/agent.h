@@ -14,6 +14,24 @@
  *   - Every boundary struct starts with { abi_major, struct_size }.  Structs only ever grow at the
  *     end; a reader looks at a field only when struct_size reaches past it (STOCKADE_HAS_FIELD).
  *     A host refuses an agent whose abi_major differs from its own.
+ *   - Every entry point takes `uint32_t flags`; an agent rejects bits it does not know with
+ *     STOCKADE_CHECK_FLAGS (libvirt's virCheckFlags), so a later meaning can never be ignored.
+ *
+ * Versions and growth (the rule, after SQLite's iVersion and GStreamer's major/minor):
+ *   - abi_major changes only when an agent built for the old one could not work in the new host.
+ *     A host loads agents of its own major and of EVERY minor, older or newer:
+ *       * newer minor: the host reads only the fields it knows (struct_size / param_struct_size
+ *         tell it where the agent's larger structs end), ignores capability bits it does not
+ *         know, and never calls an entry point it does not know;
+ *       * older minor: the host hands the agent the structs of the agent's own minor.  Minor 0
+ *         (ABI 1.0) predates versioned parameters and flags on every entry point; its frozen
+ *         layout is stockade/agent_v1_0.h and the host still speaks it.
+ *   - From 1.1 on, a minor may only APPEND: fields at the end of a struct, entry points at the
+ *     end of the descriptor, new bits.  An agent reads a host field added after its own minor
+ *     only when STOCKADE_HAS_FIELD says it is there, and walks parameter arrays with
+ *     stockade_param_at() (the stride is the host's struct_size, not the agent's sizeof).
+ *   - History: 1.0 first release.  1.1 versioned stockade_param, `flags` on open, close,
+ *     status, list and monitor, and the time_needed entry point.
  *   - A NULL operation pointer means "unsupported"; the host reports that in one place.  The
  *     capability bits must agree with the non-NULL pointers (checked at load).
  *   - Operations return a STOCKADE_RC_* code and write a human-readable reason into the
@@ -26,7 +44,8 @@
  *     STOCKADE_VERIFIED_OFF.  A timeout is a failure, never a success.
  *   - Honour ctx->deadline_ms and ctx->is_cancelled(); never block past the deadline.
  *   - Never call exit(), abort(), signal handlers or print to stdout; log through ctx->log.
- *   - Reject flag bits you do not know (STOCKADE_RC_BAD_CONFIG).
+ *   - Reject flag bits you do not know: STOCKADE_CHECK_FLAGS(flags, <bits you know>, ctx) first
+ *     thing in every entry point (close, which cannot fail, ignores them).
  *   - Functions are never called concurrently on one handle; different handles may be used from
  *     different threads at once.
  */
@@ -35,16 +54,17 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* ABI version.  A host accepts agents of its own major only; the minor grows when fields are
- * appended (agents built against an older minor still load). */
+/* ABI version.  A host accepts agents of its own major only, of any minor (see "Versions and
+ * growth" above). */
 #define STOCKADE_ABI_MAJOR 1u
-#define STOCKADE_ABI_MINOR 0u
+#define STOCKADE_ABI_MINOR 1u
 
 /* The one symbol an agent exports: `const stockade_agent *stockade_agent_entry(void)`. */
 #define STOCKADE_AGENT_ENTRY_SYMBOL "stockade_agent_entry"
@@ -52,7 +72,25 @@ extern "C" {
 /* True when the struct at p (which starts with abi_major, struct_size) is large enough to hold
  * `field`.  Use it before reading any field added after minor 0. */
 #define STOCKADE_HAS_FIELD(p, type, field) \
-    ((p)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
+    ((p)->struct_size >= offsetof(type, field) + STOCKADE_FIELD_SIZE(type, field))
+#ifdef __cplusplus
+#define STOCKADE_FIELD_SIZE(type, field) sizeof(type::field)
+#define STOCKADE_CAST(type, expr) reinterpret_cast<type>(expr)
+#else
+#define STOCKADE_FIELD_SIZE(type, field) sizeof(((type *)0)->field)
+#define STOCKADE_CAST(type, expr) ((type)(expr))
+#endif
+
+/* First statement of every entry point that has a ctx: refuse flag bits outside `allowed` with
+ * STOCKADE_RC_BAD_CONFIG and a reason in ctx->errbuf.  No flags are defined yet, so today every
+ * agent writes STOCKADE_CHECK_FLAGS(flags, 0, ctx). */
+#define STOCKADE_CHECK_FLAGS(flags, allowed, ctx)                                                    \
+    do {                                                                                            \
+        if (((flags) & ~(0u | (allowed))) != 0u) {                                                  \
+            stockade_flags_error((ctx), __func__, (flags) & ~(0u | (allowed)));                     \
+            return STOCKADE_RC_BAD_CONFIG;                                                          \
+        }                                                                                           \
+    } while (0)
 
 #if defined(__GNUC__)
 #define STOCKADE_EXPORT __attribute__((visibility("default")))
@@ -106,6 +144,7 @@ extern "C" {
                                        each node as that node joins, on the node itself
                                        (fence-agents metadata automatic="1" on_target="1"); the
                                        host never uses it as the second half of a reboot */
+/* A host ignores capability bits it does not know (they come from a newer minor). */
 
 /* ---- Log levels (syslog numbering) --------------------------------------------------------- */
 #define STOCKADE_LOG_CRIT    2
@@ -139,9 +178,22 @@ typedef struct stockade_param_desc {
     const char *description;   /* one line, English */
 } stockade_param_desc;
 
-/* A configured parameter handed to open(): canonical name (aliases already resolved by the host)
- * and its value as text.  Borrowed for the duration of the call only. */
+/* Opens a designated initializer of a parameter row / the descriptor with the version header:
+ *   {STOCKADE_PARAM_DESC_HEADER, .name = "ip", .type = STOCKADE_PARAM_STRING, ...}
+ *   {STOCKADE_AGENT_HEADER, .capabilities = ..., .name = "sim", ...}
+ * Fields left out are zero/NULL. */
+#define STOCKADE_PARAM_DESC_HEADER .abi_major = STOCKADE_ABI_MAJOR, .struct_size = sizeof(stockade_param_desc)
+#define STOCKADE_AGENT_HEADER \
+    .abi_major = STOCKADE_ABI_MAJOR, .struct_size = sizeof(stockade_agent), .abi_minor = STOCKADE_ABI_MINOR
+
+/* A configured parameter handed to open() and time_needed(): canonical name (aliases already
+ * resolved by the host) and its value as text.  Borrowed for the duration of the call only.
+ * The host fills struct_size with ITS sizeof(stockade_param), the same in every element: walk
+ * the array with stockade_param_at() and read a field added after minor 1 only when
+ * STOCKADE_HAS_FIELD says it is there.  (Minor-0 agents get agent_v1_0.h's {name, value}.) */
 typedef struct stockade_param {
+    uint32_t abi_major;
+    uint32_t struct_size;
     const char *name;
     const char *value;
 } stockade_param;
@@ -202,31 +254,50 @@ typedef struct stockade_agent {
     uint32_t param_struct_size;        /* sizeof(stockade_param_desc) as the agent saw it: the
                                           stride of `params` */
 
+    /* Every entry point below takes `flags`; none is defined yet: the host passes 0 and the
+     * agent refuses any other bit with STOCKADE_CHECK_FLAGS(flags, 0, ctx). */
+
     /* Create a handle from validated parameters.  params is borrowed for the call.  On success
      * *handle is set (owned by the agent until close()); on failure nothing is allocated.
      * Opening need not contact the device. */
     uint32_t (*open)(const stockade_param *params, size_t n_params, const stockade_ctx *ctx,
-                     void **handle);
+                     uint32_t flags, void **handle);
 
-    /* Release everything open() created.  handle may be NULL.  Never fails. */
-    void (*close)(void *handle);
+    /* Release everything open() created.  handle may be NULL.  Never fails, so it ignores flag
+     * bits it does not know. */
+    void (*close)(void *handle, uint32_t flags);
 
     /* Perform action (STOCKADE_ACTION_*) on target.  *verified (never NULL) gets
-     * STOCKADE_VERIFIED_* bits.  flags: 0 for now (reject others).  REBOOT returns OK when the
-     * off part was confirmed, even if the power-on then failed (log that as a warning and leave
-     * STOCKADE_VERIFIED_ON clear). */
+     * STOCKADE_VERIFIED_* bits.  REBOOT returns OK when the off part was confirmed, even if the
+     * power-on then failed (log that as a warning and leave STOCKADE_VERIFIED_ON clear). */
     uint32_t (*power)(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target,
                       uint32_t flags, uint32_t *verified);
 
     /* Read the target's power state into *power_state (never NULL).  NULL = unsupported. */
-    uint32_t (*status)(void *handle, const stockade_ctx *ctx, const char *target,
+    uint32_t (*status)(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags,
                        uint32_t *power_state);
 
     /* Emit every target this device can fence.  NULL = unsupported. */
-    uint32_t (*list)(void *handle, const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
+    uint32_t (*list)(void *handle, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit,
+                     void *emit_ctx);
 
     /* Check the device itself is reachable and usable (not a target).  NULL = unsupported. */
-    uint32_t (*monitor)(void *handle, const stockade_ctx *ctx);
+    uint32_t (*monitor)(void *handle, const stockade_ctx *ctx, uint32_t flags);
+
+    /* ---- added in 1.1 (read only when STOCKADE_HAS_FIELD(desc, stockade_agent, ...)) ---- */
+
+    /* How long this agent needs, in milliseconds, for `action` (a STOCKADE_ACTION_*, or 0 for
+     * status/list/monitor) with these parameters: open included, its own waits included
+     * (an operator's time to answer, a standby wait, a death check, a nested device's limit).
+     * The front-ends and the runner give each such call at least this long instead of their
+     * generic power-device formula, and refuse at validate/monitor time a configuration whose
+     * caller timeout is shorter.  Pure: parameters in, a number out; no I/O, no device, no
+     * blocking, because the host may call it in its own process.  params are validated and
+     * complete (defaults filled) exactly as for open().  Returning STOCKADE_RC_UNSUPPORTED
+     * makes no statement for that action; NULL makes none for any: the host's formula applies
+     * (a plain power device). */
+    uint32_t (*time_needed)(const stockade_param *params, size_t n_params, const stockade_ctx *ctx,
+                            uint32_t action, uint32_t flags, uint32_t *needed_ms);
 } stockade_agent;
 
 typedef const stockade_agent *(*stockade_agent_entry_fn)(void);
@@ -239,6 +310,20 @@ static inline int64_t stockade_monotonic_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The i-th parameter of an array the host handed over (stride = the host's struct_size). */
+static inline const stockade_param *stockade_param_at(const stockade_param *params, size_t i)
+{
+    return STOCKADE_CAST(const stockade_param *, STOCKADE_CAST(const char *, params) + i * params->struct_size);
+}
+
+/* Used by STOCKADE_CHECK_FLAGS: names the entry point and the refused bits in ctx->errbuf. */
+static inline void stockade_flags_error(const stockade_ctx *ctx, const char *where, unsigned long bits)
+{
+    if (ctx && ctx->errbuf && ctx->errbuf_size)
+        snprintf(ctx->errbuf, ctx->errbuf_size, "%s: unknown flag bits 0x%lx (the host is newer than this agent)",
+                 where, bits);
 }
 
 /* Milliseconds left before ctx->deadline_ms (INT64_MAX when there is no deadline, 0 when past). */

@@ -25,6 +25,9 @@ struct DeviceConfig {
     std::string agent;
     RawParams params;
     std::chrono::milliseconds timeout{60000};
+    // "timeout" was configured: a limit the agent's own need must fit (refused at validation
+    // otherwise); unset, a power action gets what the agent states it needs (time_budget.hpp).
+    bool timeout_set = false;
     bool isolate = true;
 };
 

@@ -9,6 +9,7 @@
 // is reported as an error, never as dead.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -50,6 +51,14 @@ struct ProbeOptions {
 };
 
 ProbeResult probe_all(const std::vector<ProbeTarget> &targets, const ProbeOptions &options);
+
+// The longest probe_all can take with `trials` rounds at the default interval (targets are probed
+// in parallel, so their number does not count), plus a little for sockets and scheduling.  What
+// the helper agents state as the death check's share of their time_needed.
+inline int64_t probe_all_budget_ms(int trials)
+{
+    return int64_t(std::max(1, trials)) * ProbeOptions{}.interval.count() + 500;
+}
 
 const char *verdict_name(ProbeVerdict v);
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "stockade/agent.h"
+#include "stockade/agent_v1_0.h"
 #include "stockade/result.hpp"
 
 namespace stockade {
@@ -47,7 +48,12 @@ struct AgentInfo {
     uint32_t abi_minor = 0;
     uint32_t capabilities = 0;
     std::vector<ParamInfo> params;
-    const stockade_agent *desc = nullptr; // valid for the life of the process (never unloaded)
+    // The descriptor in the layout of the agent's minor: exactly one is set, valid for the life
+    // of the process (never unloaded).  Only core/src/agent_calls.cpp calls through them.
+    const stockade_agent *desc = nullptr;           // minor >= 1 (stockade/agent.h)
+    const stockade_v1_0_agent *desc_v1_0 = nullptr; // minor 0 (stockade/agent_v1_0.h)
+    // The agent's own time budget entry point (ABI 1.1), or null: see agent_time_needed().
+    decltype(stockade_agent::time_needed) time_needed = nullptr;
 
     bool can(uint32_t cap) const { return (capabilities & cap) == cap; }
     // Looks a parameter up by canonical name or alias; '-' and '_' are equivalent, case ignored.

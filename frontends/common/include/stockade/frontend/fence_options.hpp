@@ -148,6 +148,7 @@ struct FrontendSettings {
     int power_wait_s = 0;
     int retry_on = 1;
     int total_timeout_s = 55;
+    bool total_timeout_set = false; // given by the caller: a limit the agent's own need must fit
     bool disable_timeout_requested = false;
     int verbose_level = 0;
     bool quiet = false;
