@@ -1,6 +1,8 @@
 // test_support.cpp -- see test_support.hpp.
 #include "test_support.hpp"
 
+#include <thread>
+
 #include <arpa/inet.h>
 #include <cstdlib>
 #include <dirent.h>
@@ -88,6 +90,17 @@ bool pid_alive(pid_t pid)
         return false;
     auto rp = s.rfind(')');
     return rp != std::string::npos && rp + 2 < s.size() && s[rp + 2] != 'Z' && s[rp + 2] != 'X';
+}
+
+bool pid_gone_within(pid_t pid, std::chrono::milliseconds within)
+{
+    const auto end = std::chrono::steady_clock::now() + within;
+    while (pid_alive(pid)) {
+        if (std::chrono::steady_clock::now() >= end)
+            return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
 }
 
 std::vector<pid_t> processes_exposing(const std::string &needle)

@@ -41,6 +41,9 @@ void write_file(const std::string &path, const std::string &content, mode_t mode
 std::string read_file(const std::string &path);
 
 bool pid_alive(pid_t pid);
+// True once pid has exited (SIGKILL is delivered asynchronously: a process killed a moment ago may
+// still be running its exit on a loaded machine); false if it is still alive after `within`.
+bool pid_gone_within(pid_t pid, std::chrono::milliseconds within);
 // Every live process whose /proc/<pid>/cmdline or /proc/<pid>/environ contains `needle`.
 std::vector<pid_t> processes_exposing(const std::string &needle);
 
