@@ -289,10 +289,6 @@ OptionTable::OptionTable(const AgentInfo *agent, bool generic) : agent_(agent), 
     for (const auto &p : agent_->params) {
         if (std::find(claimed.begin(), claimed.end(), &p) != claimed.end())
             continue;
-        // A front-end option already answers to this name (password_script: the front-end runs
-        // it and hands the agent the password): a second entry would only repeat it in metadata.
-        if (const OptionSpec *o = find_stdin(p.name); o && o->field != Field::None)
-            continue;
         OptionSpec s;
         s.key = p.name;
         s.longopt = dashed(p.name);
