@@ -92,6 +92,15 @@ bool pid_alive(pid_t pid)
     return rp != std::string::npos && rp + 2 < s.size() && s[rp + 2] != 'Z' && s[rp + 2] != 'X';
 }
 
+const AgentInfo &registered_agent(const std::string &name)
+{
+    static AgentRegistry reg;
+    auto a = reg.find(name);
+    if (!a)
+        throw std::runtime_error(a.error().message);
+    return **a;
+}
+
 bool pid_gone_within(pid_t pid, std::chrono::milliseconds within)
 {
     const auto end = std::chrono::steady_clock::now() + within;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "stockade/process.hpp"
+#include "stockade/registry.hpp"
 
 namespace stockade::test {
 
@@ -41,6 +42,9 @@ void write_file(const std::string &path, const std::string &content, mode_t mode
 std::string read_file(const std::string &path);
 
 bool pid_alive(pid_t pid);
+// The agent `name` from one registry kept for the whole test program (the search path of the
+// test environment); throws when it is not found.
+const AgentInfo &registered_agent(const std::string &name);
 // True once pid has exited (SIGKILL is delivered asynchronously: a process killed a moment ago may
 // still be running its exit on a loaded machine); false if it is still alive after `within`.
 bool pid_gone_within(pid_t pid, std::chrono::milliseconds within);

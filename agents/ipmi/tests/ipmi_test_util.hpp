@@ -10,16 +10,13 @@
 #include "ipmi_sim_fixture.hpp"
 #include "stockade/registry.hpp"
 #include "stockade/session.hpp"
+#include "test_support.hpp"
 
 namespace stockade::test {
 
 inline const AgentInfo &ipmi_agent()
 {
-    static AgentRegistry reg;
-    auto a = reg.find("ipmi");
-    if (!a)
-        throw std::runtime_error(a.error().message);
-    return **a;
+    return registered_agent("ipmi");
 }
 
 // Parameters that reach `bmc` as its first user, fencing node "node1".

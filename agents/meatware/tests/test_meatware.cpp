@@ -115,11 +115,7 @@ void write_raw(const std::string &path, const std::string &text)
 
 const AgentInfo &meatware_agent()
 {
-    static AgentRegistry reg;
-    auto a = reg.find("meatware");
-    if (!a)
-        FAIL(a.error().message);
-    return **a;
+    return test::registered_agent("meatware");
 }
 
 // One fence through the meatware agent, run in the background like the runner would.

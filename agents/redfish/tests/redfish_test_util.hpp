@@ -13,16 +13,13 @@
 #include "stockade/log.hpp"
 #include "stockade/registry.hpp"
 #include "stockade/session.hpp"
+#include "test_support.hpp"
 
 namespace stockade::test {
 
 inline const AgentInfo &redfish_agent()
 {
-    static AgentRegistry reg;
-    auto a = reg.find("redfish");
-    if (!a)
-        throw std::runtime_error(a.error().message);
-    return **a;
+    return registered_agent("redfish");
 }
 
 // Parameters that reach `svc` as its first user, trusting its CA.
