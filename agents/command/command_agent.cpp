@@ -44,7 +44,6 @@ const stockade_param_desc kParams[] = {
 };
 
 struct Device {
-    static constexpr const char *kAgentName = "command";
     std::string command, off_command, on_command, reboot_command, status_command;
     int verify_interval_s = 1;
 

@@ -47,7 +47,6 @@ struct FenceExec {
     std::vector<std::string> secrets;                // values to mask
     bool has_nodename = false;
 
-    static constexpr const char *kAgentName = "foreign_fence";
     static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
                          std::unique_ptr<FenceExec> &out);
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);

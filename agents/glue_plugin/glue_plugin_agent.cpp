@@ -73,7 +73,6 @@ struct Glue {
     std::vector<std::pair<std::string, std::string>> params; // plugin parameters, in order
     std::vector<std::string> secrets;
 
-    static constexpr const char *kAgentName = "glue";
     static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Glue> &out);
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
     uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);

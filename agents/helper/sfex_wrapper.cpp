@@ -77,13 +77,11 @@ struct Wrapper {
     int64_t status_timeout_ms = 20000;
     int64_t control_timeout_ms = 60000;
 
-    static constexpr const char *kAgentName = "sfex_wrapper";
     static uint32_t open(const stockade_param *p, size_t n, const stockade_ctx *ctx, std::unique_ptr<Wrapper> &out);
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
     uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state);
     uint32_t monitor(const stockade_ctx *ctx);
-    static uint32_t time_needed(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t action,
-                                uint32_t *needed_ms);
+    uint32_t time_needed(const stockade_ctx *ctx, uint32_t action, uint32_t *needed_ms) const;
 };
 
 // Splits "k=v k2='a b' k3=\"x\\\"y\"" into pairs.  False with a reason (never echoing values,
@@ -394,21 +392,17 @@ uint32_t Wrapper::monitor(const stockade_ctx *ctx)
 // or the real device short (issue #18).
 constexpr int64_t kLockReadMs = 1000;
 
-uint32_t Wrapper::time_needed(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t action,
-                              uint32_t *needed_ms)
+uint32_t Wrapper::time_needed(const stockade_ctx * /*ctx*/, uint32_t action, uint32_t *needed_ms) const
 {
-    std::unique_ptr<Wrapper> w;
-    if (uint32_t rc = open(p, n, ctx, w); rc != STOCKADE_RC_OK)
-        return rc;
     int64_t need = 0;
     if (action == 0) {
-        need = w->status_timeout_ms;
+        need = status_timeout_ms;
     } else if (action == STOCKADE_ACTION_ON) {
-        need = w->control_timeout_ms;
+        need = control_timeout_ms;
     } else {
-        if (!w->nodeips.empty())
-            need += probe_all_budget_ms(w->trials);
-        need += 2 * kLockReadMs + w->sby_wait_ms + w->control_timeout_ms;
+        if (!nodeips.empty())
+            need += probe_all_budget_ms(trials);
+        need += 2 * kLockReadMs + sby_wait_ms + control_timeout_ms;
     }
     *needed_ms = uint32_t(std::min<int64_t>(need, UINT32_MAX));
     return STOCKADE_RC_OK;

@@ -80,13 +80,11 @@ struct Helper {
     int sfex_index = 1;
     std::string sfex_nodename;
 
-    static constexpr const char *kAgentName = "stonith_helper";
     static uint32_t open(const stockade_param *p, size_t n, const stockade_ctx *ctx, std::unique_ptr<Helper> &out);
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
     uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
     uint32_t monitor(const stockade_ctx *ctx);
-    static uint32_t time_needed(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t action,
-                                uint32_t *needed_ms);
+    uint32_t time_needed(const stockade_ctx *ctx, uint32_t action, uint32_t *needed_ms) const;
 };
 
 bool truthy(const std::string &v)
@@ -298,19 +296,15 @@ uint32_t Helper::monitor(const stockade_ctx *ctx)
 
 // The helper's work is waiting: the death check's rounds, the standby check and the standby wait.
 // It states that sum, so no front-end cap cuts standby_wait_time short (issue #18).
-uint32_t Helper::time_needed(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t action,
-                             uint32_t *needed_ms)
+uint32_t Helper::time_needed(const stockade_ctx * /*ctx*/, uint32_t action, uint32_t *needed_ms) const
 {
     if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT)
         return STOCKADE_RC_UNSUPPORTED; // status, list, monitor: no waiting
-    std::unique_ptr<Helper> h;
-    if (uint32_t rc = open(p, n, ctx, h); rc != STOCKADE_RC_OK)
-        return rc;
     int64_t need = 0;
-    if (h->run_dead_check)
-        need += probe_all_budget_ms(h->trials);
-    if (h->run_standby_wait)
-        need += kStandbyCheckMs + h->standby_wait_ms;
+    if (run_dead_check)
+        need += probe_all_budget_ms(trials);
+    if (run_standby_wait)
+        need += kStandbyCheckMs + standby_wait_ms;
     *needed_ms = uint32_t(std::min<int64_t>(need, UINT32_MAX));
     return STOCKADE_RC_OK;
 }

@@ -321,7 +321,6 @@ struct Handle {
     std::shared_ptr<const Config> cfg;
     std::shared_ptr<Connection> conn;
 
-    static constexpr const char *kAgentName = "libvirt agent";
     ~Handle(); // closes the connection, bounded
     static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Handle> &out);
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);

@@ -67,7 +67,6 @@ struct Scsi {
     std::string local_node;
     bool aptpl = false;
 
-    static constexpr const char *kAgentName = "scsi";
     static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Scsi> &out);
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
     uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state);

@@ -44,7 +44,6 @@ struct Sim {
     bool reachable = true;
     int power_timeout_s = 10;
 
-    static constexpr const char *kAgentName = "sim";
     static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Sim> &out);
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
     uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
