@@ -72,6 +72,12 @@ struct Glue {
     std::string stonith;    // stonith command
     std::vector<std::pair<std::string, std::string>> params; // plugin parameters, in order
     std::vector<std::string> secrets;
+
+    static constexpr const char *kAgentName = "glue";
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Glue> &out);
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
+    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
+    uint32_t monitor(const stockade_ctx *ctx);
 };
 
 using stockade::agent::set_err;
@@ -230,137 +236,106 @@ uint32_t run_op(const Glue &g, const stockade_ctx *ctx, const std::string &op, c
     return ge ? ge->rc : STOCKADE_RC_FAILED;
 }
 
-extern "C" {
-
-uint32_t glue_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
+uint32_t Glue::open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Glue> &out)
 {
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto g = std::make_unique<Glue>();
-        std::string dir = "/usr/lib/stonith/plugins/external";
-        g->stonith = "/usr/sbin/stonith";
-        for (size_t i = 0; i < n; ++i) {
-            const stockade_param *prm = stockade_param_at(params, i);
-            std::string k = prm->name, v = prm->value ? prm->value : "";
-            if (k == "plugin")
-                g->plugin = v;
-            else if (k == "stonith_command")
-                g->stonith = v;
-            else if (k == "plugin_dir")
-                dir = v;
-            else {
-                bool shell_name = !k.empty() && !std::isdigit(static_cast<unsigned char>(k[0]));
-                for (char c : k)
-                    shell_name = shell_name && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
-                if (!shell_name || v.find('\n') != std::string::npos) {
-                    set_err(ctx, "parameter '" + k + "': plugin parameter names must be [A-Za-z0-9_] and values one line");
-                    return STOCKADE_RC_BAD_CONFIG;
-                }
-                if (stockade_exec::secret_name(k))
-                    g->secrets.push_back(v);
-                g->params.emplace_back(k, v);
+    auto g = std::make_unique<Glue>();
+    std::string dir = "/usr/lib/stonith/plugins/external";
+    g->stonith = "/usr/sbin/stonith";
+    for (size_t i = 0; i < n; ++i) {
+        const stockade_param *prm = stockade_param_at(params, i);
+        std::string k = prm->name, v = prm->value ? prm->value : "";
+        if (k == "plugin")
+            g->plugin = v;
+        else if (k == "stonith_command")
+            g->stonith = v;
+        else if (k == "plugin_dir")
+            dir = v;
+        else {
+            bool shell_name = !k.empty() && !std::isdigit(static_cast<unsigned char>(k[0]));
+            for (char c : k)
+                shell_name = shell_name && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+            if (!shell_name || v.find('\n') != std::string::npos) {
+                set_err(ctx, "parameter '" + k + "': plugin parameter names must be [A-Za-z0-9_] and values one line");
+                return STOCKADE_RC_BAD_CONFIG;
             }
+            if (stockade_exec::secret_name(k))
+                g->secrets.push_back(v);
+            g->params.emplace_back(k, v);
         }
-        if (g->plugin.rfind("external/", 0) == 0) {
-            std::string script = g->plugin.substr(9);
-            if (!safe_name(script)) {
-                set_err(ctx, "parameter 'plugin': '" + g->plugin + "' is not a valid external plugin name");
-                return STOCKADE_RC_BAD_CONFIG;
-            }
-            g->script = dir + "/" + script;
-            struct stat st {};
-            if (stat(g->script.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
-                set_err(ctx, "parameter 'plugin': no executable " + g->script);
-                return STOCKADE_RC_BAD_CONFIG;
-            }
-            if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-                set_err(ctx, "parameter 'plugin': " + g->script + " is group- or world-writable; cluster-glue refuses it and so do we");
-                return STOCKADE_RC_BAD_CONFIG;
-            }
-        } else if (!safe_name(g->plugin)) {
-            set_err(ctx, "parameter 'plugin': '" + g->plugin + "' is not a valid cluster-glue plugin name");
-            return STOCKADE_RC_BAD_CONFIG;
-        } else if (access(g->stonith.c_str(), X_OK) != 0) {
-            set_err(ctx, "parameter 'stonith_command': " + g->stonith + " is not executable (install cluster-glue)");
+    }
+    if (g->plugin.rfind("external/", 0) == 0) {
+        std::string script = g->plugin.substr(9);
+        if (!safe_name(script)) {
+            set_err(ctx, "parameter 'plugin': '" + g->plugin + "' is not a valid external plugin name");
             return STOCKADE_RC_BAD_CONFIG;
         }
-        *handle = g.release();
-        return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in glue agent");
-        return STOCKADE_RC_INTERNAL;
+        g->script = dir + "/" + script;
+        struct stat st {};
+        if (stat(g->script.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
+            set_err(ctx, "parameter 'plugin': no executable " + g->script);
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+            set_err(ctx, "parameter 'plugin': " + g->script + " is group- or world-writable; cluster-glue refuses it and so do we");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+    } else if (!safe_name(g->plugin)) {
+        set_err(ctx, "parameter 'plugin': '" + g->plugin + "' is not a valid cluster-glue plugin name");
+        return STOCKADE_RC_BAD_CONFIG;
+    } else if (access(g->stonith.c_str(), X_OK) != 0) {
+        set_err(ctx, "parameter 'stonith_command': " + g->stonith + " is not executable (install cluster-glue)");
+        return STOCKADE_RC_BAD_CONFIG;
     }
+    out = std::move(g);
+    return STOCKADE_RC_OK;
 }
 
-void glue_close(void *h, uint32_t /*flags: none defined; close cannot fail*/) { delete static_cast<Glue *>(h); }
-
-uint32_t glue_power(void *h, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
-                    uint32_t *verified)
+uint32_t Glue::power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
 {
-    try {
-        const Glue &g = *static_cast<Glue *>(h);
-        *verified = 0;
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        const char *op = action == STOCKADE_ACTION_OFF ? "off" : action == STOCKADE_ACTION_ON ? "on"
-                         : action == STOCKADE_ACTION_REBOOT ? "reset" : nullptr;
-        if (!op) {
-            set_err(ctx, "unsupported action");
-            return STOCKADE_RC_UNSUPPORTED;
-        }
-        std::string t = ascii_lower(target ? target : ""); // libstonith lower-cases the node name
-        if (t.empty() || t.find_first_of(" \t\n") != std::string::npos) {
-            set_err(ctx, "invalid target '" + t + "'");
-            return STOCKADE_RC_UNKNOWN_TARGET;
-        }
-        stockade_exec::ChildResult r;
-        uint32_t rc = run_op(g, ctx, op, t, r);
-        if (rc != STOCKADE_RC_OK)
-            return rc;
-        if (action != STOCKADE_ACTION_ON)
-            *verified |= STOCKADE_VERIFIED_OFF;
-        if (action != STOCKADE_ACTION_OFF)
-            *verified |= STOCKADE_VERIFIED_ON;
-        return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in glue agent");
-        return STOCKADE_RC_INTERNAL;
+    const Glue &g = *this;
+    const char *op = action == STOCKADE_ACTION_OFF ? "off" : action == STOCKADE_ACTION_ON ? "on"
+                     : action == STOCKADE_ACTION_REBOOT ? "reset" : nullptr;
+    if (!op) {
+        set_err(ctx, "unsupported action");
+        return STOCKADE_RC_UNSUPPORTED;
     }
+    std::string t = ascii_lower(target); // libstonith lower-cases the node name
+    if (t.empty() || t.find_first_of(" \t\n") != std::string::npos) {
+        set_err(ctx, "invalid target '" + t + "'");
+        return STOCKADE_RC_UNKNOWN_TARGET;
+    }
+    stockade_exec::ChildResult r;
+    uint32_t rc = run_op(g, ctx, op, t, r);
+    if (rc != STOCKADE_RC_OK)
+        return rc;
+    if (action != STOCKADE_ACTION_ON)
+        *verified |= STOCKADE_VERIFIED_OFF;
+    if (action != STOCKADE_ACTION_OFF)
+        *verified |= STOCKADE_VERIFIED_ON;
+    return STOCKADE_RC_OK;
 }
 
-uint32_t glue_list(void *h, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *ectx)
+uint32_t Glue::list(const stockade_ctx *ctx, stockade_list_fn emit, void *ectx)
 {
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        const Glue &g = *static_cast<Glue *>(h);
-        stockade_exec::ChildResult r;
-        if (uint32_t rc = run_op(g, ctx, "gethosts", "", r); rc != STOCKADE_RC_OK)
-            return rc;
-        auto hosts = words(r.out);
-        if (hosts.empty()) {
-            set_err(ctx, g.plugin + " gethosts returned no host (cluster-glue treats that as an error)");
-            return STOCKADE_RC_FAILED;
-        }
-        for (const auto &host : hosts)
-            emit(ectx, host.c_str(), "");
-        return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in glue agent");
-        return STOCKADE_RC_INTERNAL;
+    const Glue &g = *this;
+    stockade_exec::ChildResult r;
+    if (uint32_t rc = run_op(g, ctx, "gethosts", "", r); rc != STOCKADE_RC_OK)
+        return rc;
+    auto hosts = words(r.out);
+    if (hosts.empty()) {
+        set_err(ctx, g.plugin + " gethosts returned no host (cluster-glue treats that as an error)");
+        return STOCKADE_RC_FAILED;
     }
+    for (const auto &host : hosts)
+        emit(ectx, host.c_str(), "");
+    return STOCKADE_RC_OK;
 }
 
-uint32_t glue_monitor(void *h, const stockade_ctx *ctx, uint32_t flags)
+uint32_t Glue::monitor(const stockade_ctx *ctx)
 {
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        const Glue &g = *static_cast<Glue *>(h);
-        stockade_exec::ChildResult r;
-        return run_op(g, ctx, "status", "", r);
-    } catch (...) {
-        set_err(ctx, "internal error in glue agent");
-        return STOCKADE_RC_INTERNAL;
-    }
+    const Glue &g = *this;
+    stockade_exec::ChildResult r;
+    return run_op(g, ctx, "status", "", r);
 }
 
 const stockade_agent kDescriptor = {
@@ -374,17 +349,9 @@ const stockade_agent kDescriptor = {
         "external/* scripts are run directly with the external protocol and their parameters in the environment; "
         "compiled plugins through `stonith -t <type> -F <0600 file>`. Every parameter not listed here goes to the "
         "plugin. Exit codes are read as cluster-glue S_* codes; a zero exit of off/reset is the plugin's confirmation.",
-    .params = kParams,
-    .n_params = sizeof kParams / sizeof kParams[0],
-    .param_struct_size = sizeof(stockade_param_desc),
-    .open = glue_open,
-    .close = glue_close,
-    .power = glue_power,
-    .list = glue_list,
-    .monitor = glue_monitor,
+    STOCKADE_AGENT_PARAM_TABLE(kParams),
+    STOCKADE_AGENT_ENTRY_POINTS(Glue),
 };
-
-} // extern "C"
 
 } // namespace
 

@@ -320,6 +320,14 @@ constexpr const PowerActionInfo *power_action_info(uint32_t action)
 struct Handle {
     std::shared_ptr<const Config> cfg;
     std::shared_ptr<Connection> conn;
+
+    static constexpr const char *kAgentName = "libvirt agent";
+    ~Handle(); // closes the connection, bounded
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Handle> &out);
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state);
+    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
+    uint32_t monitor(const stockade_ctx *ctx);
 };
 
 using stockade::agent::set_err;
@@ -398,33 +406,25 @@ void close_bounded(std::shared_ptr<Connection> conn, std::chrono::milliseconds l
     done->cv.wait_for(lk, limit, [&] { return done->done; });
 }
 
-uint32_t lv_open(const stockade_param *params, size_t n_params, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
+uint32_t Handle::open(const stockade_param *params, size_t n_params, const stockade_ctx *ctx,
+                      std::unique_ptr<Handle> &out)
 {
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        global_init();
-        auto cfg = std::make_shared<Config>();
-        if (Status s = parse_config(params, n_params, *cfg); !s.ok()) {
-            set_err(ctx, s.message);
-            return s.rc;
-        }
-        auto h = std::make_unique<Handle>();
-        h->cfg = std::move(cfg);
-        *handle = h.release();
-        return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "libvirt agent: out of memory or internal error in open");
-        return STOCKADE_RC_INTERNAL;
+    global_init();
+    auto cfg = std::make_shared<Config>();
+    if (Status s = parse_config(params, n_params, *cfg); !s.ok()) {
+        set_err(ctx, s.message);
+        return s.rc;
     }
+    auto h = std::make_unique<Handle>();
+    h->cfg = std::move(cfg);
+    out = std::move(h);
+    return STOCKADE_RC_OK;
 }
 
-void lv_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/)
+Handle::~Handle()
 {
     try {
-        std::unique_ptr<Handle> h(static_cast<Handle *>(handle));
-        if (h)
-            close_bounded(std::move(h->conn), std::chrono::milliseconds(2000));
+        close_bounded(std::move(conn), std::chrono::milliseconds(2000));
     } catch (...) {
     }
 }
@@ -436,67 +436,41 @@ uint32_t finish(const stockade_ctx *ctx, const OpOut &out)
     return out.status.rc;
 }
 
-uint32_t lv_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
-                  uint32_t *verified)
+uint32_t Handle::power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
 {
-    try {
-        *verified = 0;
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        const PowerActionInfo *a = power_action_info(action);
-        if (!a) {
-            set_err(ctx, "unknown action " + std::to_string(action));
-            return STOCKADE_RC_UNSUPPORTED;
-        }
-        log(ctx, STOCKADE_LOG_DEBUG, std::string(a->name) + " " + (target ? target : ""));
-        OpOut out = run_op(*static_cast<Handle *>(handle), ctx, a->run, target, true);
-        if (out.status.ok())
-            *verified = out.verified;
-        return finish(ctx, out);
-    } catch (...) {
-        set_err(ctx, "libvirt agent: internal error in power");
-        return STOCKADE_RC_INTERNAL;
+    const PowerActionInfo *a = power_action_info(action);
+    if (!a) {
+        set_err(ctx, "unknown action " + std::to_string(action));
+        return STOCKADE_RC_UNSUPPORTED;
     }
+    log(ctx, STOCKADE_LOG_DEBUG, std::string(a->name) + " " + target);
+    OpOut out = run_op(*this, ctx, a->run, target.c_str(), true);
+    if (out.status.ok())
+        *verified = out.verified;
+    return finish(ctx, out);
 }
 
-uint32_t lv_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *power_state)
+uint32_t Handle::status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state)
 {
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        *power_state = STOCKADE_POWER_UNKNOWN;
-        OpOut out = run_op(*static_cast<Handle *>(handle), ctx, do_status, target, true);
-        if (out.status.ok())
-            *power_state = out.power_state;
-        return finish(ctx, out);
-    } catch (...) {
-        set_err(ctx, "libvirt agent: internal error in status");
-        return STOCKADE_RC_INTERNAL;
-    }
+    *power_state = STOCKADE_POWER_UNKNOWN;
+    OpOut out = run_op(*this, ctx, do_status, target.c_str(), true);
+    if (out.status.ok())
+        *power_state = out.power_state;
+    return finish(ctx, out);
 }
 
-uint32_t lv_list(void *handle, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *emit_ctx)
+uint32_t Handle::list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
 {
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        OpOut out = run_op(*static_cast<Handle *>(handle), ctx, do_list, nullptr, false);
-        if (out.status.ok())
-            for (const auto &[name, alias] : out.listed)
-                emit(emit_ctx, name.c_str(), alias.c_str());
-        return finish(ctx, out);
-    } catch (...) {
-        set_err(ctx, "libvirt agent: internal error in list");
-        return STOCKADE_RC_INTERNAL;
-    }
+    OpOut out = run_op(*this, ctx, do_list, nullptr, false);
+    if (out.status.ok())
+        for (const auto &[name, alias] : out.listed)
+            emit(emit_ctx, name.c_str(), alias.c_str());
+    return finish(ctx, out);
 }
 
-uint32_t lv_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
+uint32_t Handle::monitor(const stockade_ctx *ctx)
 {
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        return finish(ctx, run_op(*static_cast<Handle *>(handle), ctx, do_monitor, nullptr, false));
-    } catch (...) {
-        set_err(ctx, "libvirt agent: internal error in monitor");
-        return STOCKADE_RC_INTERNAL;
-    }
+    return finish(ctx, run_op(*this, ctx, do_monitor, nullptr, false));
 }
 
 const stockade_agent kDescriptor = {
@@ -512,15 +486,8 @@ const stockade_agent kDescriptor = {
         "domains through hostlist (node[:domain], as cluster-glue external/libvirt), plug/port (fence-agents), or "
         "are the domain name or UUID themselves. One connection serves a whole session; every call is bounded "
         "by the operation deadline even when the hypervisor hangs. diag injects an NMI.",
-    .params = kParams,
-    .n_params = sizeof kParams / sizeof kParams[0],
-    .param_struct_size = sizeof(stockade_param_desc),
-    .open = lv_open,
-    .close = lv_close,
-    .power = lv_power,
-    .status = lv_status,
-    .list = lv_list,
-    .monitor = lv_monitor,
+    STOCKADE_AGENT_PARAM_TABLE(kParams),
+    STOCKADE_AGENT_ENTRY_POINTS(Handle),
 };
 
 } // namespace

@@ -134,8 +134,12 @@ struct SystemInfo {
 
 class RedfishDevice {
 public:
+    static constexpr const char *kAgentName = "redfish";
     explicit RedfishDevice(RedfishConfig cfg) : cfg_(std::move(cfg)), link_(cfg_) {}
     ~RedfishDevice() { (void)link_.logout(1500); }
+
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
+                         std::unique_ptr<RedfishDevice> &out);
 
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
     uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
@@ -567,66 +571,14 @@ uint32_t RedfishDevice::monitor(const stockade_ctx *ctx)
     return STOCKADE_RC_OK;
 }
 
-// ---- C thunks: no exception crosses the boundary ----------------------------------------------
-
-uint32_t t_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
+uint32_t RedfishDevice::open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
+                             std::unique_ptr<RedfishDevice> &out)
 {
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        *handle = nullptr;
-        auto cfg = parse_config(params, n);
-        if (!cfg)
-            return report(ctx, cfg.error());
-        *handle = new RedfishDevice(std::move(cfg.value()));
-        return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "redfish: internal error in open");
-        return STOCKADE_RC_INTERNAL;
-    }
-}
-
-void t_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/)
-{
-    try {
-        delete static_cast<RedfishDevice *>(handle);
-    } catch (...) {
-    }
-}
-
-uint32_t t_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
-                 uint32_t *verified)
-{
-    try {
-        *verified = 0;
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        return static_cast<RedfishDevice *>(handle)->power(ctx, action, target ? target : "", verified);
-    } catch (...) {
-        set_err(ctx, "redfish: internal error in power");
-        return STOCKADE_RC_INTERNAL;
-    }
-}
-
-uint32_t t_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *state)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        return static_cast<RedfishDevice *>(handle)->status(ctx, target ? target : "", state);
-    } catch (...) {
-        set_err(ctx, "redfish: internal error in status");
-        return STOCKADE_RC_INTERNAL;
-    }
-}
-
-uint32_t t_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        return static_cast<RedfishDevice *>(handle)->monitor(ctx);
-    } catch (...) {
-        set_err(ctx, "redfish: internal error in monitor");
-        return STOCKADE_RC_INTERNAL;
-    }
+    auto cfg = parse_config(params, n);
+    if (!cfg)
+        return report(ctx, cfg.error());
+    out = std::make_unique<RedfishDevice>(std::move(cfg.value()));
+    return STOCKADE_RC_OK;
 }
 
 // Built on first use: the parameter table lives in redfish_config.cpp.
@@ -650,12 +602,8 @@ const stockade_agent *descriptor()
             .params = t.rows,
             .n_params = t.count,
             .param_struct_size = sizeof(stockade_param_desc),
-            .open = t_open,
-            .close = t_close,
-            .power = t_power,
-            .status = t_status,
-            .list = nullptr, // as fence_redfish: no list, so no plug is demanded when one system is served
-            .monitor = t_monitor,
+            // No list (as fence_redfish), so no plug is demanded when one system is served.
+            STOCKADE_AGENT_ENTRY_POINTS(RedfishDevice),
         };
     }();
     return &agent;

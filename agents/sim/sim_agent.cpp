@@ -43,6 +43,13 @@ struct Sim {
     std::vector<std::string> hosts;
     bool reachable = true;
     int power_timeout_s = 10;
+
+    static constexpr const char *kAgentName = "sim";
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Sim> &out);
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
+    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
+    uint32_t monitor(const stockade_ctx *ctx);
 };
 
 using stockade::agent::set_err;
@@ -222,125 +229,93 @@ uint32_t do_on(Sim &s, const stockade_ctx *ctx, const std::string &target, uint3
     return STOCKADE_RC_OK;
 }
 
-extern "C" {
-
-uint32_t sim_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
+uint32_t Sim::open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Sim> &out)
 {
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto s = std::make_unique<Sim>();
-        for (size_t i = 0; i < n; ++i) {
-            const stockade_param *prm = stockade_param_at(params, i);
-            std::string k = prm->name, v = prm->value;
-            if (k == "state_dir")
-                s->state_dir = v;
-            else if (k == "hostlist") {
-                for (const auto &h : stockade::text::split_list(v))
-                    s->hosts.push_back(ascii_lower(h));
-            } else if (k == "reachable")
-                s->reachable = v == "1";
-            else if (k == "power_timeout")
-                s->power_timeout_s = std::stoi(v);
-        }
-        if (s->state_dir.empty() || s->state_dir[0] != '/') {
-            set_err(ctx, "state_dir must be an absolute path");
-            return STOCKADE_RC_BAD_CONFIG;
-        }
-        if (s->reachable && mkdir(s->state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-            set_err(ctx, "cannot create state_dir " + s->state_dir + ": " + std::strerror(errno));
-            return STOCKADE_RC_BAD_CONFIG;
-        }
-        *handle = s.release();
-        return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in sim agent");
-        return STOCKADE_RC_INTERNAL;
+    auto s = std::make_unique<Sim>();
+    for (size_t i = 0; i < n; ++i) {
+        const stockade_param *prm = stockade_param_at(params, i);
+        std::string k = prm->name, v = prm->value;
+        if (k == "state_dir")
+            s->state_dir = v;
+        else if (k == "hostlist") {
+            for (const auto &h : stockade::text::split_list(v))
+                s->hosts.push_back(ascii_lower(h));
+        } else if (k == "reachable")
+            s->reachable = v == "1";
+        else if (k == "power_timeout")
+            s->power_timeout_s = std::stoi(v);
     }
+    if (s->state_dir.empty() || s->state_dir[0] != '/') {
+        set_err(ctx, "state_dir must be an absolute path");
+        return STOCKADE_RC_BAD_CONFIG;
+    }
+    if (s->reachable && mkdir(s->state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        set_err(ctx, "cannot create state_dir " + s->state_dir + ": " + std::strerror(errno));
+        return STOCKADE_RC_BAD_CONFIG;
+    }
+    out = std::move(s);
+    return STOCKADE_RC_OK;
 }
 
-void sim_close(void *h, uint32_t /*flags: none defined; close cannot fail*/) { delete static_cast<Sim *>(h); }
-
-uint32_t sim_power(void *h, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
-                   uint32_t *verified)
+uint32_t Sim::power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
 {
-    try {
-        Sim &s = *static_cast<Sim *>(h);
-        *verified = 0;
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        if (uint32_t rc = check_target(s, ctx, target); rc != STOCKADE_RC_OK)
+    Sim &s = *this;
+    if (uint32_t rc = check_target(s, ctx, target); rc != STOCKADE_RC_OK)
+        return rc;
+    switch (action) {
+    case STOCKADE_ACTION_OFF:
+        return do_off(s, ctx, target, verified);
+    case STOCKADE_ACTION_ON:
+        return do_on(s, ctx, target, verified);
+    case STOCKADE_ACTION_REBOOT: {
+        uint32_t rc = do_off(s, ctx, target, verified);
+        if (rc != STOCKADE_RC_OK)
             return rc;
-        switch (action) {
-        case STOCKADE_ACTION_OFF:
-            return do_off(s, ctx, target, verified);
-        case STOCKADE_ACTION_ON:
-            return do_on(s, ctx, target, verified);
-        case STOCKADE_ACTION_REBOOT: {
-            uint32_t rc = do_off(s, ctx, target, verified);
-            if (rc != STOCKADE_RC_OK)
-                return rc;
-            uint32_t on_verified = 0;
-            if (do_on(s, ctx, target, &on_verified) != STOCKADE_RC_OK)
-                log(ctx, STOCKADE_LOG_WARNING, "node " + std::string(target) + " is off but did not power on again");
-            *verified |= on_verified;
-            return STOCKADE_RC_OK;
-        }
-        default:
-            set_err(ctx, "unsupported action");
-            return STOCKADE_RC_UNSUPPORTED;
-        }
-    } catch (...) {
-        set_err(ctx, "internal error in sim agent");
-        return STOCKADE_RC_INTERNAL;
-    }
-}
-
-uint32_t sim_status(void *h, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *state)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        Sim &s = *static_cast<Sim *>(h);
-        if (uint32_t rc = check_target(s, ctx, target); rc != STOCKADE_RC_OK)
-            return rc;
-        *state = is_running(read_record(s, target)) ? STOCKADE_POWER_ON : STOCKADE_POWER_OFF;
+        uint32_t on_verified = 0;
+        if (do_on(s, ctx, target, &on_verified) != STOCKADE_RC_OK)
+            log(ctx, STOCKADE_LOG_WARNING, "node " + target + " is off but did not power on again");
+        *verified |= on_verified;
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in sim agent");
-        return STOCKADE_RC_INTERNAL;
+    }
+    default:
+        set_err(ctx, "unsupported action");
+        return STOCKADE_RC_UNSUPPORTED;
     }
 }
 
-uint32_t sim_list(void *h, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *ectx)
+uint32_t Sim::status(const stockade_ctx *ctx, const std::string &target, uint32_t *state)
 {
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        Sim &s = *static_cast<Sim *>(h);
-        if (!s.reachable) {
-            set_err(ctx, "simulated device does not answer (reachable=0)");
-            return STOCKADE_RC_UNREACHABLE;
-        }
-        for (const auto &host : s.hosts)
-            emit(ectx, host.c_str(), "");
-        if (s.hosts.empty())
-            if (DIR *d = opendir(s.state_dir.c_str())) {
-                while (dirent *e = readdir(d)) {
-                    std::string fn = e->d_name;
-                    if (fn.size() > 5 && fn.compare(fn.size() - 5, 5, ".node") == 0)
-                        emit(ectx, fn.substr(0, fn.size() - 5).c_str(), "");
-                }
-                closedir(d);
+    Sim &s = *this;
+    if (uint32_t rc = check_target(s, ctx, target); rc != STOCKADE_RC_OK)
+        return rc;
+    *state = is_running(read_record(s, target)) ? STOCKADE_POWER_ON : STOCKADE_POWER_OFF;
+    return STOCKADE_RC_OK;
+}
+
+uint32_t Sim::list(const stockade_ctx *ctx, stockade_list_fn emit, void *ectx)
+{
+    Sim &s = *this;
+    if (!s.reachable) {
+        set_err(ctx, "simulated device does not answer (reachable=0)");
+        return STOCKADE_RC_UNREACHABLE;
+    }
+    for (const auto &host : s.hosts)
+        emit(ectx, host.c_str(), "");
+    if (s.hosts.empty())
+        if (DIR *d = opendir(s.state_dir.c_str())) {
+            while (dirent *e = readdir(d)) {
+                std::string fn = e->d_name;
+                if (fn.size() > 5 && fn.compare(fn.size() - 5, 5, ".node") == 0)
+                    emit(ectx, fn.substr(0, fn.size() - 5).c_str(), "");
             }
-        return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in sim agent");
-        return STOCKADE_RC_INTERNAL;
-    }
+            closedir(d);
+        }
+    return STOCKADE_RC_OK;
 }
 
-uint32_t sim_monitor(void *h, const stockade_ctx *ctx, uint32_t flags)
+uint32_t Sim::monitor(const stockade_ctx *ctx)
 {
-    STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-    Sim &s = *static_cast<Sim *>(h);
+    Sim &s = *this;
     if (!s.reachable) {
         set_err(ctx, "simulated device does not answer (reachable=0)");
         return STOCKADE_RC_UNREACHABLE;
@@ -362,18 +337,9 @@ const stockade_agent kDescriptor = {
     .description =
         "Powers simulated nodes: on starts a process, off kills it and confirms it is gone. "
         "For rehearsing escalation configs and for the demo; fences nothing real.",
-    .params = kParams,
-    .n_params = sizeof kParams / sizeof kParams[0],
-    .param_struct_size = sizeof(stockade_param_desc),
-    .open = sim_open,
-    .close = sim_close,
-    .power = sim_power,
-    .status = sim_status,
-    .list = sim_list,
-    .monitor = sim_monitor,
+    STOCKADE_AGENT_PARAM_TABLE(kParams),
+    STOCKADE_AGENT_ENTRY_POINTS(Sim),
 };
-
-} // extern "C"
 
 } // namespace
 
