@@ -20,7 +20,6 @@ using agent::log;
 namespace {
 
 constexpr size_t kMaxBody = size_t(4) << 20; // a ComputerSystem is a few kB; anything this big is wrong
-constexpr int64_t kRetryPauseMs = 200;
 
 // What an HTTP status means for fencing: one row per class of answer.
 struct StatusRule {
