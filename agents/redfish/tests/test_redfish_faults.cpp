@@ -358,14 +358,21 @@ TEST_CASE("time_needed: given exactly its statement, the agent's own limits end 
                                              {"power_wait", "1"}, {"power_timeout", "2"}});
     const auto off_need = need_for(tight, PowerAction::Off);
     CHECK(off_need.count() == 7200 + kHostSlack.count());
+    // An off under exactly that deadline, and how long it took.
+    auto timed_off = [&](std::unique_ptr<AgentSession> &s, long &ms) {
+        s = open_redfish(tight);
+        auto t0 = std::chrono::steady_clock::now();
+        OpResult off = s->power(PowerAction::Off, "n", off_need);
+        ms = ms_since(t0);
+        return off;
+    };
+    std::unique_ptr<AgentSession> s;
+    long ms = 0;
 
     SECTION("a change that takes 2.5 s lands inside power_wait + power_timeout (3 s): confirmed")
     {
         svc->control(R"({"off_delay_ms": 2500})");
-        auto s = open_redfish(tight);
-        auto t0 = std::chrono::steady_clock::now();
-        OpResult off = s->power(PowerAction::Off, "n", off_need);
-        long ms = ms_since(t0);
+        OpResult off = timed_off(s, ms);
         INFO(off.message);
         CHECK(off.ok());
         CHECK(off.verified == STOCKADE_VERIFIED_OFF);
@@ -375,10 +382,7 @@ TEST_CASE("time_needed: given exactly its statement, the agent's own limits end 
     SECTION("a reset that changes nothing: the agent's own window ends it, not the deadline")
     {
         svc->control(R"({"fault": "stuck"})");
-        auto s = open_redfish(tight);
-        auto t0 = std::chrono::steady_clock::now();
-        OpResult off = s->power(PowerAction::Off, "n", off_need);
-        long ms = ms_since(t0);
+        OpResult off = timed_off(s, ms);
         INFO(off.message);
         CHECK(off.rc == STOCKADE_RC_FAILED); // its own verdict; a TIMEOUT would mean the statement was short
         CHECK_THAT(off.message, Catch::Contains("within power_wait=1 s + power_timeout=2 s"));
@@ -396,10 +400,7 @@ TEST_CASE("time_needed: given exactly its statement, the agent's own limits end 
     SECTION("a service that hangs: request_timeout and the retry end it as unreachable, not the deadline")
     {
         svc->control(R"({"fault": "hang"})");
-        auto s = open_redfish(tight);
-        auto t0 = std::chrono::steady_clock::now();
-        OpResult off = s->power(PowerAction::Off, "n", off_need);
-        long ms = ms_since(t0);
+        OpResult off = timed_off(s, ms);
         svc->control("{}");
         INFO(off.message);
         CHECK(off.rc == STOCKADE_RC_UNREACHABLE);
