@@ -43,14 +43,9 @@ const stockade_param_desc kParams[] = {
      .description = "Seconds between status reads while confirming off"},
 };
 
-struct Device {
-    static constexpr const char *kAgentName = "command";
+struct CommandLines {
     std::string command, off_command, on_command, reboot_command, status_command;
     int verify_interval_s = 1;
-
-    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Device> &out);
-    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
-    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
 };
 
 using stockade::agent::set_err;
@@ -200,7 +195,7 @@ uint32_t power_result(const stockade_ctx *ctx, const RunResult &r, const char *w
     return STOCKADE_RC_OK;
 }
 
-uint32_t read_status(const Device &d, const stockade_ctx *ctx, const std::string &target, uint32_t *state)
+uint32_t read_status(const CommandLines &d, const stockade_ctx *ctx, const std::string &target, uint32_t *state)
 {
     *state = STOCKADE_POWER_UNKNOWN;
     if (d.status_command.empty()) {
@@ -224,7 +219,7 @@ uint32_t read_status(const Device &d, const stockade_ctx *ctx, const std::string
 }
 
 // After a successful off: read status back until it says off, or the deadline.
-uint32_t confirm_off(const Device &d, const stockade_ctx *ctx, const std::string &target)
+uint32_t confirm_off(const CommandLines &d, const stockade_ctx *ctx, const std::string &target)
 {
     for (;;) {
         uint32_t state = STOCKADE_POWER_UNKNOWN;
@@ -241,92 +236,94 @@ uint32_t confirm_off(const Device &d, const stockade_ctx *ctx, const std::string
     }
 }
 
-uint32_t Device::open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Device> &out)
-{
-    auto d = std::make_unique<Device>();
-    for (size_t i = 0; i < n; ++i) {
-        const stockade_param *prm = stockade_param_at(params, i);
-        std::string name = prm->name, value = prm->value ? prm->value : "";
-        if (name == "command") d->command = value;
-        else if (name == "off_command") d->off_command = value;
-        else if (name == "on_command") d->on_command = value;
-        else if (name == "reboot_command") d->reboot_command = value;
-        else if (name == "status_command") d->status_command = value;
-        else if (name == "verify_interval") d->verify_interval_s = std::max(1, std::atoi(value.c_str()));
-    }
-    if (d->command.empty() && d->off_command.empty()) {
-        set_err(ctx, "parameter 'command' or 'off_command' is required");
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    for (const std::string *line : {&d->command, &d->off_command, &d->on_command, &d->reboot_command, &d->status_command}) {
-        std::vector<std::string> words;
-        std::string err;
-        if (!line->empty() && !split_words(*line, words, err)) {
-            set_err(ctx, "command line: " + err);
+struct CommandDevice : CommandLines {
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<CommandDevice> &out)
+    {
+        auto d = std::make_unique<CommandDevice>();
+        for (size_t i = 0; i < n; ++i) {
+            const stockade_param *prm = stockade_param_at(params, i);
+            std::string name = prm->name, value = prm->value ? prm->value : "";
+            if (name == "command") d->command = value;
+            else if (name == "off_command") d->off_command = value;
+            else if (name == "on_command") d->on_command = value;
+            else if (name == "reboot_command") d->reboot_command = value;
+            else if (name == "status_command") d->status_command = value;
+            else if (name == "verify_interval") d->verify_interval_s = std::max(1, std::atoi(value.c_str()));
+        }
+        if (d->command.empty() && d->off_command.empty()) {
+            set_err(ctx, "parameter 'command' or 'off_command' is required");
             return STOCKADE_RC_BAD_CONFIG;
         }
-    }
-    out = std::move(d);
-    return STOCKADE_RC_OK;
-}
-
-uint32_t Device::power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
-{
-    const Device &d = *this;
-    if (action == STOCKADE_ACTION_OFF) {
-        const std::string &line = d.off_command.empty() ? d.command : d.off_command;
-        uint32_t rc = power_result(ctx, run_line(ctx, line, target, "off"), "off", target);
-        if (rc != STOCKADE_RC_OK)
-            return rc;
-        if (!d.status_command.empty()) {
-            if ((rc = confirm_off(d, ctx, target)) != STOCKADE_RC_OK)
-                return rc;
-            log(ctx, STOCKADE_LOG_INFO, "command: " + target + " off, confirmed by the status command");
-        } else {
-            log(ctx, STOCKADE_LOG_NOTICE, "command: " + target + " off, confirmed by the off command's exit code only");
-        }
-        *verified = STOCKADE_VERIFIED_OFF;
-        return STOCKADE_RC_OK;
-    }
-    if (action == STOCKADE_ACTION_ON) {
-        if (d.on_command.empty()) {
-            set_err(ctx, "no on_command configured");
-            return STOCKADE_RC_UNSUPPORTED;
-        }
-        uint32_t rc = power_result(ctx, run_line(ctx, d.on_command, target, "on"), "on", target);
-        if (rc == STOCKADE_RC_OK)
-            *verified = STOCKADE_VERIFIED_ON;
-        return rc;
-    }
-    if (action == STOCKADE_ACTION_REBOOT) {
-        const std::string &line = !d.reboot_command.empty() ? d.reboot_command : d.command;
-        if (!line.empty()) {
-            uint32_t rc = power_result(ctx, run_line(ctx, line, target, "reboot"), "reboot", target);
-            if (rc == STOCKADE_RC_OK) {
-                *verified = STOCKADE_VERIFIED_OFF;
-                log(ctx, STOCKADE_LOG_NOTICE, "command: " + target + " reset, confirmed by the command's exit code");
+        for (const std::string *line : {&d->command, &d->off_command, &d->on_command, &d->reboot_command, &d->status_command}) {
+            std::vector<std::string> words;
+            std::string err;
+            if (!line->empty() && !split_words(*line, words, err)) {
+                set_err(ctx, "command line: " + err);
+                return STOCKADE_RC_BAD_CONFIG;
             }
-            return rc;
         }
-        // Only off_command (+ on_command): off, confirm, on.
-        uint32_t rc = power(ctx, STOCKADE_ACTION_OFF, target, verified);
-        if (rc != STOCKADE_RC_OK || d.on_command.empty())
-            return rc;
-        uint32_t on_verified = 0;
-        if (power(ctx, STOCKADE_ACTION_ON, target, &on_verified) == STOCKADE_RC_OK)
-            *verified |= on_verified;
-        else
-            log(ctx, STOCKADE_LOG_WARNING, "command: " + target + " is off but powering it on failed");
+        out = std::move(d);
         return STOCKADE_RC_OK;
     }
-    set_err(ctx, "unsupported action");
-    return STOCKADE_RC_UNSUPPORTED;
-}
 
-uint32_t Device::status(const stockade_ctx *ctx, const std::string &target, uint32_t *state)
-{
-    return read_status(*this, ctx, target, state);
-}
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
+        const CommandLines &d = *this;
+        if (action == STOCKADE_ACTION_OFF) {
+            const std::string &line = d.off_command.empty() ? d.command : d.off_command;
+            uint32_t rc = power_result(ctx, run_line(ctx, line, target, "off"), "off", target);
+            if (rc != STOCKADE_RC_OK)
+                return rc;
+            if (!d.status_command.empty()) {
+                if ((rc = confirm_off(d, ctx, target)) != STOCKADE_RC_OK)
+                    return rc;
+                log(ctx, STOCKADE_LOG_INFO, "command: " + target + " off, confirmed by the status command");
+            } else {
+                log(ctx, STOCKADE_LOG_NOTICE, "command: " + target + " off, confirmed by the off command's exit code only");
+            }
+            *verified = STOCKADE_VERIFIED_OFF;
+            return STOCKADE_RC_OK;
+        }
+        if (action == STOCKADE_ACTION_ON) {
+            if (d.on_command.empty()) {
+                set_err(ctx, "no on_command configured");
+                return STOCKADE_RC_UNSUPPORTED;
+            }
+            uint32_t rc = power_result(ctx, run_line(ctx, d.on_command, target, "on"), "on", target);
+            if (rc == STOCKADE_RC_OK)
+                *verified = STOCKADE_VERIFIED_ON;
+            return rc;
+        }
+        if (action == STOCKADE_ACTION_REBOOT) {
+            const std::string &line = !d.reboot_command.empty() ? d.reboot_command : d.command;
+            if (!line.empty()) {
+                uint32_t rc = power_result(ctx, run_line(ctx, line, target, "reboot"), "reboot", target);
+                if (rc == STOCKADE_RC_OK) {
+                    *verified = STOCKADE_VERIFIED_OFF;
+                    log(ctx, STOCKADE_LOG_NOTICE, "command: " + target + " reset, confirmed by the command's exit code");
+                }
+                return rc;
+            }
+            // Only off_command (+ on_command): off, confirm, on.
+            uint32_t rc = power(ctx, STOCKADE_ACTION_OFF, target, verified);
+            if (rc != STOCKADE_RC_OK || d.on_command.empty())
+                return rc;
+            uint32_t on_verified = 0;
+            if (power(ctx, STOCKADE_ACTION_ON, target, &on_verified) == STOCKADE_RC_OK)
+                *verified |= on_verified;
+            else
+                log(ctx, STOCKADE_LOG_WARNING, "command: " + target + " is off but powering it on failed");
+            return STOCKADE_RC_OK;
+        }
+        set_err(ctx, "unsupported action");
+        return STOCKADE_RC_UNSUPPORTED;
+    }
+
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state)
+    {
+        return read_status(*this, ctx, target, state);
+    }
+};
 
 const stockade_agent kAgent = {
     STOCKADE_AGENT_HEADER,
@@ -339,7 +336,7 @@ const stockade_agent kAgent = {
         "process group killed at the deadline. Exit 0 = done; status: 0 on, 2 off, other unknown. Command lines are "
         "treated as secrets (they often hold a password).",
     STOCKADE_AGENT_PARAM_TABLE(kParams),
-    STOCKADE_AGENT_ENTRY_POINTS(Device),
+    STOCKADE_AGENT_ENTRY_POINTS(CommandDevice),
 };
 
 } // namespace

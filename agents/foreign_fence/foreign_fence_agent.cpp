@@ -46,14 +46,6 @@ struct FenceExec {
     std::vector<std::pair<std::string, std::string>> passthrough; // in order
     std::vector<std::string> secrets;                // values to mask
     bool has_nodename = false;
-
-    static constexpr const char *kAgentName = "foreign_fence";
-    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
-                         std::unique_ptr<FenceExec> &out);
-    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
-    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
-    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
-    uint32_t monitor(const stockade_ctx *ctx);
 };
 
 using stockade::agent::set_err;
@@ -188,135 +180,137 @@ uint32_t judge(const FenceExec &f, const stockade_ctx *ctx, const stockade_exec:
     return STOCKADE_RC_FAILED;
 }
 
-uint32_t FenceExec::open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
-                         std::unique_ptr<FenceExec> &out)
-{
-    auto f = std::make_unique<FenceExec>();
-    std::string search = "/usr/sbin:/sbin:/usr/local/sbin:/usr/bin:/bin";
-    for (size_t i = 0; i < n; ++i) {
-        const stockade_param *prm = stockade_param_at(params, i);
-        std::string k = prm->name, v = prm->value ? prm->value : "";
-        if (k == "agent")
-            f->agent_name = v;
-        else if (k == "action")
-            f->pinned_action = v;
-        else if (k == "search_path")
-            search = v;
-        else {
-            f->has_nodename = f->has_nodename || k == "nodename";
-            if (stockade_exec::secret_name(k))
-                f->secrets.push_back(v);
-            f->passthrough.emplace_back(k, v);
+struct FenceExecDevice : FenceExec {
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
+                             std::unique_ptr<FenceExecDevice> &out)
+    {
+        auto f = std::make_unique<FenceExecDevice>();
+        std::string search = "/usr/sbin:/sbin:/usr/local/sbin:/usr/bin:/bin";
+        for (size_t i = 0; i < n; ++i) {
+            const stockade_param *prm = stockade_param_at(params, i);
+            std::string k = prm->name, v = prm->value ? prm->value : "";
+            if (k == "agent")
+                f->agent_name = v;
+            else if (k == "action")
+                f->pinned_action = v;
+            else if (k == "search_path")
+                search = v;
+            else {
+                f->has_nodename = f->has_nodename || k == "nodename";
+                if (stockade_exec::secret_name(k))
+                    f->secrets.push_back(v);
+                f->passthrough.emplace_back(k, v);
+            }
         }
-    }
-    if (f->agent_name.empty() || f->agent_name.find_first_of("\n=") != std::string::npos) {
-        set_err(ctx, "parameter 'agent': a fence-agents executable name or path is required");
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    for (const auto &[k, v] : f->passthrough)
-        if (k.empty() || k.find_first_of("=\n") != std::string::npos || v.find('\n') != std::string::npos) {
-            set_err(ctx, "parameter '" + k + "': names must not contain '=' or newlines, values no newlines");
+        if (f->agent_name.empty() || f->agent_name.find_first_of("\n=") != std::string::npos) {
+            set_err(ctx, "parameter 'agent': a fence-agents executable name or path is required");
             return STOCKADE_RC_BAD_CONFIG;
         }
-    if (!f->pinned_action.empty() && !pinned_info(f->pinned_action)) {
-        set_err(ctx, "parameter 'action': '" + f->pinned_action + "' is not one of off, on, reboot, enable, disable");
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    if (f->agent_name[0] == '/') {
-        f->program = f->agent_name;
-    } else {
-        size_t start = 0;
-        while (start <= search.size() && f->program.empty()) {
-            size_t c = search.find(':', start);
-            std::string dir = search.substr(start, c == std::string::npos ? std::string::npos : c - start);
-            start = c == std::string::npos ? search.size() + 1 : c + 1;
-            if (!dir.empty() && executable_file(dir + "/" + f->agent_name))
-                f->program = dir + "/" + f->agent_name;
+        for (const auto &[k, v] : f->passthrough)
+            if (k.empty() || k.find_first_of("=\n") != std::string::npos || v.find('\n') != std::string::npos) {
+                set_err(ctx, "parameter '" + k + "': names must not contain '=' or newlines, values no newlines");
+                return STOCKADE_RC_BAD_CONFIG;
+            }
+        if (!f->pinned_action.empty() && !pinned_info(f->pinned_action)) {
+            set_err(ctx, "parameter 'action': '" + f->pinned_action + "' is not one of off, on, reboot, enable, disable");
+            return STOCKADE_RC_BAD_CONFIG;
         }
-    }
-    if (f->program.empty() || !executable_file(f->program)) {
-        set_err(ctx, "parameter 'agent': no executable '" + f->agent_name + "'" +
-                         (f->agent_name[0] == '/' ? std::string() : " in " + search));
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    out = std::move(f);
-    return STOCKADE_RC_OK;
-}
-
-uint32_t FenceExec::power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
-{
-    const FenceExec &f = *this;
-    std::string act;
-    switch (action) {
-    case STOCKADE_ACTION_OFF: act = "off"; break;
-    case STOCKADE_ACTION_ON: act = "on"; break;
-    case STOCKADE_ACTION_REBOOT: act = "reboot"; break;
-    default:
-        set_err(ctx, "unsupported action");
-        return STOCKADE_RC_UNSUPPORTED;
-    }
-    if (!f.pinned_action.empty() && f.pinned_action != act)
-        log(ctx, STOCKADE_LOG_INFO,
-            f.agent_name + ": sending the configured action=" + f.pinned_action + " (asked: " + act + ")");
-    if (!f.pinned_action.empty())
-        act = f.pinned_action;
-    auto r = run_action(f, ctx, act, target);
-    uint32_t rc = judge(f, ctx, r, act);
-    if (rc != STOCKADE_RC_OK)
-        return rc;
-    // fence-agents verify the outcome themselves (status read back after off/on) and exit
-    // non-zero when it did not take effect: a zero exit is their confirmation, as for fenced.
-    const PinnedAction *pi = pinned_info(act);
-    if (pi && pi->means_off)
-        *verified |= STOCKADE_VERIFIED_OFF;
-    if (pi && pi->means_on)
-        *verified |= STOCKADE_VERIFIED_ON;
-    return STOCKADE_RC_OK;
-}
-
-uint32_t FenceExec::status(const stockade_ctx *ctx, const std::string &target, uint32_t *state)
-{
-    const FenceExec &f = *this;
-    auto r = run_action(f, ctx, "status", target);
-    if (r.started && !r.timed_out && !r.cancelled && !r.signal && (r.exit_code == 0 || r.exit_code == 2)) {
-        *state = r.exit_code == 0 ? STOCKADE_POWER_ON : STOCKADE_POWER_OFF;
+        if (f->agent_name[0] == '/') {
+            f->program = f->agent_name;
+        } else {
+            size_t start = 0;
+            while (start <= search.size() && f->program.empty()) {
+                size_t c = search.find(':', start);
+                std::string dir = search.substr(start, c == std::string::npos ? std::string::npos : c - start);
+                start = c == std::string::npos ? search.size() + 1 : c + 1;
+                if (!dir.empty() && executable_file(dir + "/" + f->agent_name))
+                    f->program = dir + "/" + f->agent_name;
+            }
+        }
+        if (f->program.empty() || !executable_file(f->program)) {
+            set_err(ctx, "parameter 'agent': no executable '" + f->agent_name + "'" +
+                             (f->agent_name[0] == '/' ? std::string() : " in " + search));
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        out = std::move(f);
         return STOCKADE_RC_OK;
     }
-    uint32_t rc = judge(f, ctx, r, "status");
-    return rc == STOCKADE_RC_FAILED ? STOCKADE_RC_UNREACHABLE : rc; // status 1 = device unreachable
-}
 
-uint32_t FenceExec::list(const stockade_ctx *ctx, stockade_list_fn emit, void *ectx)
-{
-    const FenceExec &f = *this;
-    auto r = run_action(f, ctx, "list", "");
-    if (uint32_t rc = judge(f, ctx, r, "list"); rc != STOCKADE_RC_OK)
-        return rc;
-    ListParse parsed = parse_list_output(r.out);
-    if (parsed.no_list) {
-        set_err(ctx, f.agent_name + " has no list operation on this device (it says: " + parsed.notice + ")");
-        return STOCKADE_RC_UNSUPPORTED;
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
+        const FenceExec &f = *this;
+        std::string act;
+        switch (action) {
+        case STOCKADE_ACTION_OFF: act = "off"; break;
+        case STOCKADE_ACTION_ON: act = "on"; break;
+        case STOCKADE_ACTION_REBOOT: act = "reboot"; break;
+        default:
+            set_err(ctx, "unsupported action");
+            return STOCKADE_RC_UNSUPPORTED;
+        }
+        if (!f.pinned_action.empty() && f.pinned_action != act)
+            log(ctx, STOCKADE_LOG_INFO,
+                f.agent_name + ": sending the configured action=" + f.pinned_action + " (asked: " + act + ")");
+        if (!f.pinned_action.empty())
+            act = f.pinned_action;
+        auto r = run_action(f, ctx, act, target);
+        uint32_t rc = judge(f, ctx, r, act);
+        if (rc != STOCKADE_RC_OK)
+            return rc;
+        // fence-agents verify the outcome themselves (status read back after off/on) and exit
+        // non-zero when it did not take effect: a zero exit is their confirmation, as for fenced.
+        const PinnedAction *pi = pinned_info(act);
+        if (pi && pi->means_off)
+            *verified |= STOCKADE_VERIFIED_OFF;
+        if (pi && pi->means_on)
+            *verified |= STOCKADE_VERIFIED_ON;
+        return STOCKADE_RC_OK;
     }
-    for (const auto &line : parsed.rejected)
-        log(ctx, STOCKADE_LOG_WARNING, f.agent_name + " list: ignoring a line that is not target[,alias]: '" +
-                                           line.substr(0, 120) + "'");
-    if (parsed.targets.empty() && !parsed.rejected.empty()) {
-        set_err(ctx, f.agent_name + " list printed no target[,alias] line (first line: '" +
-                         parsed.rejected.front().substr(0, 120) + "')");
-        return STOCKADE_RC_FAILED;
-    }
-    for (const auto &[name, alias] : parsed.targets)
-        emit(ectx, name.c_str(), alias.c_str());
-    return STOCKADE_RC_OK;
-}
 
-uint32_t FenceExec::monitor(const stockade_ctx *ctx)
-{
-    const FenceExec &f = *this;
-    auto r = run_action(f, ctx, "monitor", "");
-    uint32_t rc = judge(f, ctx, r, "monitor");
-    return rc == STOCKADE_RC_FAILED ? STOCKADE_RC_UNREACHABLE : rc;
-}
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state)
+    {
+        const FenceExec &f = *this;
+        auto r = run_action(f, ctx, "status", target);
+        if (r.started && !r.timed_out && !r.cancelled && !r.signal && (r.exit_code == 0 || r.exit_code == 2)) {
+            *state = r.exit_code == 0 ? STOCKADE_POWER_ON : STOCKADE_POWER_OFF;
+            return STOCKADE_RC_OK;
+        }
+        uint32_t rc = judge(f, ctx, r, "status");
+        return rc == STOCKADE_RC_FAILED ? STOCKADE_RC_UNREACHABLE : rc; // status 1 = device unreachable
+    }
+
+    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *ectx)
+    {
+        const FenceExec &f = *this;
+        auto r = run_action(f, ctx, "list", "");
+        if (uint32_t rc = judge(f, ctx, r, "list"); rc != STOCKADE_RC_OK)
+            return rc;
+        ListParse parsed = parse_list_output(r.out);
+        if (parsed.no_list) {
+            set_err(ctx, f.agent_name + " has no list operation on this device (it says: " + parsed.notice + ")");
+            return STOCKADE_RC_UNSUPPORTED;
+        }
+        for (const auto &line : parsed.rejected)
+            log(ctx, STOCKADE_LOG_WARNING, f.agent_name + " list: ignoring a line that is not target[,alias]: '" +
+                                               line.substr(0, 120) + "'");
+        if (parsed.targets.empty() && !parsed.rejected.empty()) {
+            set_err(ctx, f.agent_name + " list printed no target[,alias] line (first line: '" +
+                             parsed.rejected.front().substr(0, 120) + "')");
+            return STOCKADE_RC_FAILED;
+        }
+        for (const auto &[name, alias] : parsed.targets)
+            emit(ectx, name.c_str(), alias.c_str());
+        return STOCKADE_RC_OK;
+    }
+
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        const FenceExec &f = *this;
+        auto r = run_action(f, ctx, "monitor", "");
+        uint32_t rc = judge(f, ctx, r, "monitor");
+        return rc == STOCKADE_RC_FAILED ? STOCKADE_RC_UNREACHABLE : rc;
+    }
+};
 
 const stockade_agent kDescriptor = {
     STOCKADE_AGENT_HEADER,
@@ -331,7 +325,7 @@ const stockade_agent kDescriptor = {
         "runs in its own process group, killed with every descendant at the device timeout; its output is logged "
         "with secret values masked.",
     STOCKADE_AGENT_PARAM_TABLE(kParams),
-    STOCKADE_AGENT_ENTRY_POINTS(FenceExec),
+    STOCKADE_AGENT_ENTRY_POINTS(FenceExecDevice),
 };
 
 } // namespace

@@ -72,12 +72,6 @@ struct Glue {
     std::string stonith;    // stonith command
     std::vector<std::pair<std::string, std::string>> params; // plugin parameters, in order
     std::vector<std::string> secrets;
-
-    static constexpr const char *kAgentName = "glue";
-    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Glue> &out);
-    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
-    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
-    uint32_t monitor(const stockade_ctx *ctx);
 };
 
 using stockade::agent::set_err;
@@ -236,107 +230,109 @@ uint32_t run_op(const Glue &g, const stockade_ctx *ctx, const std::string &op, c
     return ge ? ge->rc : STOCKADE_RC_FAILED;
 }
 
-uint32_t Glue::open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Glue> &out)
-{
-    auto g = std::make_unique<Glue>();
-    std::string dir = "/usr/lib/stonith/plugins/external";
-    g->stonith = "/usr/sbin/stonith";
-    for (size_t i = 0; i < n; ++i) {
-        const stockade_param *prm = stockade_param_at(params, i);
-        std::string k = prm->name, v = prm->value ? prm->value : "";
-        if (k == "plugin")
-            g->plugin = v;
-        else if (k == "stonith_command")
-            g->stonith = v;
-        else if (k == "plugin_dir")
-            dir = v;
-        else {
-            bool shell_name = !k.empty() && !std::isdigit(static_cast<unsigned char>(k[0]));
-            for (char c : k)
-                shell_name = shell_name && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
-            if (!shell_name || v.find('\n') != std::string::npos) {
-                set_err(ctx, "parameter '" + k + "': plugin parameter names must be [A-Za-z0-9_] and values one line");
+struct GlueDevice : Glue {
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<GlueDevice> &out)
+    {
+        auto g = std::make_unique<GlueDevice>();
+        std::string dir = "/usr/lib/stonith/plugins/external";
+        g->stonith = "/usr/sbin/stonith";
+        for (size_t i = 0; i < n; ++i) {
+            const stockade_param *prm = stockade_param_at(params, i);
+            std::string k = prm->name, v = prm->value ? prm->value : "";
+            if (k == "plugin")
+                g->plugin = v;
+            else if (k == "stonith_command")
+                g->stonith = v;
+            else if (k == "plugin_dir")
+                dir = v;
+            else {
+                bool shell_name = !k.empty() && !std::isdigit(static_cast<unsigned char>(k[0]));
+                for (char c : k)
+                    shell_name = shell_name && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+                if (!shell_name || v.find('\n') != std::string::npos) {
+                    set_err(ctx, "parameter '" + k + "': plugin parameter names must be [A-Za-z0-9_] and values one line");
+                    return STOCKADE_RC_BAD_CONFIG;
+                }
+                if (stockade_exec::secret_name(k))
+                    g->secrets.push_back(v);
+                g->params.emplace_back(k, v);
+            }
+        }
+        if (g->plugin.rfind("external/", 0) == 0) {
+            std::string script = g->plugin.substr(9);
+            if (!safe_name(script)) {
+                set_err(ctx, "parameter 'plugin': '" + g->plugin + "' is not a valid external plugin name");
                 return STOCKADE_RC_BAD_CONFIG;
             }
-            if (stockade_exec::secret_name(k))
-                g->secrets.push_back(v);
-            g->params.emplace_back(k, v);
-        }
-    }
-    if (g->plugin.rfind("external/", 0) == 0) {
-        std::string script = g->plugin.substr(9);
-        if (!safe_name(script)) {
-            set_err(ctx, "parameter 'plugin': '" + g->plugin + "' is not a valid external plugin name");
+            g->script = dir + "/" + script;
+            struct stat st {};
+            if (stat(g->script.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
+                set_err(ctx, "parameter 'plugin': no executable " + g->script);
+                return STOCKADE_RC_BAD_CONFIG;
+            }
+            if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+                set_err(ctx, "parameter 'plugin': " + g->script + " is group- or world-writable; cluster-glue refuses it and so do we");
+                return STOCKADE_RC_BAD_CONFIG;
+            }
+        } else if (!safe_name(g->plugin)) {
+            set_err(ctx, "parameter 'plugin': '" + g->plugin + "' is not a valid cluster-glue plugin name");
+            return STOCKADE_RC_BAD_CONFIG;
+        } else if (access(g->stonith.c_str(), X_OK) != 0) {
+            set_err(ctx, "parameter 'stonith_command': " + g->stonith + " is not executable (install cluster-glue)");
             return STOCKADE_RC_BAD_CONFIG;
         }
-        g->script = dir + "/" + script;
-        struct stat st {};
-        if (stat(g->script.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
-            set_err(ctx, "parameter 'plugin': no executable " + g->script);
-            return STOCKADE_RC_BAD_CONFIG;
+        out = std::move(g);
+        return STOCKADE_RC_OK;
+    }
+
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
+        const Glue &g = *this;
+        const char *op = action == STOCKADE_ACTION_OFF ? "off" : action == STOCKADE_ACTION_ON ? "on"
+                         : action == STOCKADE_ACTION_REBOOT ? "reset" : nullptr;
+        if (!op) {
+            set_err(ctx, "unsupported action");
+            return STOCKADE_RC_UNSUPPORTED;
         }
-        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-            set_err(ctx, "parameter 'plugin': " + g->script + " is group- or world-writable; cluster-glue refuses it and so do we");
-            return STOCKADE_RC_BAD_CONFIG;
+        std::string t = ascii_lower(target); // libstonith lower-cases the node name
+        if (t.empty() || t.find_first_of(" \t\n") != std::string::npos) {
+            set_err(ctx, "invalid target '" + t + "'");
+            return STOCKADE_RC_UNKNOWN_TARGET;
         }
-    } else if (!safe_name(g->plugin)) {
-        set_err(ctx, "parameter 'plugin': '" + g->plugin + "' is not a valid cluster-glue plugin name");
-        return STOCKADE_RC_BAD_CONFIG;
-    } else if (access(g->stonith.c_str(), X_OK) != 0) {
-        set_err(ctx, "parameter 'stonith_command': " + g->stonith + " is not executable (install cluster-glue)");
-        return STOCKADE_RC_BAD_CONFIG;
+        stockade_exec::ChildResult r;
+        uint32_t rc = run_op(g, ctx, op, t, r);
+        if (rc != STOCKADE_RC_OK)
+            return rc;
+        if (action != STOCKADE_ACTION_ON)
+            *verified |= STOCKADE_VERIFIED_OFF;
+        if (action != STOCKADE_ACTION_OFF)
+            *verified |= STOCKADE_VERIFIED_ON;
+        return STOCKADE_RC_OK;
     }
-    out = std::move(g);
-    return STOCKADE_RC_OK;
-}
 
-uint32_t Glue::power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
-{
-    const Glue &g = *this;
-    const char *op = action == STOCKADE_ACTION_OFF ? "off" : action == STOCKADE_ACTION_ON ? "on"
-                     : action == STOCKADE_ACTION_REBOOT ? "reset" : nullptr;
-    if (!op) {
-        set_err(ctx, "unsupported action");
-        return STOCKADE_RC_UNSUPPORTED;
+    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *ectx)
+    {
+        const Glue &g = *this;
+        stockade_exec::ChildResult r;
+        if (uint32_t rc = run_op(g, ctx, "gethosts", "", r); rc != STOCKADE_RC_OK)
+            return rc;
+        auto hosts = words(r.out);
+        if (hosts.empty()) {
+            set_err(ctx, g.plugin + " gethosts returned no host (cluster-glue treats that as an error)");
+            return STOCKADE_RC_FAILED;
+        }
+        for (const auto &host : hosts)
+            emit(ectx, host.c_str(), "");
+        return STOCKADE_RC_OK;
     }
-    std::string t = ascii_lower(target); // libstonith lower-cases the node name
-    if (t.empty() || t.find_first_of(" \t\n") != std::string::npos) {
-        set_err(ctx, "invalid target '" + t + "'");
-        return STOCKADE_RC_UNKNOWN_TARGET;
-    }
-    stockade_exec::ChildResult r;
-    uint32_t rc = run_op(g, ctx, op, t, r);
-    if (rc != STOCKADE_RC_OK)
-        return rc;
-    if (action != STOCKADE_ACTION_ON)
-        *verified |= STOCKADE_VERIFIED_OFF;
-    if (action != STOCKADE_ACTION_OFF)
-        *verified |= STOCKADE_VERIFIED_ON;
-    return STOCKADE_RC_OK;
-}
 
-uint32_t Glue::list(const stockade_ctx *ctx, stockade_list_fn emit, void *ectx)
-{
-    const Glue &g = *this;
-    stockade_exec::ChildResult r;
-    if (uint32_t rc = run_op(g, ctx, "gethosts", "", r); rc != STOCKADE_RC_OK)
-        return rc;
-    auto hosts = words(r.out);
-    if (hosts.empty()) {
-        set_err(ctx, g.plugin + " gethosts returned no host (cluster-glue treats that as an error)");
-        return STOCKADE_RC_FAILED;
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        const Glue &g = *this;
+        stockade_exec::ChildResult r;
+        return run_op(g, ctx, "status", "", r);
     }
-    for (const auto &host : hosts)
-        emit(ectx, host.c_str(), "");
-    return STOCKADE_RC_OK;
-}
-
-uint32_t Glue::monitor(const stockade_ctx *ctx)
-{
-    const Glue &g = *this;
-    stockade_exec::ChildResult r;
-    return run_op(g, ctx, "status", "", r);
-}
+};
 
 const stockade_agent kDescriptor = {
     STOCKADE_AGENT_HEADER,
@@ -350,7 +346,7 @@ const stockade_agent kDescriptor = {
         "compiled plugins through `stonith -t <type> -F <0600 file>`. Every parameter not listed here goes to the "
         "plugin. Exit codes are read as cluster-glue S_* codes; a zero exit of off/reset is the plugin's confirmation.",
     STOCKADE_AGENT_PARAM_TABLE(kParams),
-    STOCKADE_AGENT_ENTRY_POINTS(Glue),
+    STOCKADE_AGENT_ENTRY_POINTS(GlueDevice),
 };
 
 } // namespace

@@ -76,14 +76,6 @@ struct Wrapper {
     std::string nodename;
     int64_t status_timeout_ms = 20000;
     int64_t control_timeout_ms = 60000;
-
-    static constexpr const char *kAgentName = "sfex_wrapper";
-    static uint32_t open(const stockade_param *p, size_t n, const stockade_ctx *ctx, std::unique_ptr<Wrapper> &out);
-    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
-    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state);
-    uint32_t monitor(const stockade_ctx *ctx);
-    static uint32_t time_needed(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t action,
-                                uint32_t *needed_ms);
 };
 
 // Splits "k=v k2='a b' k3=\"x\\\"y\"" into pairs.  False with a reason (never echoing values,
@@ -164,93 +156,6 @@ bool seconds_param(const stockade_param *p, size_t n, const stockade_ctx *ctx, c
     return true;
 }
 
-uint32_t Wrapper::open(const stockade_param *p, size_t n, const stockade_ctx *ctx, std::unique_ptr<Wrapper> &out)
-{
-    auto w = std::make_unique<Wrapper>();
-    w->real_plugin = param(p, n, "real_plugin");
-    if (w->real_plugin.empty()) {
-        set_err(ctx, "parameter 'real_plugin' is required");
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    if (w->real_plugin == "sfex_wrapper") {
-        set_err(ctx, "parameter 'real_plugin': the wrapper cannot wrap itself");
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    std::string err;
-    if (!parse_real_params(param(p, n, "real_params"), w->real_params, err)) {
-        set_err(ctx, "parameter 'real_params': %s", err.c_str());
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    if (!seconds_param(p, n, ctx, "sby_wait", "25", w->sby_wait_ms) ||
-        !seconds_param(p, n, ctx, "status_timeout", "20", w->status_timeout_ms) ||
-        !seconds_param(p, n, ctx, "control_timeout", "60", w->control_timeout_ms))
-        return STOCKADE_RC_BAD_CONFIG;
-    int64_t ignored = 0;
-    if (!seconds_param(p, n, ctx, "start_timeout", "20", ignored))
-        return STOCKADE_RC_BAD_CONFIG;
-    if (w->control_timeout_ms == 0 || w->status_timeout_ms == 0) {
-        set_err(ctx, "control_timeout and status_timeout must be at least 1 second");
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    // nodeip1..8 from the table and any further nodeip<N> among the extras, in order of N;
-    // every other name not in the table goes to the real agent.
-    std::vector<std::pair<long, std::string>> nodeips;
-    std::vector<std::pair<std::string, std::string>> extras;
-    for (size_t i = 0; i < n; ++i) {
-        const stockade_param *prm = stockade_param_at(p, i);
-        if (!prm->name || !prm->value)
-            continue;
-        std::string name = prm->name;
-        long num = 0;
-        if (name.rfind("nodeip", 0) == 0 && parse_long(name.substr(6), num) && num >= 1) {
-            if (*prm->value)
-                nodeips.emplace_back(num, name);
-            continue;
-        }
-        if (!is_own_param(name))
-            extras.emplace_back(name, prm->value);
-    }
-    std::sort(nodeips.begin(), nodeips.end());
-    for (const auto &[num, name] : nodeips) {
-        std::vector<ProbeTarget> t;
-        if (!parse_probe_targets(param(p, n, name.c_str()), t, err)) {
-            set_err(ctx, "parameter '%s': %s", name.c_str(), err.c_str());
-            return STOCKADE_RC_BAD_CONFIG;
-        }
-        w->nodeips.insert(w->nodeips.end(), t.begin(), t.end());
-    }
-    // Extras first, then real_params: the real agent's parameter resolution keeps the last.
-    w->real_params.insert(w->real_params.begin(), extras.begin(), extras.end());
-    long v = 0;
-    std::string s = param(p, n, "dead_check_trialcount", "5");
-    if (!parse_long(s, v) || v < 1 || v > 100) {
-        set_err(ctx, "parameter 'dead_check_trialcount': '%s' is not a number of tries in 1..100", s.c_str());
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    w->trials = int(v);
-    w->device = param(p, n, "device");
-    if (w->device.empty()) {
-        set_err(ctx, "parameter 'device' (the SFEX device) is required");
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    s = param(p, n, "index", "1");
-    if (!parse_long(s, v) || v < sfex::kMinLocks || v > sfex::kMaxLocks) {
-        set_err(ctx, "parameter 'index': '%s' is not in 1..999", s.c_str());
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    w->index = int(v);
-    w->nodename = param(p, n, "nodename");
-    if (w->nodename.empty()) {
-        sfex::Status st = sfex::local_nodename(w->nodename);
-        if (!st.ok()) {
-            set_err(ctx, "parameter 'nodename' unset and %s", st.message.c_str());
-            return STOCKADE_RC_BAD_CONFIG;
-        }
-    }
-    out = std::move(w);
-    return STOCKADE_RC_OK;
-}
-
 // Calls the real agent through the host, bounded by `limit_ms` and the caller's own deadline.
 uint32_t call_real(const Wrapper &w, const stockade_ctx *ctx, uint32_t action, const char *target, int64_t limit_ms,
                    uint32_t *power_state, uint32_t *verified)
@@ -281,138 +186,223 @@ uint32_t call_real(const Wrapper &w, const stockade_ctx *ctx, uint32_t action, c
     return rc;
 }
 
-uint32_t Wrapper::power(const stockade_ctx *ctx, uint32_t action, const std::string &target_name, uint32_t *verified)
-{
-    auto &w = *this;
-    const char *target = target_name.c_str();
-    if (target_name.empty()) {
-        set_err(ctx, "no target given");
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    if (action == STOCKADE_ACTION_ON)
-        return call_real(w, ctx, action, target, w.control_timeout_ms, nullptr, verified);
-    if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT) {
-        set_err(ctx, "action %u is not supported by sfex_wrapper", action);
-        return STOCKADE_RC_UNSUPPORTED;
-    }
-
-    // 1. Death check: every address silent means the victim is already dead.
-    if (!w.nodeips.empty()) {
-        ProbeOptions o;
-        o.trials = w.trials;
-        o.deadline_ms = ctx->deadline_ms;
-        o.cancelled = [ctx] { return cancelled(ctx); };
-        o.log = [ctx](int level, const std::string &m) { log(ctx, level, m); };
-        ProbeResult r = probe_all(w.nodeips, o);
-        switch (r.verdict) {
-        case ProbeVerdict::all_silent:
-            log(ctx, STOCKADE_LOG_NOTICE, std::string("all addresses of ") + target + " are silent: " + r.message);
-            *verified = STOCKADE_VERIFIED_OFF;
-            return STOCKADE_RC_OK;
-        case ProbeVerdict::alive:
-            log(ctx, STOCKADE_LOG_INFO, std::string(target) + " is alive: " + r.message);
-            break;
-        case ProbeVerdict::cancelled:
-            set_err(ctx, "cancelled during the death check of %s", target);
-            return STOCKADE_RC_CANCELLED;
-        case ProbeVerdict::timeout:
-            set_err(ctx, "death check of %s: %s", target, r.message.c_str());
-            return STOCKADE_RC_TIMEOUT;
-        case ProbeVerdict::error:
-            log(ctx, STOCKADE_LOG_WARNING, std::string("death check failed, treating ") + target +
-                                               " as alive: " + r.message);
-            break;
-        }
-    }
-
-    // 2. Who is active?  The lock holder shoots at once; everybody else waits first.
-    LockView before = read_lock_view(w.device, w.index, w.nodename);
-    if (!before.read_ok)
-        log(ctx, STOCKADE_LOG_WARNING, "cannot read the SFEX lock, acting as standby: " + before.message);
-    else
-        log(ctx, STOCKADE_LOG_INFO, before.message);
-    if (before.ours) {
-        log(ctx, STOCKADE_LOG_NOTICE, "this node (" + w.nodename + ") holds the lock: shooting " + target + " now");
-    } else {
-        log(ctx, STOCKADE_LOG_NOTICE, "this node (" + w.nodename + ") does not hold the lock: waiting " +
-                                          std::to_string(w.sby_wait_ms / 1000) + " s before shooting " + target);
-        switch (wait_ms(ctx, w.sby_wait_ms)) {
-        case WaitEnd::done:
-            break;
-        case WaitEnd::cancelled:
-            set_err(ctx, "cancelled during the %lld s standby wait", static_cast<long long>(w.sby_wait_ms / 1000));
-            return STOCKADE_RC_CANCELLED;
-        case WaitEnd::deadline:
-            set_err(ctx, "deadline reached during the %lld s standby wait",
-                    static_cast<long long>(w.sby_wait_ms / 1000));
-            return STOCKADE_RC_TIMEOUT;
-        }
-        LockView after = read_lock_view(w.device, w.index, w.nodename);
-        if (!after.read_ok)
-            log(ctx, STOCKADE_LOG_WARNING, "cannot re-read the SFEX lock: " + after.message);
-        else if (after.ours)
-            log(ctx, STOCKADE_LOG_NOTICE, "the lock moved to this node: shooting " + std::string(target));
-        else if (before.read_ok && after.lock.locked() && after.lock.count != before.lock.count)
-            log(ctx, STOCKADE_LOG_NOTICE, "'" + after.lock.nodename + "' is still renewing the lock (count " +
-                                              std::to_string(before.lock.count) + " -> " +
-                                              std::to_string(after.lock.count) + "): it is alive and active, shooting " +
-                                              target);
-        else
-            log(ctx, STOCKADE_LOG_INFO, after.message + " after the wait: shooting " + target);
-    }
-
-    // 3. The real shot, under control_timeout.
-    uint32_t real_verified = 0;
-    uint32_t rc = call_real(w, ctx, action, target, w.control_timeout_ms, nullptr, &real_verified);
-    if (rc != STOCKADE_RC_OK)
-        return rc;
-    if (!(real_verified & STOCKADE_VERIFIED_OFF)) {
-        set_err(ctx, "real_plugin %s reported success without confirming that %s is off", w.real_plugin.c_str(),
-                target);
-        return STOCKADE_RC_FAILED;
-    }
-    *verified = real_verified;
-    return STOCKADE_RC_OK;
-}
-
-uint32_t Wrapper::status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state)
-{
-    auto &w = *this;
-    *power_state = STOCKADE_POWER_UNKNOWN;
-    return call_real(w, ctx, 0, target.c_str(), w.status_timeout_ms, power_state, nullptr);
-}
-
-// The wrapper's own device is the SFEX partition: it must be readable and hold our lock index.
-uint32_t Wrapper::monitor(const stockade_ctx *ctx)
-{
-    auto &w = *this;
-    return check_lock_readable(ctx, w.device, w.index, w.nodename);
-}
-
 // The wrapper's need: the death check, two reads of the SFEX lock around sby_wait, and the real
 // agent under control_timeout (status: status_timeout).  Stated so no front-end cap cuts sby_wait
 // or the real device short (issue #18).
 constexpr int64_t kLockReadMs = 1000;
 
-uint32_t Wrapper::time_needed(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t action,
-                              uint32_t *needed_ms)
-{
-    std::unique_ptr<Wrapper> w;
-    if (uint32_t rc = open(p, n, ctx, w); rc != STOCKADE_RC_OK)
-        return rc;
-    int64_t need = 0;
-    if (action == 0) {
-        need = w->status_timeout_ms;
-    } else if (action == STOCKADE_ACTION_ON) {
-        need = w->control_timeout_ms;
-    } else {
-        if (!w->nodeips.empty())
-            need += probe_all_budget_ms(w->trials);
-        need += 2 * kLockReadMs + w->sby_wait_ms + w->control_timeout_ms;
+struct WrapperDevice : Wrapper {
+    static uint32_t open(const stockade_param *p, size_t n, const stockade_ctx *ctx, std::unique_ptr<WrapperDevice> &out)
+    {
+        auto w = std::make_unique<WrapperDevice>();
+        w->real_plugin = param(p, n, "real_plugin");
+        if (w->real_plugin.empty()) {
+            set_err(ctx, "parameter 'real_plugin' is required");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        if (w->real_plugin == "sfex_wrapper") {
+            set_err(ctx, "parameter 'real_plugin': the wrapper cannot wrap itself");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        std::string err;
+        if (!parse_real_params(param(p, n, "real_params"), w->real_params, err)) {
+            set_err(ctx, "parameter 'real_params': %s", err.c_str());
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        if (!seconds_param(p, n, ctx, "sby_wait", "25", w->sby_wait_ms) ||
+            !seconds_param(p, n, ctx, "status_timeout", "20", w->status_timeout_ms) ||
+            !seconds_param(p, n, ctx, "control_timeout", "60", w->control_timeout_ms))
+            return STOCKADE_RC_BAD_CONFIG;
+        int64_t ignored = 0;
+        if (!seconds_param(p, n, ctx, "start_timeout", "20", ignored))
+            return STOCKADE_RC_BAD_CONFIG;
+        if (w->control_timeout_ms == 0 || w->status_timeout_ms == 0) {
+            set_err(ctx, "control_timeout and status_timeout must be at least 1 second");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        // nodeip1..8 from the table and any further nodeip<N> among the extras, in order of N;
+        // every other name not in the table goes to the real agent.
+        std::vector<std::pair<long, std::string>> nodeips;
+        std::vector<std::pair<std::string, std::string>> extras;
+        for (size_t i = 0; i < n; ++i) {
+            const stockade_param *prm = stockade_param_at(p, i);
+            if (!prm->name || !prm->value)
+                continue;
+            std::string name = prm->name;
+            long num = 0;
+            if (name.rfind("nodeip", 0) == 0 && parse_long(name.substr(6), num) && num >= 1) {
+                if (*prm->value)
+                    nodeips.emplace_back(num, name);
+                continue;
+            }
+            if (!is_own_param(name))
+                extras.emplace_back(name, prm->value);
+        }
+        std::sort(nodeips.begin(), nodeips.end());
+        for (const auto &[num, name] : nodeips) {
+            std::vector<ProbeTarget> t;
+            if (!parse_probe_targets(param(p, n, name.c_str()), t, err)) {
+                set_err(ctx, "parameter '%s': %s", name.c_str(), err.c_str());
+                return STOCKADE_RC_BAD_CONFIG;
+            }
+            w->nodeips.insert(w->nodeips.end(), t.begin(), t.end());
+        }
+        // Extras first, then real_params: the real agent's parameter resolution keeps the last.
+        w->real_params.insert(w->real_params.begin(), extras.begin(), extras.end());
+        long v = 0;
+        std::string s = param(p, n, "dead_check_trialcount", "5");
+        if (!parse_long(s, v) || v < 1 || v > 100) {
+            set_err(ctx, "parameter 'dead_check_trialcount': '%s' is not a number of tries in 1..100", s.c_str());
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        w->trials = int(v);
+        w->device = param(p, n, "device");
+        if (w->device.empty()) {
+            set_err(ctx, "parameter 'device' (the SFEX device) is required");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        s = param(p, n, "index", "1");
+        if (!parse_long(s, v) || v < sfex::kMinLocks || v > sfex::kMaxLocks) {
+            set_err(ctx, "parameter 'index': '%s' is not in 1..999", s.c_str());
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        w->index = int(v);
+        w->nodename = param(p, n, "nodename");
+        if (w->nodename.empty()) {
+            sfex::Status st = sfex::local_nodename(w->nodename);
+            if (!st.ok()) {
+                set_err(ctx, "parameter 'nodename' unset and %s", st.message.c_str());
+                return STOCKADE_RC_BAD_CONFIG;
+            }
+        }
+        out = std::move(w);
+        return STOCKADE_RC_OK;
     }
-    *needed_ms = uint32_t(std::min<int64_t>(need, UINT32_MAX));
-    return STOCKADE_RC_OK;
-}
+
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target_name, uint32_t *verified)
+    {
+        auto &w = *this;
+        const char *target = target_name.c_str();
+        if (target_name.empty()) {
+            set_err(ctx, "no target given");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        if (action == STOCKADE_ACTION_ON)
+            return call_real(w, ctx, action, target, w.control_timeout_ms, nullptr, verified);
+        if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT) {
+            set_err(ctx, "action %u is not supported by sfex_wrapper", action);
+            return STOCKADE_RC_UNSUPPORTED;
+        }
+
+        // 1. Death check: every address silent means the victim is already dead.
+        if (!w.nodeips.empty()) {
+            ProbeOptions o;
+            o.trials = w.trials;
+            o.deadline_ms = ctx->deadline_ms;
+            o.cancelled = [ctx] { return cancelled(ctx); };
+            o.log = [ctx](int level, const std::string &m) { log(ctx, level, m); };
+            ProbeResult r = probe_all(w.nodeips, o);
+            switch (r.verdict) {
+            case ProbeVerdict::all_silent:
+                log(ctx, STOCKADE_LOG_NOTICE, std::string("all addresses of ") + target + " are silent: " + r.message);
+                *verified = STOCKADE_VERIFIED_OFF;
+                return STOCKADE_RC_OK;
+            case ProbeVerdict::alive:
+                log(ctx, STOCKADE_LOG_INFO, std::string(target) + " is alive: " + r.message);
+                break;
+            case ProbeVerdict::cancelled:
+                set_err(ctx, "cancelled during the death check of %s", target);
+                return STOCKADE_RC_CANCELLED;
+            case ProbeVerdict::timeout:
+                set_err(ctx, "death check of %s: %s", target, r.message.c_str());
+                return STOCKADE_RC_TIMEOUT;
+            case ProbeVerdict::error:
+                log(ctx, STOCKADE_LOG_WARNING, std::string("death check failed, treating ") + target +
+                                                   " as alive: " + r.message);
+                break;
+            }
+        }
+
+        // 2. Who is active?  The lock holder shoots at once; everybody else waits first.
+        LockView before = read_lock_view(w.device, w.index, w.nodename);
+        if (!before.read_ok)
+            log(ctx, STOCKADE_LOG_WARNING, "cannot read the SFEX lock, acting as standby: " + before.message);
+        else
+            log(ctx, STOCKADE_LOG_INFO, before.message);
+        if (before.ours) {
+            log(ctx, STOCKADE_LOG_NOTICE, "this node (" + w.nodename + ") holds the lock: shooting " + target + " now");
+        } else {
+            log(ctx, STOCKADE_LOG_NOTICE, "this node (" + w.nodename + ") does not hold the lock: waiting " +
+                                              std::to_string(w.sby_wait_ms / 1000) + " s before shooting " + target);
+            switch (wait_ms(ctx, w.sby_wait_ms)) {
+            case WaitEnd::done:
+                break;
+            case WaitEnd::cancelled:
+                set_err(ctx, "cancelled during the %lld s standby wait", static_cast<long long>(w.sby_wait_ms / 1000));
+                return STOCKADE_RC_CANCELLED;
+            case WaitEnd::deadline:
+                set_err(ctx, "deadline reached during the %lld s standby wait",
+                        static_cast<long long>(w.sby_wait_ms / 1000));
+                return STOCKADE_RC_TIMEOUT;
+            }
+            LockView after = read_lock_view(w.device, w.index, w.nodename);
+            if (!after.read_ok)
+                log(ctx, STOCKADE_LOG_WARNING, "cannot re-read the SFEX lock: " + after.message);
+            else if (after.ours)
+                log(ctx, STOCKADE_LOG_NOTICE, "the lock moved to this node: shooting " + std::string(target));
+            else if (before.read_ok && after.lock.locked() && after.lock.count != before.lock.count)
+                log(ctx, STOCKADE_LOG_NOTICE, "'" + after.lock.nodename + "' is still renewing the lock (count " +
+                                                  std::to_string(before.lock.count) + " -> " +
+                                                  std::to_string(after.lock.count) + "): it is alive and active, shooting " +
+                                                  target);
+            else
+                log(ctx, STOCKADE_LOG_INFO, after.message + " after the wait: shooting " + target);
+        }
+
+        // 3. The real shot, under control_timeout.
+        uint32_t real_verified = 0;
+        uint32_t rc = call_real(w, ctx, action, target, w.control_timeout_ms, nullptr, &real_verified);
+        if (rc != STOCKADE_RC_OK)
+            return rc;
+        if (!(real_verified & STOCKADE_VERIFIED_OFF)) {
+            set_err(ctx, "real_plugin %s reported success without confirming that %s is off", w.real_plugin.c_str(),
+                    target);
+            return STOCKADE_RC_FAILED;
+        }
+        *verified = real_verified;
+        return STOCKADE_RC_OK;
+    }
+
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state)
+    {
+        auto &w = *this;
+        *power_state = STOCKADE_POWER_UNKNOWN;
+        return call_real(w, ctx, 0, target.c_str(), w.status_timeout_ms, power_state, nullptr);
+    }
+
+    // The wrapper's own device is the SFEX partition: it must be readable and hold our lock index.
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        auto &w = *this;
+        return check_lock_readable(ctx, w.device, w.index, w.nodename);
+    }
+
+    uint32_t time_needed(const stockade_ctx * /*ctx*/, uint32_t action, uint32_t *needed_ms) const
+    {
+        int64_t need = 0;
+        if (action == 0) {
+            need = status_timeout_ms;
+        } else if (action == STOCKADE_ACTION_ON) {
+            need = control_timeout_ms;
+        } else {
+            if (!nodeips.empty())
+                need += probe_all_budget_ms(trials);
+            need += 2 * kLockReadMs + sby_wait_ms + control_timeout_ms;
+        }
+        *needed_ms = uint32_t(std::min<int64_t>(need, UINT32_MAX));
+        return STOCKADE_RC_OK;
+    }
+};
 
 const stockade_agent kAgent = {
     STOCKADE_AGENT_HEADER,
@@ -427,7 +417,7 @@ const stockade_agent kAgent = {
         "first.  The real agent runs isolated under control_timeout and its whole process tree is killed at "
         "expiry.  Every parameter not listed here (and real_params) is passed to the real agent.",
     STOCKADE_AGENT_PARAM_TABLE(kParams),
-    STOCKADE_AGENT_ENTRY_POINTS(Wrapper),
+    STOCKADE_AGENT_ENTRY_POINTS(WrapperDevice),
 };
 
 } // namespace

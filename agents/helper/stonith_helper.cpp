@@ -33,7 +33,6 @@ namespace sfex = stockade::sfex;
 
 namespace {
 
-
 const stockade_param_desc kParams[] = {
     {STOCKADE_PARAM_DESC_HEADER, .name = "hostlist", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_REQUIRED,
      .aliases = "pcmk_host_list",
@@ -79,14 +78,6 @@ struct Helper {
     std::string sfex_device;
     int sfex_index = 1;
     std::string sfex_nodename;
-
-    static constexpr const char *kAgentName = "stonith_helper";
-    static uint32_t open(const stockade_param *p, size_t n, const stockade_ctx *ctx, std::unique_ptr<Helper> &out);
-    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
-    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
-    uint32_t monitor(const stockade_ctx *ctx);
-    static uint32_t time_needed(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t action,
-                                uint32_t *needed_ms);
 };
 
 bool truthy(const std::string &v)
@@ -144,176 +135,174 @@ bool node_is_active(const Helper &h, const stockade_ctx *ctx)
     return rc == 0;
 }
 
-uint32_t Helper::open(const stockade_param *p, size_t n, const stockade_ctx *ctx, std::unique_ptr<Helper> &out)
-{
-    auto h = std::make_unique<Helper>();
-    for (auto &host : split_list(param(p, n, "hostlist")))
-        h->hosts.push_back(ascii_lower(host));
-    if (h->hosts.empty()) {
-        set_err(ctx, "parameter 'hostlist' is empty");
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    // pm_extras' two cluster-manager checks are refused rather than ignored: the quorum check
-    // reported "fenced" when quorum was lost, which a fencing framework must never do.
-    if (truthy(param(p, n, "run_quorum_check", "0"))) {
-        set_err(ctx, "parameter 'run_quorum_check': not supported (pm_extras reported success without "
-                     "quorum); use a quorum gate in the runner");
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    if (truthy(param(p, n, "run_online_check", "0"))) {
-        set_err(ctx, "parameter 'run_online_check': not supported (needs crm_node); set it to no");
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    h->run_dead_check = truthy(param(p, n, "run_dead_check", "1"));
-    h->run_standby_wait = truthy(param(p, n, "run_standby_wait", "1"));
-    long v = 0;
-    std::string s = param(p, n, "dead_check_trialcount", "5");
-    if (!parse_long(s, v) || v < 1 || v > 100) {
-        set_err(ctx, "parameter 'dead_check_trialcount': '%s' is not a number of tries in 1..100", s.c_str());
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    h->trials = int(v);
-    if (h->run_dead_check) {
-        std::string err;
-        if (!parse_probe_targets(param(p, n, "dead_check_target"), h->targets, err)) {
-            set_err(ctx, "parameter 'dead_check_target' (needed while run_dead_check is on): %s", err.c_str());
+struct HelperDevice : Helper {
+    static uint32_t open(const stockade_param *p, size_t n, const stockade_ctx *ctx, std::unique_ptr<HelperDevice> &out)
+    {
+        auto h = std::make_unique<HelperDevice>();
+        for (auto &host : split_list(param(p, n, "hostlist")))
+            h->hosts.push_back(ascii_lower(host));
+        if (h->hosts.empty()) {
+            set_err(ctx, "parameter 'hostlist' is empty");
             return STOCKADE_RC_BAD_CONFIG;
         }
-    }
-    s = param(p, n, "standby_wait_time", "25");
-    if (!parse_long(s, v) || v < 0 || v > 86400) {
-        set_err(ctx, "parameter 'standby_wait_time': '%s' is not a number of seconds", s.c_str());
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    h->standby_wait_ms = v * 1000;
-    h->standby_command = param(p, n, "standby_check_command");
-    h->sfex_device = param(p, n, "sfex_device");
-    s = param(p, n, "sfex_index", "1");
-    if (!parse_long(s, v) || v < sfex::kMinLocks || v > sfex::kMaxLocks) {
-        set_err(ctx, "parameter 'sfex_index': '%s' is not in 1..999", s.c_str());
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    h->sfex_index = int(v);
-    h->sfex_nodename = param(p, n, "sfex_nodename");
-    if (h->sfex_nodename.empty() && !h->sfex_device.empty()) {
-        sfex::Status st = sfex::local_nodename(h->sfex_nodename);
-        if (!st.ok()) {
-            set_err(ctx, "parameter 'sfex_nodename' unset and %s", st.message.c_str());
+        // pm_extras' two cluster-manager checks are refused rather than ignored: the quorum check
+        // reported "fenced" when quorum was lost, which a fencing framework must never do.
+        if (truthy(param(p, n, "run_quorum_check", "0"))) {
+            set_err(ctx, "parameter 'run_quorum_check': not supported (pm_extras reported success without "
+                         "quorum); use a quorum gate in the runner");
             return STOCKADE_RC_BAD_CONFIG;
         }
-    }
-    if (h->run_standby_wait) {
-        if (h->standby_command.empty() == h->sfex_device.empty()) {
-            set_err(ctx, "%s", h->standby_command.empty()
-                                   ? "run_standby_wait is on: set standby_check_command or sfex_device"
-                                   : "set only one of standby_check_command and sfex_device");
+        if (truthy(param(p, n, "run_online_check", "0"))) {
+            set_err(ctx, "parameter 'run_online_check': not supported (needs crm_node); set it to no");
             return STOCKADE_RC_BAD_CONFIG;
         }
-    }
-    out = std::move(h);
-    return STOCKADE_RC_OK;
-}
-
-uint32_t Helper::power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
-{
-    auto &h = *this;
-    if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT) {
-        set_err(ctx, "stonith_helper only checks whether a node is dead; it cannot power anything on");
-        return STOCKADE_RC_UNSUPPORTED;
-    }
-    std::string node = ascii_lower(target);
-    if (std::find(h.hosts.begin(), h.hosts.end(), node) == h.hosts.end()) {
-        set_err(ctx, "target '%s' is not in hostlist", target.c_str());
-        return STOCKADE_RC_UNKNOWN_TARGET;
-    }
-
-    std::string not_dead = "dead check disabled";
-    if (h.run_dead_check) {
-        ProbeOptions o;
-        o.trials = h.trials;
-        o.deadline_ms = ctx->deadline_ms;
-        o.cancelled = [ctx] { return cancelled(ctx); };
-        o.log = [ctx](int level, const std::string &m) { log(ctx, level, m); };
-        ProbeResult r = probe_all(h.targets, o);
-        switch (r.verdict) {
-        case ProbeVerdict::all_silent:
-            log(ctx, STOCKADE_LOG_NOTICE, "all targets are dead: " + r.message);
-            *verified = STOCKADE_VERIFIED_OFF;
-            return STOCKADE_RC_OK;
-        case ProbeVerdict::alive:
-            log(ctx, STOCKADE_LOG_INFO, node + " is alive: " + r.message);
-            not_dead = r.message;
-            break;
-        case ProbeVerdict::cancelled:
-            set_err(ctx, "cancelled during the death check of %s", node.c_str());
-            return STOCKADE_RC_CANCELLED;
-        case ProbeVerdict::timeout:
-            set_err(ctx, "death check of %s: %s", node.c_str(), r.message.c_str());
-            return STOCKADE_RC_TIMEOUT;
-        case ProbeVerdict::error:
-            log(ctx, STOCKADE_LOG_WARNING, "death check failed, treating " + node + " as alive: " + r.message);
-            not_dead = "death check failed: " + r.message;
-            break;
+        h->run_dead_check = truthy(param(p, n, "run_dead_check", "1"));
+        h->run_standby_wait = truthy(param(p, n, "run_standby_wait", "1"));
+        long v = 0;
+        std::string s = param(p, n, "dead_check_trialcount", "5");
+        if (!parse_long(s, v) || v < 1 || v > 100) {
+            set_err(ctx, "parameter 'dead_check_trialcount': '%s' is not a number of tries in 1..100", s.c_str());
+            return STOCKADE_RC_BAD_CONFIG;
         }
-    }
-
-    if (h.run_standby_wait) {
-        if (node_is_active(h, ctx)) {
-            log(ctx, STOCKADE_LOG_INFO, "this node is active: no standby wait");
-        } else {
-            log(ctx, STOCKADE_LOG_NOTICE, "this node is standby: waiting " + std::to_string(h.standby_wait_ms / 1000) +
-                                              " s so the active node shoots first");
-            switch (wait_ms(ctx, h.standby_wait_ms)) {
-            case WaitEnd::done:
-                break;
-            case WaitEnd::cancelled:
-                set_err(ctx, "cancelled during the standby wait");
-                return STOCKADE_RC_CANCELLED;
-            case WaitEnd::deadline:
-                set_err(ctx, "deadline reached during the %lld s standby wait",
-                        static_cast<long long>(h.standby_wait_ms / 1000));
-                return STOCKADE_RC_TIMEOUT;
+        h->trials = int(v);
+        if (h->run_dead_check) {
+            std::string err;
+            if (!parse_probe_targets(param(p, n, "dead_check_target"), h->targets, err)) {
+                set_err(ctx, "parameter 'dead_check_target' (needed while run_dead_check is on): %s", err.c_str());
+                return STOCKADE_RC_BAD_CONFIG;
             }
         }
+        s = param(p, n, "standby_wait_time", "25");
+        if (!parse_long(s, v) || v < 0 || v > 86400) {
+            set_err(ctx, "parameter 'standby_wait_time': '%s' is not a number of seconds", s.c_str());
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        h->standby_wait_ms = v * 1000;
+        h->standby_command = param(p, n, "standby_check_command");
+        h->sfex_device = param(p, n, "sfex_device");
+        s = param(p, n, "sfex_index", "1");
+        if (!parse_long(s, v) || v < sfex::kMinLocks || v > sfex::kMaxLocks) {
+            set_err(ctx, "parameter 'sfex_index': '%s' is not in 1..999", s.c_str());
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        h->sfex_index = int(v);
+        h->sfex_nodename = param(p, n, "sfex_nodename");
+        if (h->sfex_nodename.empty() && !h->sfex_device.empty()) {
+            sfex::Status st = sfex::local_nodename(h->sfex_nodename);
+            if (!st.ok()) {
+                set_err(ctx, "parameter 'sfex_nodename' unset and %s", st.message.c_str());
+                return STOCKADE_RC_BAD_CONFIG;
+            }
+        }
+        if (h->run_standby_wait) {
+            if (h->standby_command.empty() == h->sfex_device.empty()) {
+                set_err(ctx, "%s", h->standby_command.empty()
+                                       ? "run_standby_wait is on: set standby_check_command or sfex_device"
+                                       : "set only one of standby_check_command and sfex_device");
+                return STOCKADE_RC_BAD_CONFIG;
+            }
+        }
+        out = std::move(h);
+        return STOCKADE_RC_OK;
     }
-    set_err(ctx, "%s is not known to be dead (%s): leaving it to the next device", node.c_str(), not_dead.c_str());
-    return STOCKADE_RC_FAILED;
-}
 
-uint32_t Helper::list(const stockade_ctx * /*ctx*/, stockade_list_fn emit, void *emit_ctx)
-{
-    for (const auto &host : hosts)
-        emit(emit_ctx, host.c_str(), nullptr);
-    return STOCKADE_RC_OK;
-}
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
+        auto &h = *this;
+        if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT) {
+            set_err(ctx, "stonith_helper only checks whether a node is dead; it cannot power anything on");
+            return STOCKADE_RC_UNSUPPORTED;
+        }
+        std::string node = ascii_lower(target);
+        if (std::find(h.hosts.begin(), h.hosts.end(), node) == h.hosts.end()) {
+            set_err(ctx, "target '%s' is not in hostlist", target.c_str());
+            return STOCKADE_RC_UNKNOWN_TARGET;
+        }
 
-// pm_extras' "status": the parameters were validated by open(); an SFEX device must be readable.
-uint32_t Helper::monitor(const stockade_ctx *ctx)
-{
-    auto &h = *this;
-    if (!h.sfex_device.empty())
-        return check_lock_readable(ctx, h.sfex_device, h.sfex_index, h.sfex_nodename);
-    return STOCKADE_RC_OK;
-}
+        std::string not_dead = "dead check disabled";
+        if (h.run_dead_check) {
+            ProbeOptions o;
+            o.trials = h.trials;
+            o.deadline_ms = ctx->deadline_ms;
+            o.cancelled = [ctx] { return cancelled(ctx); };
+            o.log = [ctx](int level, const std::string &m) { log(ctx, level, m); };
+            ProbeResult r = probe_all(h.targets, o);
+            switch (r.verdict) {
+            case ProbeVerdict::all_silent:
+                log(ctx, STOCKADE_LOG_NOTICE, "all targets are dead: " + r.message);
+                *verified = STOCKADE_VERIFIED_OFF;
+                return STOCKADE_RC_OK;
+            case ProbeVerdict::alive:
+                log(ctx, STOCKADE_LOG_INFO, node + " is alive: " + r.message);
+                not_dead = r.message;
+                break;
+            case ProbeVerdict::cancelled:
+                set_err(ctx, "cancelled during the death check of %s", node.c_str());
+                return STOCKADE_RC_CANCELLED;
+            case ProbeVerdict::timeout:
+                set_err(ctx, "death check of %s: %s", node.c_str(), r.message.c_str());
+                return STOCKADE_RC_TIMEOUT;
+            case ProbeVerdict::error:
+                log(ctx, STOCKADE_LOG_WARNING, "death check failed, treating " + node + " as alive: " + r.message);
+                not_dead = "death check failed: " + r.message;
+                break;
+            }
+        }
 
-// The helper's work is waiting: the death check's rounds, the standby check and the standby wait.
-// It states that sum, so no front-end cap cuts standby_wait_time short (issue #18).
-uint32_t Helper::time_needed(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t action,
-                             uint32_t *needed_ms)
-{
-    if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT)
-        return STOCKADE_RC_UNSUPPORTED; // status, list, monitor: no waiting
-    std::unique_ptr<Helper> h;
-    if (uint32_t rc = open(p, n, ctx, h); rc != STOCKADE_RC_OK)
-        return rc;
-    int64_t need = 0;
-    if (h->run_dead_check)
-        need += probe_all_budget_ms(h->trials);
-    if (h->run_standby_wait)
-        need += kStandbyCheckMs + h->standby_wait_ms;
-    *needed_ms = uint32_t(std::min<int64_t>(need, UINT32_MAX));
-    return STOCKADE_RC_OK;
-}
+        if (h.run_standby_wait) {
+            if (node_is_active(h, ctx)) {
+                log(ctx, STOCKADE_LOG_INFO, "this node is active: no standby wait");
+            } else {
+                log(ctx, STOCKADE_LOG_NOTICE, "this node is standby: waiting " + std::to_string(h.standby_wait_ms / 1000) +
+                                                  " s so the active node shoots first");
+                switch (wait_ms(ctx, h.standby_wait_ms)) {
+                case WaitEnd::done:
+                    break;
+                case WaitEnd::cancelled:
+                    set_err(ctx, "cancelled during the standby wait");
+                    return STOCKADE_RC_CANCELLED;
+                case WaitEnd::deadline:
+                    set_err(ctx, "deadline reached during the %lld s standby wait",
+                            static_cast<long long>(h.standby_wait_ms / 1000));
+                    return STOCKADE_RC_TIMEOUT;
+                }
+            }
+        }
+        set_err(ctx, "%s is not known to be dead (%s): leaving it to the next device", node.c_str(), not_dead.c_str());
+        return STOCKADE_RC_FAILED;
+    }
+
+    uint32_t list(const stockade_ctx * /*ctx*/, stockade_list_fn emit, void *emit_ctx)
+    {
+        for (const auto &host : hosts)
+            emit(emit_ctx, host.c_str(), nullptr);
+        return STOCKADE_RC_OK;
+    }
+
+    // pm_extras' "status": the parameters were validated by open(); an SFEX device must be readable.
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        auto &h = *this;
+        if (!h.sfex_device.empty())
+            return check_lock_readable(ctx, h.sfex_device, h.sfex_index, h.sfex_nodename);
+        return STOCKADE_RC_OK;
+    }
+
+    // The helper's work is waiting: the death check's rounds, the standby check and the standby wait.
+    // It states that sum, so no front-end cap cuts standby_wait_time short (issue #18).
+    uint32_t time_needed(const stockade_ctx * /*ctx*/, uint32_t action, uint32_t *needed_ms) const
+    {
+        if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT)
+            return STOCKADE_RC_UNSUPPORTED; // status, list, monitor: no waiting
+        int64_t need = 0;
+        if (run_dead_check)
+            need += probe_all_budget_ms(trials);
+        if (run_standby_wait)
+            need += kStandbyCheckMs + standby_wait_ms;
+        *needed_ms = uint32_t(std::min<int64_t>(need, UINT32_MAX));
+        return STOCKADE_RC_OK;
+    }
+};
 
 const stockade_agent kAgent = {
     STOCKADE_AGENT_HEADER,
@@ -327,7 +316,7 @@ const stockade_agent kAgent = {
         "(the active node, per standby_check_command or the SFEX lock, does not) and the agent fails so the next "
         "escalation level, the real device, shoots.",
     STOCKADE_AGENT_PARAM_TABLE(kParams),
-    STOCKADE_AGENT_ENTRY_POINTS(Helper),
+    STOCKADE_AGENT_ENTRY_POINTS(HelperDevice),
 };
 
 } // namespace

@@ -145,7 +145,6 @@ bool is_final(uint32_t rc)
 
 class IpmiDevice {
 public:
-    static constexpr const char *kAgentName = "ipmi";
     explicit IpmiDevice(IpmiConfig cfg) : cfg_(std::move(cfg)), link_(cfg_) {}
 
     static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx,

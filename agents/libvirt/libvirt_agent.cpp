@@ -320,14 +320,6 @@ constexpr const PowerActionInfo *power_action_info(uint32_t action)
 struct Handle {
     std::shared_ptr<const Config> cfg;
     std::shared_ptr<Connection> conn;
-
-    static constexpr const char *kAgentName = "libvirt agent";
-    ~Handle(); // closes the connection, bounded
-    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Handle> &out);
-    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
-    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state);
-    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
-    uint32_t monitor(const stockade_ctx *ctx);
 };
 
 using stockade::agent::set_err;
@@ -406,29 +398,6 @@ void close_bounded(std::shared_ptr<Connection> conn, std::chrono::milliseconds l
     done->cv.wait_for(lk, limit, [&] { return done->done; });
 }
 
-uint32_t Handle::open(const stockade_param *params, size_t n_params, const stockade_ctx *ctx,
-                      std::unique_ptr<Handle> &out)
-{
-    global_init();
-    auto cfg = std::make_shared<Config>();
-    if (Status s = parse_config(params, n_params, *cfg); !s.ok()) {
-        set_err(ctx, s.message);
-        return s.rc;
-    }
-    auto h = std::make_unique<Handle>();
-    h->cfg = std::move(cfg);
-    out = std::move(h);
-    return STOCKADE_RC_OK;
-}
-
-Handle::~Handle()
-{
-    try {
-        close_bounded(std::move(conn), std::chrono::milliseconds(2000));
-    } catch (...) {
-    }
-}
-
 uint32_t finish(const stockade_ctx *ctx, const OpOut &out)
 {
     if (!out.status.message.empty())
@@ -436,42 +405,67 @@ uint32_t finish(const stockade_ctx *ctx, const OpOut &out)
     return out.status.rc;
 }
 
-uint32_t Handle::power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
-{
-    const PowerActionInfo *a = power_action_info(action);
-    if (!a) {
-        set_err(ctx, "unknown action " + std::to_string(action));
-        return STOCKADE_RC_UNSUPPORTED;
+struct LibvirtDevice : Handle {
+    static uint32_t open(const stockade_param *params, size_t n_params, const stockade_ctx *ctx,
+                          std::unique_ptr<LibvirtDevice> &out)
+    {
+        global_init();
+        auto cfg = std::make_shared<Config>();
+        if (Status s = parse_config(params, n_params, *cfg); !s.ok()) {
+            set_err(ctx, s.message);
+            return s.rc;
+        }
+        auto h = std::make_unique<LibvirtDevice>();
+        h->cfg = std::move(cfg);
+        out = std::move(h);
+        return STOCKADE_RC_OK;
     }
-    log(ctx, STOCKADE_LOG_DEBUG, std::string(a->name) + " " + target);
-    OpOut out = run_op(*this, ctx, a->run, target.c_str(), true);
-    if (out.status.ok())
-        *verified = out.verified;
-    return finish(ctx, out);
-}
 
-uint32_t Handle::status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state)
-{
-    *power_state = STOCKADE_POWER_UNKNOWN;
-    OpOut out = run_op(*this, ctx, do_status, target.c_str(), true);
-    if (out.status.ok())
-        *power_state = out.power_state;
-    return finish(ctx, out);
-}
+    ~LibvirtDevice()
+    {
+        try {
+            close_bounded(std::move(conn), std::chrono::milliseconds(2000));
+        } catch (...) {
+        }
+    }
 
-uint32_t Handle::list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
-{
-    OpOut out = run_op(*this, ctx, do_list, nullptr, false);
-    if (out.status.ok())
-        for (const auto &[name, alias] : out.listed)
-            emit(emit_ctx, name.c_str(), alias.c_str());
-    return finish(ctx, out);
-}
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
+        const PowerActionInfo *a = power_action_info(action);
+        if (!a) {
+            set_err(ctx, "unknown action " + std::to_string(action));
+            return STOCKADE_RC_UNSUPPORTED;
+        }
+        log(ctx, STOCKADE_LOG_DEBUG, std::string(a->name) + " " + target);
+        OpOut out = run_op(*this, ctx, a->run, target.c_str(), true);
+        if (out.status.ok())
+            *verified = out.verified;
+        return finish(ctx, out);
+    }
 
-uint32_t Handle::monitor(const stockade_ctx *ctx)
-{
-    return finish(ctx, run_op(*this, ctx, do_monitor, nullptr, false));
-}
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state)
+    {
+        *power_state = STOCKADE_POWER_UNKNOWN;
+        OpOut out = run_op(*this, ctx, do_status, target.c_str(), true);
+        if (out.status.ok())
+            *power_state = out.power_state;
+        return finish(ctx, out);
+    }
+
+    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
+    {
+        OpOut out = run_op(*this, ctx, do_list, nullptr, false);
+        if (out.status.ok())
+            for (const auto &[name, alias] : out.listed)
+                emit(emit_ctx, name.c_str(), alias.c_str());
+        return finish(ctx, out);
+    }
+
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        return finish(ctx, run_op(*this, ctx, do_monitor, nullptr, false));
+    }
+};
 
 const stockade_agent kDescriptor = {
     STOCKADE_AGENT_HEADER,
@@ -487,7 +481,7 @@ const stockade_agent kDescriptor = {
         "are the domain name or UUID themselves. One connection serves a whole session; every call is bounded "
         "by the operation deadline even when the hypervisor hangs. diag injects an NMI.",
     STOCKADE_AGENT_PARAM_TABLE(kParams),
-    STOCKADE_AGENT_ENTRY_POINTS(Handle),
+    STOCKADE_AGENT_ENTRY_POINTS(LibvirtDevice),
 };
 
 } // namespace

@@ -39,16 +39,6 @@ constexpr int64_t kPollStepMs = 100; // how often cancellation and FIFO integrit
 struct Meatware {
     std::vector<std::string> hosts; // lower-case, validated
     int64_t timeout_ms = 600 * 1000;
-
-    static constexpr const char *kAgentName = "meatware";
-    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
-                         std::unique_ptr<Meatware> &out);
-    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
-    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state);
-    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
-    uint32_t monitor(const stockade_ctx *ctx);
-    static uint32_t time_needed(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t action,
-                                uint32_t *needed_ms);
 };
 
 const stockade_param_desc kParams[] = {
@@ -306,116 +296,114 @@ uint32_t wait_for_operator(const Meatware &m, const stockade_ctx *ctx, const Act
     }
 }
 
-uint32_t Meatware::open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
-                        std::unique_ptr<Meatware> &out)
-{
-    auto m = std::make_unique<Meatware>();
-    bool have_hostlist = false;
-    for (size_t i = 0; i < n; ++i) {
-        const stockade_param *prm = stockade_param_at(params, i);
-        std::string name = prm->name ? prm->name : "";
-        std::string value = prm->value ? prm->value : "";
-        if (name == "hostlist") {
-            have_hostlist = true;
-            for (const auto &h : stockade::text::split_list(value)) {
-                if (auto why = mw::host_name_problem(h); !why.empty()) {
-                    set_err(ctx, "parameter 'hostlist': host name '" + h.substr(0, 64) + "' " + why);
+struct MeatwareDevice : Meatware {
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
+                            std::unique_ptr<MeatwareDevice> &out)
+    {
+        auto m = std::make_unique<MeatwareDevice>();
+        bool have_hostlist = false;
+        for (size_t i = 0; i < n; ++i) {
+            const stockade_param *prm = stockade_param_at(params, i);
+            std::string name = prm->name ? prm->name : "";
+            std::string value = prm->value ? prm->value : "";
+            if (name == "hostlist") {
+                have_hostlist = true;
+                for (const auto &h : stockade::text::split_list(value)) {
+                    if (auto why = mw::host_name_problem(h); !why.empty()) {
+                        set_err(ctx, "parameter 'hostlist': host name '" + h.substr(0, 64) + "' " + why);
+                        return STOCKADE_RC_BAD_CONFIG;
+                    }
+                    std::string lower = mw::ascii_lower(h);
+                    if (!listed(*m, lower))
+                        m->hosts.push_back(lower);
+                }
+            } else if (name == "timeout") {
+                char *end = nullptr;
+                errno = 0;
+                long long s = std::strtoll(value.c_str(), &end, 10);
+                if (errno || !end || *end || value.empty() || s < 1 || s > 7 * 24 * 3600) {
+                    set_err(ctx, "parameter 'timeout': '" + value + "' is not a number of seconds between 1 and 604800");
                     return STOCKADE_RC_BAD_CONFIG;
                 }
-                std::string lower = mw::ascii_lower(h);
-                if (!listed(*m, lower))
-                    m->hosts.push_back(lower);
-            }
-        } else if (name == "timeout") {
-            char *end = nullptr;
-            errno = 0;
-            long long s = std::strtoll(value.c_str(), &end, 10);
-            if (errno || !end || *end || value.empty() || s < 1 || s > 7 * 24 * 3600) {
-                set_err(ctx, "parameter 'timeout': '" + value + "' is not a number of seconds between 1 and 604800");
+                m->timeout_ms = int64_t(s) * 1000;
+            } else {
+                set_err(ctx, "unknown parameter '" + name + "'");
                 return STOCKADE_RC_BAD_CONFIG;
             }
-            m->timeout_ms = int64_t(s) * 1000;
-        } else {
-            set_err(ctx, "unknown parameter '" + name + "'");
+        }
+        if (!have_hostlist || m->hosts.empty()) {
+            set_err(ctx, "parameter 'hostlist': at least one host is required");
             return STOCKADE_RC_BAD_CONFIG;
         }
+        out = std::move(m);
+        return STOCKADE_RC_OK;
     }
-    if (!have_hostlist || m->hosts.empty()) {
-        set_err(ctx, "parameter 'hostlist': at least one host is required");
-        return STOCKADE_RC_BAD_CONFIG;
+
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
+        auto *m = this;
+        std::string host;
+        if (uint32_t rc = check_target(*m, ctx, target, host); rc != STOCKADE_RC_OK)
+            return rc;
+        const ActionWords *words = action_words(action);
+        if (!words) {
+            set_err(ctx, "meatware: only off and reboot are supported (a human cannot be asked to switch '" + host +
+                             "' on through this channel)");
+            return STOCKADE_RC_UNSUPPORTED;
+        }
+        if (uint32_t rc = wait_for_operator(*m, ctx, *words, host); rc != STOCKADE_RC_OK)
+            return rc;
+        *verified = STOCKADE_VERIFIED_OFF; // the operator's confirmation is this agent's verification
+        log(ctx, STOCKADE_LOG_NOTICE, "operator confirmed that '" + host + "' was " + words->done + " by hand");
+        if (action == STOCKADE_ACTION_REBOOT)
+            log(ctx, STOCKADE_LOG_WARNING,
+                "reboot of '" + host + "': whether it is back on cannot be verified by meatware");
+        return STOCKADE_RC_OK;
     }
-    out = std::move(m);
-    return STOCKADE_RC_OK;
-}
 
-uint32_t Meatware::power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
-{
-    auto *m = this;
-    std::string host;
-    if (uint32_t rc = check_target(*m, ctx, target, host); rc != STOCKADE_RC_OK)
-        return rc;
-    const ActionWords *words = action_words(action);
-    if (!words) {
-        set_err(ctx, "meatware: only off and reboot are supported (a human cannot be asked to switch '" + host +
-                         "' on through this channel)");
-        return STOCKADE_RC_UNSUPPORTED;
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state)
+    {
+        auto *m = this;
+        std::string host;
+        if (uint32_t rc = check_target(*m, ctx, target, host); rc != STOCKADE_RC_OK)
+            return rc;
+        *power_state = STOCKADE_POWER_ON; // a human switch cannot be read; like cluster-glue, report on
+        set_err(ctx, "meatware cannot observe power state; 'on' is assumed");
+        return STOCKADE_RC_OK;
     }
-    if (uint32_t rc = wait_for_operator(*m, ctx, *words, host); rc != STOCKADE_RC_OK)
-        return rc;
-    *verified = STOCKADE_VERIFIED_OFF; // the operator's confirmation is this agent's verification
-    log(ctx, STOCKADE_LOG_NOTICE, "operator confirmed that '" + host + "' was " + words->done + " by hand");
-    if (action == STOCKADE_ACTION_REBOOT)
-        log(ctx, STOCKADE_LOG_WARNING,
-            "reboot of '" + host + "': whether it is back on cannot be verified by meatware");
-    return STOCKADE_RC_OK;
-}
 
-uint32_t Meatware::status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state)
-{
-    auto *m = this;
-    std::string host;
-    if (uint32_t rc = check_target(*m, ctx, target, host); rc != STOCKADE_RC_OK)
-        return rc;
-    *power_state = STOCKADE_POWER_ON; // a human switch cannot be read; like cluster-glue, report on
-    set_err(ctx, "meatware cannot observe power state; 'on' is assumed");
-    return STOCKADE_RC_OK;
-}
-
-uint32_t Meatware::list(const stockade_ctx * /*ctx*/, stockade_list_fn emit, void *emit_ctx)
-{
-    for (const auto &h : hosts)
-        emit(emit_ctx, h.c_str(), "");
-    return STOCKADE_RC_OK;
-}
-
-uint32_t Meatware::monitor(const stockade_ctx *ctx)
-{
-    if (auto why = mw::run_dir_problem(); !why.empty()) {
-        set_err(ctx, "meatware: cannot create request FIFOs: " + why);
-        return STOCKADE_RC_FAILED;
+    uint32_t list(const stockade_ctx * /*ctx*/, stockade_list_fn emit, void *emit_ctx)
+    {
+        for (const auto &h : hosts)
+            emit(emit_ctx, h.c_str(), "");
+        return STOCKADE_RC_OK;
     }
-    std::string dir(mw::kRunDir);
-    if (::access(dir.c_str(), W_OK) != 0) {
-        set_err(ctx, "meatware: cannot create request FIFOs in " + dir + ": " + errno_text(errno) +
-                         " (the agent must run as root)");
-        return STOCKADE_RC_ACCESS_DENIED;
-    }
-    return STOCKADE_RC_OK;
-}
 
-// The operator's time to answer is the whole of meatware's work: it states `timeout` as its need,
-// so no front-end cap cuts the wait short (issue #18).  Status, list and monitor: no statement.
-uint32_t Meatware::time_needed(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t action,
-                               uint32_t *needed_ms)
-{
-    if (!action_words(action))
-        return STOCKADE_RC_UNSUPPORTED;
-    std::unique_ptr<Meatware> m;
-    if (uint32_t rc = open(params, n, ctx, m); rc != STOCKADE_RC_OK)
-        return rc;
-    *needed_ms = uint32_t(std::min<int64_t>(m->timeout_ms + kPollStepMs, UINT32_MAX));
-    return STOCKADE_RC_OK;
-}
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        if (auto why = mw::run_dir_problem(); !why.empty()) {
+            set_err(ctx, "meatware: cannot create request FIFOs: " + why);
+            return STOCKADE_RC_FAILED;
+        }
+        std::string dir(mw::kRunDir);
+        if (::access(dir.c_str(), W_OK) != 0) {
+            set_err(ctx, "meatware: cannot create request FIFOs in " + dir + ": " + errno_text(errno) +
+                             " (the agent must run as root)");
+            return STOCKADE_RC_ACCESS_DENIED;
+        }
+        return STOCKADE_RC_OK;
+    }
+
+    // The operator's time to answer is the whole of meatware's work: it states `timeout` as its need,
+    // so no front-end cap cuts the wait short (issue #18).  Status, list and monitor: no statement.
+    uint32_t time_needed(const stockade_ctx * /*ctx*/, uint32_t action, uint32_t *needed_ms) const
+    {
+        if (!action_words(action))
+            return STOCKADE_RC_UNSUPPORTED;
+        *needed_ms = uint32_t(std::min<int64_t>(timeout_ms + kPollStepMs, UINT32_MAX));
+        return STOCKADE_RC_OK;
+    }
+};
 
 const stockade_agent kDescriptor = {
     STOCKADE_AGENT_HEADER,
@@ -430,7 +418,7 @@ const stockade_agent kDescriptor = {
         "/run/meatware.<host>, byte-compatible with cluster-glue's meatware plugin.  Only a confirmation "
         "naming exactly the target counts; the wait ends at the timeout or when cancelled.",
     STOCKADE_AGENT_PARAM_TABLE(kParams),
-    STOCKADE_AGENT_ENTRY_POINTS(Meatware),
+    STOCKADE_AGENT_ENTRY_POINTS(MeatwareDevice),
 };
 
 } // namespace

@@ -134,7 +134,6 @@ struct SystemInfo {
 
 class RedfishDevice {
 public:
-    static constexpr const char *kAgentName = "redfish";
     explicit RedfishDevice(RedfishConfig cfg) : cfg_(std::move(cfg)), link_(cfg_) {}
     ~RedfishDevice() { (void)link_.logout(1500); }
 

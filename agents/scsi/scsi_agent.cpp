@@ -66,13 +66,6 @@ struct Scsi {
     std::optional<Key> local_key; // of this node, when given
     std::string local_node;
     bool aptpl = false;
-
-    static constexpr const char *kAgentName = "scsi";
-    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Scsi> &out);
-    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
-    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state);
-    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
-    uint32_t monitor(const stockade_ctx *ctx);
 };
 
 std::string param(const stockade_param *p, size_t n, const char *name)
@@ -428,54 +421,57 @@ uint32_t fail(const stockade_ctx *ctx, const Error &e)
     return e.rc;
 }
 
-uint32_t Scsi::open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Scsi> &out)
-{
-    auto s = configure(params, n);
-    if (!s)
-        return fail(ctx, s.error());
-    out = std::move(*s);
-    return STOCKADE_RC_OK;
-}
-
-uint32_t Scsi::power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
-{
-    auto &s = *this;
-    if (action == STOCKADE_ACTION_OFF) {
-        if (auto r = fence(s, ctx, target); !r)
-            return fail(ctx, r.error());
-        *verified = STOCKADE_VERIFIED_OFF;
+struct ScsiDevice : Scsi {
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<ScsiDevice> &out)
+    {
+        auto s = configure(params, n);
+        if (!s)
+            return fail(ctx, s.error());
+        out = std::make_unique<ScsiDevice>();
+        static_cast<Scsi &>(*out) = std::move(**s);
         return STOCKADE_RC_OK;
     }
-    if (action == STOCKADE_ACTION_ON) {
-        if (auto r = unfence(s, ctx, target); !r)
+
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
+        auto &s = *this;
+        if (action == STOCKADE_ACTION_OFF) {
+            if (auto r = fence(s, ctx, target); !r)
+                return fail(ctx, r.error());
+            *verified = STOCKADE_VERIFIED_OFF;
+            return STOCKADE_RC_OK;
+        }
+        if (action == STOCKADE_ACTION_ON) {
+            if (auto r = unfence(s, ctx, target); !r)
+                return fail(ctx, r.error());
+            *verified = STOCKADE_VERIFIED_ON;
+            return STOCKADE_RC_OK;
+        }
+        return fail(ctx, Error{STOCKADE_RC_UNSUPPORTED, "scsi: only off (fence) and on (unfence) are supported; a "
+                                                        "reservation cannot reboot a node"});
+    }
+
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state)
+    {
+        auto r = read_status(*this, ctx, target);
+        if (!r)
             return fail(ctx, r.error());
-        *verified = STOCKADE_VERIFIED_ON;
+        *power_state = *r;
         return STOCKADE_RC_OK;
     }
-    return fail(ctx, Error{STOCKADE_RC_UNSUPPORTED, "scsi: only off (fence) and on (unfence) are supported; a "
-                                                    "reservation cannot reboot a node"});
-}
 
-uint32_t Scsi::status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state)
-{
-    auto r = read_status(*this, ctx, target);
-    if (!r)
-        return fail(ctx, r.error());
-    *power_state = *r;
-    return STOCKADE_RC_OK;
-}
+    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
+    {
+        auto r = list_keys(*this, ctx, emit, emit_ctx);
+        return r ? STOCKADE_RC_OK : fail(ctx, r.error());
+    }
 
-uint32_t Scsi::list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
-{
-    auto r = list_keys(*this, ctx, emit, emit_ctx);
-    return r ? STOCKADE_RC_OK : fail(ctx, r.error());
-}
-
-uint32_t Scsi::monitor(const stockade_ctx *ctx)
-{
-    auto r = check_devices(*this, ctx);
-    return r ? STOCKADE_RC_OK : fail(ctx, r.error());
-}
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        auto r = check_devices(*this, ctx);
+        return r ? STOCKADE_RC_OK : fail(ctx, r.error());
+    }
+};
 
 const stockade_agent kDescriptor = {
     STOCKADE_AGENT_HEADER,
@@ -491,7 +487,7 @@ const stockade_agent kDescriptor = {
         "node (unfencing, run by the node itself when it joins).  Devices: local SCSI disks through SG_IO, or "
         "iscsi://host[:port]/target-iqn/lun through libiscsi.  Keys as fence_scsi derives them, or given.",
     STOCKADE_AGENT_PARAM_TABLE(kParams),
-    STOCKADE_AGENT_ENTRY_POINTS(Scsi),
+    STOCKADE_AGENT_ENTRY_POINTS(ScsiDevice),
 };
 
 } // namespace

@@ -43,13 +43,6 @@ struct Sim {
     std::vector<std::string> hosts;
     bool reachable = true;
     int power_timeout_s = 10;
-
-    static constexpr const char *kAgentName = "sim";
-    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Sim> &out);
-    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
-    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
-    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
-    uint32_t monitor(const stockade_ctx *ctx);
 };
 
 using stockade::agent::set_err;
@@ -229,103 +222,105 @@ uint32_t do_on(Sim &s, const stockade_ctx *ctx, const std::string &target, uint3
     return STOCKADE_RC_OK;
 }
 
-uint32_t Sim::open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<Sim> &out)
-{
-    auto s = std::make_unique<Sim>();
-    for (size_t i = 0; i < n; ++i) {
-        const stockade_param *prm = stockade_param_at(params, i);
-        std::string k = prm->name, v = prm->value;
-        if (k == "state_dir")
-            s->state_dir = v;
-        else if (k == "hostlist") {
-            for (const auto &h : stockade::text::split_list(v))
-                s->hosts.push_back(ascii_lower(h));
-        } else if (k == "reachable")
-            s->reachable = v == "1";
-        else if (k == "power_timeout")
-            s->power_timeout_s = std::stoi(v);
-    }
-    if (s->state_dir.empty() || s->state_dir[0] != '/') {
-        set_err(ctx, "state_dir must be an absolute path");
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    if (s->reachable && mkdir(s->state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-        set_err(ctx, "cannot create state_dir " + s->state_dir + ": " + std::strerror(errno));
-        return STOCKADE_RC_BAD_CONFIG;
-    }
-    out = std::move(s);
-    return STOCKADE_RC_OK;
-}
-
-uint32_t Sim::power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
-{
-    Sim &s = *this;
-    if (uint32_t rc = check_target(s, ctx, target); rc != STOCKADE_RC_OK)
-        return rc;
-    switch (action) {
-    case STOCKADE_ACTION_OFF:
-        return do_off(s, ctx, target, verified);
-    case STOCKADE_ACTION_ON:
-        return do_on(s, ctx, target, verified);
-    case STOCKADE_ACTION_REBOOT: {
-        uint32_t rc = do_off(s, ctx, target, verified);
-        if (rc != STOCKADE_RC_OK)
-            return rc;
-        uint32_t on_verified = 0;
-        if (do_on(s, ctx, target, &on_verified) != STOCKADE_RC_OK)
-            log(ctx, STOCKADE_LOG_WARNING, "node " + target + " is off but did not power on again");
-        *verified |= on_verified;
+struct SimDevice : Sim {
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<SimDevice> &out)
+    {
+        auto s = std::make_unique<SimDevice>();
+        for (size_t i = 0; i < n; ++i) {
+            const stockade_param *prm = stockade_param_at(params, i);
+            std::string k = prm->name, v = prm->value;
+            if (k == "state_dir")
+                s->state_dir = v;
+            else if (k == "hostlist") {
+                for (const auto &h : stockade::text::split_list(v))
+                    s->hosts.push_back(ascii_lower(h));
+            } else if (k == "reachable")
+                s->reachable = v == "1";
+            else if (k == "power_timeout")
+                s->power_timeout_s = std::stoi(v);
+        }
+        if (s->state_dir.empty() || s->state_dir[0] != '/') {
+            set_err(ctx, "state_dir must be an absolute path");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        if (s->reachable && mkdir(s->state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+            set_err(ctx, "cannot create state_dir " + s->state_dir + ": " + std::strerror(errno));
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        out = std::move(s);
         return STOCKADE_RC_OK;
     }
-    default:
-        set_err(ctx, "unsupported action");
-        return STOCKADE_RC_UNSUPPORTED;
-    }
-}
 
-uint32_t Sim::status(const stockade_ctx *ctx, const std::string &target, uint32_t *state)
-{
-    Sim &s = *this;
-    if (uint32_t rc = check_target(s, ctx, target); rc != STOCKADE_RC_OK)
-        return rc;
-    *state = is_running(read_record(s, target)) ? STOCKADE_POWER_ON : STOCKADE_POWER_OFF;
-    return STOCKADE_RC_OK;
-}
-
-uint32_t Sim::list(const stockade_ctx *ctx, stockade_list_fn emit, void *ectx)
-{
-    Sim &s = *this;
-    if (!s.reachable) {
-        set_err(ctx, "simulated device does not answer (reachable=0)");
-        return STOCKADE_RC_UNREACHABLE;
-    }
-    for (const auto &host : s.hosts)
-        emit(ectx, host.c_str(), "");
-    if (s.hosts.empty())
-        if (DIR *d = opendir(s.state_dir.c_str())) {
-            while (dirent *e = readdir(d)) {
-                std::string fn = e->d_name;
-                if (fn.size() > 5 && fn.compare(fn.size() - 5, 5, ".node") == 0)
-                    emit(ectx, fn.substr(0, fn.size() - 5).c_str(), "");
-            }
-            closedir(d);
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
+        Sim &s = *this;
+        if (uint32_t rc = check_target(s, ctx, target); rc != STOCKADE_RC_OK)
+            return rc;
+        switch (action) {
+        case STOCKADE_ACTION_OFF:
+            return do_off(s, ctx, target, verified);
+        case STOCKADE_ACTION_ON:
+            return do_on(s, ctx, target, verified);
+        case STOCKADE_ACTION_REBOOT: {
+            uint32_t rc = do_off(s, ctx, target, verified);
+            if (rc != STOCKADE_RC_OK)
+                return rc;
+            uint32_t on_verified = 0;
+            if (do_on(s, ctx, target, &on_verified) != STOCKADE_RC_OK)
+                log(ctx, STOCKADE_LOG_WARNING, "node " + target + " is off but did not power on again");
+            *verified |= on_verified;
+            return STOCKADE_RC_OK;
         }
-    return STOCKADE_RC_OK;
-}
+        default:
+            set_err(ctx, "unsupported action");
+            return STOCKADE_RC_UNSUPPORTED;
+        }
+    }
 
-uint32_t Sim::monitor(const stockade_ctx *ctx)
-{
-    Sim &s = *this;
-    if (!s.reachable) {
-        set_err(ctx, "simulated device does not answer (reachable=0)");
-        return STOCKADE_RC_UNREACHABLE;
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state)
+    {
+        Sim &s = *this;
+        if (uint32_t rc = check_target(s, ctx, target); rc != STOCKADE_RC_OK)
+            return rc;
+        *state = is_running(read_record(s, target)) ? STOCKADE_POWER_ON : STOCKADE_POWER_OFF;
+        return STOCKADE_RC_OK;
     }
-    if (access(s.state_dir.c_str(), W_OK) != 0) {
-        set_err(ctx, "state_dir " + s.state_dir + " is not writable");
-        return STOCKADE_RC_UNREACHABLE;
+
+    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *ectx)
+    {
+        Sim &s = *this;
+        if (!s.reachable) {
+            set_err(ctx, "simulated device does not answer (reachable=0)");
+            return STOCKADE_RC_UNREACHABLE;
+        }
+        for (const auto &host : s.hosts)
+            emit(ectx, host.c_str(), "");
+        if (s.hosts.empty())
+            if (DIR *d = opendir(s.state_dir.c_str())) {
+                while (dirent *e = readdir(d)) {
+                    std::string fn = e->d_name;
+                    if (fn.size() > 5 && fn.compare(fn.size() - 5, 5, ".node") == 0)
+                        emit(ectx, fn.substr(0, fn.size() - 5).c_str(), "");
+                }
+                closedir(d);
+            }
+        return STOCKADE_RC_OK;
     }
-    return STOCKADE_RC_OK;
-}
+
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        Sim &s = *this;
+        if (!s.reachable) {
+            set_err(ctx, "simulated device does not answer (reachable=0)");
+            return STOCKADE_RC_UNREACHABLE;
+        }
+        if (access(s.state_dir.c_str(), W_OK) != 0) {
+            set_err(ctx, "state_dir " + s.state_dir + " is not writable");
+            return STOCKADE_RC_UNREACHABLE;
+        }
+        return STOCKADE_RC_OK;
+    }
+};
 
 const stockade_agent kDescriptor = {
     STOCKADE_AGENT_HEADER,
@@ -338,7 +333,7 @@ const stockade_agent kDescriptor = {
         "Powers simulated nodes: on starts a process, off kills it and confirms it is gone. "
         "For rehearsing escalation configs and for the demo; fences nothing real.",
     STOCKADE_AGENT_PARAM_TABLE(kParams),
-    STOCKADE_AGENT_ENTRY_POINTS(Sim),
+    STOCKADE_AGENT_ENTRY_POINTS(SimDevice),
 };
 
 } // namespace

@@ -10,6 +10,7 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "stockade/agent.h"
 #include "stockade/text.hpp"
@@ -39,7 +40,6 @@ inline bool cancelled(const stockade_ctx *ctx) { return ctx && ctx->is_cancelled
 // (none may cross the ABI) as STOCKADE_RC_INTERNAL with a line in errbuf.  Thunks<D> does them
 // once.  An agent writes a device class D with
 //
-//   static constexpr const char *kAgentName = "ipmi";   // starts the internal-error lines
 //   // Parse and validate params; on success set `out` (the handle), else errbuf + the rc.
 //   static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
 //                        std::unique_ptr<D> &out);
@@ -49,27 +49,28 @@ inline bool cancelled(const stockade_ctx *ctx) { return ctx && ctx->is_cancelled
 //   uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state);
 //   uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
 //   uint32_t monitor(const stockade_ctx *ctx);
-//   static uint32_t time_needed(const stockade_param *params, size_t n, const stockade_ctx *ctx,
-//                               uint32_t action, uint32_t *needed_ms);
+//   // called on a device open()ed from the same params, never on one that did I/O:
+//   uint32_t time_needed(const stockade_ctx *ctx, uint32_t action, uint32_t *needed_ms) const;
 //
 // and fills its descriptor's entry points with STOCKADE_AGENT_ENTRY_POINTS(D).  A NULL target
 // reaches D as "".  No flag bit is defined yet, so every thunk refuses any.
 
 // Runs `fn` (returning a result code) so that no exception escapes: an exception becomes
-// STOCKADE_RC_INTERNAL and "<agent>: internal error in <entry>[: what]" in errbuf.
+// STOCKADE_RC_INTERNAL and "internal error in <entry>[: what]" in errbuf (the host names the
+// device and agent around it).
 template <class Fn>
-uint32_t guarded(const stockade_ctx *ctx, const char *agent, const char *entry, Fn &&fn) noexcept
+uint32_t guarded(const stockade_ctx *ctx, const char *entry, Fn &&fn) noexcept
 {
     try {
         return fn();
     } catch (const std::exception &e) {
         try {
-            set_err(ctx, std::string(agent) + ": internal error in " + entry + ": " + e.what());
+            set_err(ctx, std::string("internal error in ") + entry + ": " + e.what());
         } catch (...) {
         }
     } catch (...) {
         try {
-            set_err(ctx, std::string(agent) + ": internal error in " + entry);
+            set_err(ctx, std::string("internal error in ") + entry);
         } catch (...) {
         }
     }
@@ -85,13 +86,13 @@ struct Thunks {
         {
             *handle = nullptr;
             STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-            return guarded(ctx, D::kAgentName, "open", [&]() -> uint32_t {
+            return guarded(ctx, "open", [&]() -> uint32_t {
                 std::unique_ptr<D> dev;
                 uint32_t rc = D::open(params, n, ctx, dev);
                 if (rc != STOCKADE_RC_OK)
                     return rc;
                 if (!dev) {
-                    set_err(ctx, std::string(D::kAgentName) + ": internal error in open: no handle");
+                    set_err(ctx, "internal error in open: no handle");
                     return STOCKADE_RC_INTERNAL;
                 }
                 *handle = dev.release();
@@ -112,7 +113,7 @@ struct Thunks {
         {
             *verified = 0;
             STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-            return guarded(ctx, D::kAgentName, "power", [&] {
+            return guarded(ctx, "power", [&] {
                 return static_cast<D *>(handle)->power(ctx, action, std::string(target ? target : ""), verified);
             });
         }
@@ -121,7 +122,7 @@ struct Thunks {
                                uint32_t *power_state)
         {
             STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-            return guarded(ctx, D::kAgentName, "status", [&] {
+            return guarded(ctx, "status", [&] {
                 return static_cast<D *>(handle)->status(ctx, std::string(target ? target : ""), power_state);
             });
         }
@@ -130,22 +131,30 @@ struct Thunks {
                              void *emit_ctx)
         {
             STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-            return guarded(ctx, D::kAgentName, "list",
+            return guarded(ctx, "list",
                            [&] { return static_cast<D *>(handle)->list(ctx, emit, emit_ctx); });
         }
 
         static uint32_t monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
         {
             STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-            return guarded(ctx, D::kAgentName, "monitor", [&] { return static_cast<D *>(handle)->monitor(ctx); });
+            return guarded(ctx, "monitor", [&] { return static_cast<D *>(handle)->monitor(ctx); });
         }
 
         static uint32_t time_needed(const stockade_param *params, size_t n, const stockade_ctx *ctx,
                                     uint32_t action, uint32_t flags, uint32_t *needed_ms)
         {
             STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-            return guarded(ctx, D::kAgentName, "time_needed",
-                           [&] { return D::time_needed(params, n, ctx, action, needed_ms); });
+            return guarded(ctx, "time_needed", [&]() -> uint32_t {
+                std::unique_ptr<D> dev;
+                if (uint32_t rc = D::open(params, n, ctx, dev); rc != STOCKADE_RC_OK)
+                    return rc;
+                if (!dev) {
+                    set_err(ctx, "internal error in time_needed: no handle");
+                    return STOCKADE_RC_INTERNAL;
+                }
+                return std::as_const(*dev).time_needed(ctx, action, needed_ms);
+            });
         }
     };
 
@@ -177,8 +186,8 @@ struct Thunks {
     }
     static constexpr decltype(&Fn::time_needed) pick_time_needed()
     {
-        if constexpr (requires(const stockade_param *p, size_t n, const stockade_ctx *c, uint32_t a, uint32_t *ms) {
-                          D::time_needed(p, n, c, a, ms);
+        if constexpr (requires(const D &d, const stockade_ctx *c, uint32_t a, uint32_t *ms) {
+                          d.time_needed(c, a, ms);
                       })
             return &Fn::time_needed;
         else
