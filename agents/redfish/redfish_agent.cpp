@@ -139,9 +139,9 @@ public:
 
     static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
                          std::unique_ptr<RedfishDevice> &out);
-    // What the agent's own limits allow an action (time_needed_ms in redfish_config.hpp).
-    static uint32_t time_needed(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t action,
-                                uint32_t *needed_ms);
+    // What the agent's own limits allow an action (time_needed_ms in redfish_config.hpp).  Pure: the
+    // link loads libcurl only at its first request.
+    uint32_t time_needed(const stockade_ctx *ctx, uint32_t action, uint32_t *needed_ms) const;
 
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
     uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
@@ -612,13 +612,9 @@ uint32_t RedfishDevice::open(const stockade_param *params, size_t n, const stock
     return STOCKADE_RC_OK;
 }
 
-uint32_t RedfishDevice::time_needed(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t action,
-                                    uint32_t *needed_ms)
+uint32_t RedfishDevice::time_needed(const stockade_ctx * /*ctx*/, uint32_t action, uint32_t *needed_ms) const
 {
-    auto cfg = parse_config(params, n); // pure: the same parsing as open, no device
-    if (!cfg)
-        return report(ctx, cfg.error());
-    const int64_t need = time_needed_ms(*cfg, action);
+    const int64_t need = time_needed_ms(cfg_, action);
     if (need <= 0)
         return STOCKADE_RC_UNSUPPORTED; // status, list, monitor: the front-end's query budget
     *needed_ms = uint32_t(std::min<int64_t>(need, UINT32_MAX));
