@@ -407,8 +407,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < bmcs; ++i) {
         const std::string n = "node" + std::to_string(i + 1);
         node_names.push_back(n);
+        // No "timeout": the agent's own need (time_needed) is the cap, as for fence_redfish's defaults.
         devices["rf" + std::to_string(i + 1)] = {{"agent", "redfish"},
-                                                  {"timeout", 30},
                                                   {"params",
                                                    {{"ip", farm[i]->address()},
                                                     {"ipport", farm[i]->port()},
