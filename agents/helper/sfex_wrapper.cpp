@@ -33,7 +33,6 @@ namespace sfex = stockade::sfex;
 
 namespace {
 
-constexpr uint32_t kParamSize = sizeof(stockade_param_desc);
 #define NODEIP(i)                                                                                               \
     {STOCKADE_PARAM_DESC_HEADER, .name = "nodeip" #i, .type = STOCKADE_PARAM_STRING,                             \
      .description = "An address of the victim for the death check (numeric IPv4/IPv6, optional %iface; may list " \
@@ -147,7 +146,7 @@ bool is_own_param(const std::string &name)
 bool seconds_param(const stockade_param *p, size_t n, const stockade_ctx *ctx, const char *name, const char *def,
                    int64_t &out_ms)
 {
-    std::string s = param(p, n, name, def);
+    std::string s = param_value(p, n, name, def);
     long v = 0;
     if (!parse_long(s, v) || v < 0 || v > 86400) {
         set_err(ctx, "parameter '%s': '%s' is not a number of seconds", name, s.c_str());
@@ -156,102 +155,6 @@ bool seconds_param(const stockade_param *p, size_t n, const stockade_ctx *ctx, c
     out_ms = int64_t(v) * 1000;
     return true;
 }
-
-uint32_t wrapper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto w = std::make_unique<Wrapper>();
-        w->real_plugin = param(p, n, "real_plugin");
-        if (w->real_plugin.empty()) {
-            set_err(ctx, "parameter 'real_plugin' is required");
-            return STOCKADE_RC_BAD_CONFIG;
-        }
-        if (w->real_plugin == "sfex_wrapper") {
-            set_err(ctx, "parameter 'real_plugin': the wrapper cannot wrap itself");
-            return STOCKADE_RC_BAD_CONFIG;
-        }
-        std::string err;
-        if (!parse_real_params(param(p, n, "real_params"), w->real_params, err)) {
-            set_err(ctx, "parameter 'real_params': %s", err.c_str());
-            return STOCKADE_RC_BAD_CONFIG;
-        }
-        if (!seconds_param(p, n, ctx, "sby_wait", "25", w->sby_wait_ms) ||
-            !seconds_param(p, n, ctx, "status_timeout", "20", w->status_timeout_ms) ||
-            !seconds_param(p, n, ctx, "control_timeout", "60", w->control_timeout_ms))
-            return STOCKADE_RC_BAD_CONFIG;
-        int64_t ignored = 0;
-        if (!seconds_param(p, n, ctx, "start_timeout", "20", ignored))
-            return STOCKADE_RC_BAD_CONFIG;
-        if (w->control_timeout_ms == 0 || w->status_timeout_ms == 0) {
-            set_err(ctx, "control_timeout and status_timeout must be at least 1 second");
-            return STOCKADE_RC_BAD_CONFIG;
-        }
-        // nodeip1..8 from the table and any further nodeip<N> among the extras, in order of N;
-        // every other name not in the table goes to the real agent.
-        std::vector<std::pair<long, std::string>> nodeips;
-        std::vector<std::pair<std::string, std::string>> extras;
-        for (size_t i = 0; i < n; ++i) {
-            const stockade_param *prm = stockade_param_at(p, i);
-            if (!prm->name || !prm->value)
-                continue;
-            std::string name = prm->name;
-            long num = 0;
-            if (name.rfind("nodeip", 0) == 0 && parse_long(name.substr(6), num) && num >= 1) {
-                if (*prm->value)
-                    nodeips.emplace_back(num, name);
-                continue;
-            }
-            if (!is_own_param(name))
-                extras.emplace_back(name, prm->value);
-        }
-        std::sort(nodeips.begin(), nodeips.end());
-        for (const auto &[num, name] : nodeips) {
-            std::vector<ProbeTarget> t;
-            if (!parse_probe_targets(param(p, n, name.c_str()), t, err)) {
-                set_err(ctx, "parameter '%s': %s", name.c_str(), err.c_str());
-                return STOCKADE_RC_BAD_CONFIG;
-            }
-            w->nodeips.insert(w->nodeips.end(), t.begin(), t.end());
-        }
-        // Extras first, then real_params: the real agent's parameter resolution keeps the last.
-        w->real_params.insert(w->real_params.begin(), extras.begin(), extras.end());
-        long v = 0;
-        std::string s = param(p, n, "dead_check_trialcount", "5");
-        if (!parse_long(s, v) || v < 1 || v > 100) {
-            set_err(ctx, "parameter 'dead_check_trialcount': '%s' is not a number of tries in 1..100", s.c_str());
-            return STOCKADE_RC_BAD_CONFIG;
-        }
-        w->trials = int(v);
-        w->device = param(p, n, "device");
-        if (w->device.empty()) {
-            set_err(ctx, "parameter 'device' (the SFEX device) is required");
-            return STOCKADE_RC_BAD_CONFIG;
-        }
-        s = param(p, n, "index", "1");
-        if (!parse_long(s, v) || v < sfex::kMinLocks || v > sfex::kMaxLocks) {
-            set_err(ctx, "parameter 'index': '%s' is not in 1..999", s.c_str());
-            return STOCKADE_RC_BAD_CONFIG;
-        }
-        w->index = int(v);
-        w->nodename = param(p, n, "nodename");
-        if (w->nodename.empty()) {
-            sfex::Status st = sfex::local_nodename(w->nodename);
-            if (!st.ok()) {
-                set_err(ctx, "parameter 'nodename' unset and %s", st.message.c_str());
-                return STOCKADE_RC_BAD_CONFIG;
-            }
-        }
-        *handle = w.release();
-        return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in open");
-        return STOCKADE_RC_INTERNAL;
-    }
-}
-
-void wrapper_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/) { delete static_cast<Wrapper *>(handle); }
 
 // Calls the real agent through the host, bounded by `limit_ms` and the caller's own deadline.
 uint32_t call_real(const Wrapper &w, const stockade_ctx *ctx, uint32_t action, const char *target, int64_t limit_ms,
@@ -283,14 +186,100 @@ uint32_t call_real(const Wrapper &w, const stockade_ctx *ctx, uint32_t action, c
     return rc;
 }
 
-uint32_t wrapper_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
-                       uint32_t *verified)
-{
-    try {
-        *verified = 0;
-        auto &w = *static_cast<Wrapper *>(handle);
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        if (!target || !*target) {
+// The wrapper's need: the death check, two reads of the SFEX lock around sby_wait, and the real
+// agent under control_timeout (status: status_timeout).  Stated so no front-end cap cuts sby_wait
+// or the real device short (issue #18).
+constexpr int64_t kLockReadMs = 1000;
+
+struct WrapperDevice : Wrapper {
+    static uint32_t open(const stockade_param *p, size_t n, const stockade_ctx *ctx, std::unique_ptr<WrapperDevice> &out)
+    {
+        auto w = std::make_unique<WrapperDevice>();
+        w->real_plugin = param_value(p, n, "real_plugin");
+        if (w->real_plugin.empty()) {
+            set_err(ctx, "parameter 'real_plugin' is required");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        if (w->real_plugin == "sfex_wrapper") {
+            set_err(ctx, "parameter 'real_plugin': the wrapper cannot wrap itself");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        std::string err;
+        if (!parse_real_params(param_value(p, n, "real_params"), w->real_params, err)) {
+            set_err(ctx, "parameter 'real_params': %s", err.c_str());
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        if (!seconds_param(p, n, ctx, "sby_wait", "25", w->sby_wait_ms) ||
+            !seconds_param(p, n, ctx, "status_timeout", "20", w->status_timeout_ms) ||
+            !seconds_param(p, n, ctx, "control_timeout", "60", w->control_timeout_ms))
+            return STOCKADE_RC_BAD_CONFIG;
+        int64_t ignored = 0;
+        if (!seconds_param(p, n, ctx, "start_timeout", "20", ignored))
+            return STOCKADE_RC_BAD_CONFIG;
+        if (w->control_timeout_ms == 0 || w->status_timeout_ms == 0) {
+            set_err(ctx, "control_timeout and status_timeout must be at least 1 second");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        // nodeip1..8 from the table and any further nodeip<N> among the extras, in order of N;
+        // every other name not in the table goes to the real agent.
+        std::vector<std::pair<long, std::string>> nodeips;
+        std::vector<std::pair<std::string, std::string>> extras;
+        for (const auto &[name, value] : stockade::agent::named_values(p, n)) {
+            long num = 0;
+            if (name.rfind("nodeip", 0) == 0 && parse_long(name.substr(6), num) && num >= 1) {
+                if (!value.empty())
+                    nodeips.emplace_back(num, name);
+                continue;
+            }
+            if (!is_own_param(name))
+                extras.emplace_back(name, value);
+        }
+        std::sort(nodeips.begin(), nodeips.end());
+        for (const auto &[num, name] : nodeips) {
+            std::vector<ProbeTarget> t;
+            if (!parse_probe_targets(param_value(p, n, name.c_str()), t, err)) {
+                set_err(ctx, "parameter '%s': %s", name.c_str(), err.c_str());
+                return STOCKADE_RC_BAD_CONFIG;
+            }
+            w->nodeips.insert(w->nodeips.end(), t.begin(), t.end());
+        }
+        // Extras first, then real_params: the real agent's parameter resolution keeps the last.
+        w->real_params.insert(w->real_params.begin(), extras.begin(), extras.end());
+        long v = 0;
+        std::string s = param_value(p, n, "dead_check_trialcount", "5");
+        if (!parse_long(s, v) || v < 1 || v > 100) {
+            set_err(ctx, "parameter 'dead_check_trialcount': '%s' is not a number of tries in 1..100", s.c_str());
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        w->trials = int(v);
+        w->device = param_value(p, n, "device");
+        if (w->device.empty()) {
+            set_err(ctx, "parameter 'device' (the SFEX device) is required");
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        s = param_value(p, n, "index", "1");
+        if (!parse_long(s, v) || v < sfex::kMinLocks || v > sfex::kMaxLocks) {
+            set_err(ctx, "parameter 'index': '%s' is not in 1..999", s.c_str());
+            return STOCKADE_RC_BAD_CONFIG;
+        }
+        w->index = int(v);
+        w->nodename = param_value(p, n, "nodename");
+        if (w->nodename.empty()) {
+            sfex::Status st = sfex::local_nodename(w->nodename);
+            if (!st.ok()) {
+                set_err(ctx, "parameter 'nodename' unset and %s", st.message.c_str());
+                return STOCKADE_RC_BAD_CONFIG;
+            }
+        }
+        out = std::move(w);
+        return STOCKADE_RC_OK;
+    }
+
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target_name, uint32_t *verified)
+    {
+        auto &w = *this;
+        const char *target = target_name.c_str();
+        if (target_name.empty()) {
             set_err(ctx, "no target given");
             return STOCKADE_RC_BAD_CONFIG;
         }
@@ -378,68 +367,38 @@ uint32_t wrapper_power(void *handle, const stockade_ctx *ctx, uint32_t action, c
         }
         *verified = real_verified;
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in power");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t wrapper_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *power_state)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto &w = *static_cast<Wrapper *>(handle);
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state)
+    {
+        auto &w = *this;
         *power_state = STOCKADE_POWER_UNKNOWN;
-        return call_real(w, ctx, 0, target ? target : "", w.status_timeout_ms, power_state, nullptr);
-    } catch (...) {
-        set_err(ctx, "internal error in status");
-        return STOCKADE_RC_INTERNAL;
+        return call_real(w, ctx, 0, target.c_str(), w.status_timeout_ms, power_state, nullptr);
     }
-}
 
-// The wrapper's own device is the SFEX partition: it must be readable and hold our lock index.
-uint32_t wrapper_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto &w = *static_cast<Wrapper *>(handle);
+    // The wrapper's own device is the SFEX partition: it must be readable and hold our lock index.
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        auto &w = *this;
         return check_lock_readable(ctx, w.device, w.index, w.nodename);
-    } catch (...) {
-        set_err(ctx, "internal error in monitor");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-// The wrapper's need: the death check, two reads of the SFEX lock around sby_wait, and the real
-// agent under control_timeout (status: status_timeout).  Stated so no front-end cap cuts sby_wait
-// or the real device short (issue #18).
-constexpr int64_t kLockReadMs = 1000;
-
-uint32_t wrapper_time_needed(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t action,
-                             uint32_t flags, uint32_t *needed_ms)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        void *handle = nullptr;
-        if (uint32_t rc = wrapper_open(p, n, ctx, 0, &handle); rc != STOCKADE_RC_OK)
-            return rc;
-        std::unique_ptr<Wrapper> w(static_cast<Wrapper *>(handle));
+    uint32_t time_needed(const stockade_ctx * /*ctx*/, uint32_t action, uint32_t *needed_ms) const
+    {
         int64_t need = 0;
         if (action == 0) {
-            need = w->status_timeout_ms;
+            need = status_timeout_ms;
         } else if (action == STOCKADE_ACTION_ON) {
-            need = w->control_timeout_ms;
+            need = control_timeout_ms;
         } else {
-            if (!w->nodeips.empty())
-                need += probe_all_budget_ms(w->trials);
-            need += 2 * kLockReadMs + w->sby_wait_ms + w->control_timeout_ms;
+            if (!nodeips.empty())
+                need += probe_all_budget_ms(trials);
+            need += 2 * kLockReadMs + sby_wait_ms + control_timeout_ms;
         }
         *needed_ms = uint32_t(std::min<int64_t>(need, UINT32_MAX));
         return STOCKADE_RC_OK;
-    } catch (...) {
-        return STOCKADE_RC_INTERNAL;
     }
-}
+};
 
 const stockade_agent kAgent = {
     STOCKADE_AGENT_HEADER,
@@ -453,15 +412,8 @@ const stockade_agent kAgent = {
         "Otherwise the node holding the SFEX lock calls real_plugin at once; any other node waits sby_wait "
         "first.  The real agent runs isolated under control_timeout and its whole process tree is killed at "
         "expiry.  Every parameter not listed here (and real_params) is passed to the real agent.",
-    .params = kParams,
-    .n_params = sizeof kParams / sizeof kParams[0],
-    .param_struct_size = kParamSize,
-    .open = wrapper_open,
-    .close = wrapper_close,
-    .power = wrapper_power,
-    .status = wrapper_status,
-    .monitor = wrapper_monitor,
-    .time_needed = wrapper_time_needed,
+    STOCKADE_AGENT_PARAM_TABLE(kParams),
+    STOCKADE_AGENT_ENTRY_POINTS(WrapperDevice),
 };
 
 } // namespace

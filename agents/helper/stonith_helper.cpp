@@ -33,8 +33,6 @@ namespace sfex = stockade::sfex;
 
 namespace {
 
-constexpr uint32_t kParamSize = sizeof(stockade_param_desc);
-
 const stockade_param_desc kParams[] = {
     {STOCKADE_PARAM_DESC_HEADER, .name = "hostlist", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_REQUIRED,
      .aliases = "pcmk_host_list",
@@ -137,13 +135,11 @@ bool node_is_active(const Helper &h, const stockade_ctx *ctx)
     return rc == 0;
 }
 
-uint32_t helper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto h = std::make_unique<Helper>();
-        for (auto &host : split_list(param(p, n, "hostlist")))
+struct HelperDevice : Helper {
+    static uint32_t open(const stockade_param *p, size_t n, const stockade_ctx *ctx, std::unique_ptr<HelperDevice> &out)
+    {
+        auto h = std::make_unique<HelperDevice>();
+        for (auto &host : split_list(param_value(p, n, "hostlist")))
             h->hosts.push_back(ascii_lower(host));
         if (h->hosts.empty()) {
             set_err(ctx, "parameter 'hostlist' is empty");
@@ -151,19 +147,19 @@ uint32_t helper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx,
         }
         // pm_extras' two cluster-manager checks are refused rather than ignored: the quorum check
         // reported "fenced" when quorum was lost, which a fencing framework must never do.
-        if (truthy(param(p, n, "run_quorum_check", "0"))) {
+        if (truthy(param_value(p, n, "run_quorum_check", "0"))) {
             set_err(ctx, "parameter 'run_quorum_check': not supported (pm_extras reported success without "
                          "quorum); use a quorum gate in the runner");
             return STOCKADE_RC_BAD_CONFIG;
         }
-        if (truthy(param(p, n, "run_online_check", "0"))) {
+        if (truthy(param_value(p, n, "run_online_check", "0"))) {
             set_err(ctx, "parameter 'run_online_check': not supported (needs crm_node); set it to no");
             return STOCKADE_RC_BAD_CONFIG;
         }
-        h->run_dead_check = truthy(param(p, n, "run_dead_check", "1"));
-        h->run_standby_wait = truthy(param(p, n, "run_standby_wait", "1"));
+        h->run_dead_check = truthy(param_value(p, n, "run_dead_check", "1"));
+        h->run_standby_wait = truthy(param_value(p, n, "run_standby_wait", "1"));
         long v = 0;
-        std::string s = param(p, n, "dead_check_trialcount", "5");
+        std::string s = param_value(p, n, "dead_check_trialcount", "5");
         if (!parse_long(s, v) || v < 1 || v > 100) {
             set_err(ctx, "parameter 'dead_check_trialcount': '%s' is not a number of tries in 1..100", s.c_str());
             return STOCKADE_RC_BAD_CONFIG;
@@ -171,26 +167,26 @@ uint32_t helper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx,
         h->trials = int(v);
         if (h->run_dead_check) {
             std::string err;
-            if (!parse_probe_targets(param(p, n, "dead_check_target"), h->targets, err)) {
+            if (!parse_probe_targets(param_value(p, n, "dead_check_target"), h->targets, err)) {
                 set_err(ctx, "parameter 'dead_check_target' (needed while run_dead_check is on): %s", err.c_str());
                 return STOCKADE_RC_BAD_CONFIG;
             }
         }
-        s = param(p, n, "standby_wait_time", "25");
+        s = param_value(p, n, "standby_wait_time", "25");
         if (!parse_long(s, v) || v < 0 || v > 86400) {
             set_err(ctx, "parameter 'standby_wait_time': '%s' is not a number of seconds", s.c_str());
             return STOCKADE_RC_BAD_CONFIG;
         }
         h->standby_wait_ms = v * 1000;
-        h->standby_command = param(p, n, "standby_check_command");
-        h->sfex_device = param(p, n, "sfex_device");
-        s = param(p, n, "sfex_index", "1");
+        h->standby_command = param_value(p, n, "standby_check_command");
+        h->sfex_device = param_value(p, n, "sfex_device");
+        s = param_value(p, n, "sfex_index", "1");
         if (!parse_long(s, v) || v < sfex::kMinLocks || v > sfex::kMaxLocks) {
             set_err(ctx, "parameter 'sfex_index': '%s' is not in 1..999", s.c_str());
             return STOCKADE_RC_BAD_CONFIG;
         }
         h->sfex_index = int(v);
-        h->sfex_nodename = param(p, n, "sfex_nodename");
+        h->sfex_nodename = param_value(p, n, "sfex_nodename");
         if (h->sfex_nodename.empty() && !h->sfex_device.empty()) {
             sfex::Status st = sfex::local_nodename(h->sfex_nodename);
             if (!st.ok()) {
@@ -206,30 +202,20 @@ uint32_t helper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx,
                 return STOCKADE_RC_BAD_CONFIG;
             }
         }
-        *handle = h.release();
+        out = std::move(h);
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in open");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-void helper_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/) { delete static_cast<Helper *>(handle); }
-
-uint32_t helper_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
-                      uint32_t *verified)
-{
-    try {
-        *verified = 0;
-        auto &h = *static_cast<Helper *>(handle);
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
+        auto &h = *this;
         if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT) {
             set_err(ctx, "stonith_helper only checks whether a node is dead; it cannot power anything on");
             return STOCKADE_RC_UNSUPPORTED;
         }
-        std::string node = ascii_lower(target ? target : "");
+        std::string node = ascii_lower(target);
         if (std::find(h.hosts.begin(), h.hosts.end(), node) == h.hosts.end()) {
-            set_err(ctx, "target '%s' is not in hostlist", target ? target : "");
+            set_err(ctx, "target '%s' is not in hostlist", target.c_str());
             return STOCKADE_RC_UNKNOWN_TARGET;
         }
 
@@ -284,64 +270,39 @@ uint32_t helper_power(void *handle, const stockade_ctx *ctx, uint32_t action, co
         }
         set_err(ctx, "%s is not known to be dead (%s): leaving it to the next device", node.c_str(), not_dead.c_str());
         return STOCKADE_RC_FAILED;
-    } catch (...) {
-        set_err(ctx, "internal error in power");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t helper_list(void *handle, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *emit_ctx)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        for (const auto &host : static_cast<Helper *>(handle)->hosts)
+    uint32_t list(const stockade_ctx * /*ctx*/, stockade_list_fn emit, void *emit_ctx)
+    {
+        for (const auto &host : hosts)
             emit(emit_ctx, host.c_str(), nullptr);
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in list");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-// pm_extras' "status": the parameters were validated by open(); an SFEX device must be readable.
-uint32_t helper_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto &h = *static_cast<Helper *>(handle);
+    // pm_extras' "status": the parameters were validated by open(); an SFEX device must be readable.
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        auto &h = *this;
         if (!h.sfex_device.empty())
             return check_lock_readable(ctx, h.sfex_device, h.sfex_index, h.sfex_nodename);
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in monitor");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-// The helper's work is waiting: the death check's rounds, the standby check and the standby wait.
-// It states that sum, so no front-end cap cuts standby_wait_time short (issue #18).
-uint32_t helper_time_needed(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t action,
-                            uint32_t flags, uint32_t *needed_ms)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+    // The helper's work is waiting: the death check's rounds, the standby check and the standby wait.
+    // It states that sum, so no front-end cap cuts standby_wait_time short (issue #18).
+    uint32_t time_needed(const stockade_ctx * /*ctx*/, uint32_t action, uint32_t *needed_ms) const
+    {
         if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT)
             return STOCKADE_RC_UNSUPPORTED; // status, list, monitor: no waiting
-        void *handle = nullptr;
-        if (uint32_t rc = helper_open(p, n, ctx, 0, &handle); rc != STOCKADE_RC_OK)
-            return rc;
-        std::unique_ptr<Helper> h(static_cast<Helper *>(handle));
         int64_t need = 0;
-        if (h->run_dead_check)
-            need += probe_all_budget_ms(h->trials);
-        if (h->run_standby_wait)
-            need += kStandbyCheckMs + h->standby_wait_ms;
+        if (run_dead_check)
+            need += probe_all_budget_ms(trials);
+        if (run_standby_wait)
+            need += kStandbyCheckMs + standby_wait_ms;
         *needed_ms = uint32_t(std::min<int64_t>(need, UINT32_MAX));
         return STOCKADE_RC_OK;
-    } catch (...) {
-        return STOCKADE_RC_INTERNAL;
     }
-}
+};
 
 const stockade_agent kAgent = {
     STOCKADE_AGENT_HEADER,
@@ -354,15 +315,8 @@ const stockade_agent kAgent = {
         "stays silent for dead_check_trialcount ICMP echoes.  Otherwise the standby node waits standby_wait_time "
         "(the active node, per standby_check_command or the SFEX lock, does not) and the agent fails so the next "
         "escalation level, the real device, shoots.",
-    .params = kParams,
-    .n_params = sizeof kParams / sizeof kParams[0],
-    .param_struct_size = kParamSize,
-    .open = helper_open,
-    .close = helper_close,
-    .power = helper_power,
-    .list = helper_list,
-    .monitor = helper_monitor,
-    .time_needed = helper_time_needed,
+    STOCKADE_AGENT_PARAM_TABLE(kParams),
+    STOCKADE_AGENT_ENTRY_POINTS(HelperDevice),
 };
 
 } // namespace

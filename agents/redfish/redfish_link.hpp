@@ -67,13 +67,14 @@ private:
     Result<Response> once(const stockade_ctx *ctx, Method m, const std::string &path, const std::string &body,
                           int64_t deadline_ms);
     Status login(const stockade_ctx *ctx);
+    void ensure_curl();
     void configure_tls();
 
     struct Curl;
     const RedfishConfig &cfg_;
     std::string host_;
     std::string sessions_uri_;
-    Secret token_;                 // X-Auth-Token of our session ("" = none)
+    SecretString token_;                 // X-Auth-Token of our session ("" = none)
     std::string session_uri_;      // where to DELETE it
     std::unique_ptr<Curl> curl_;
     unsigned requests_ = 0, connects_ = 0;
