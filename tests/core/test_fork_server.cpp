@@ -35,13 +35,13 @@ TEST_CASE("fork server: no state leaks from one session to the next; agent code 
 {
     AgentRegistry reg;
     const AgentInfo &a = **reg.find("counteragent");
-    auto s1 = test::open_isolated(a, {});
+    auto s1 = test::open_session(a, {});
     test::CounterCalls first = test::parse_counter(s1->status("n1", 10s).message);
     test::CounterCalls second = test::parse_counter(s1->status("n1", 10s).message);
     CHECK(first.calls == 1);
     CHECK(second.calls == 2); // state lives as long as its session
     s1->close();
-    auto s2 = test::open_isolated(a, {});
+    auto s2 = test::open_session(a, {});
     test::CounterCalls other = test::parse_counter(s2->status("n1", 10s).message);
     CHECK(other.calls == 1); // ...and not one session longer
     s2->close();
@@ -63,7 +63,7 @@ TEST_CASE("STOCKADE_FORK_SERVER=0 starts the agent host per session", "[session]
     ::setenv("STOCKADE_FORK_SERVER", "0", 1);
     AgentRegistry reg;
     const AgentInfo &a = **reg.find("counteragent");
-    auto s = test::open_isolated(a, {});
+    auto s = test::open_session(a, {});
     test::CounterCalls c = test::parse_counter(s->status("n1", 10s).message);
     s->close();
     ::unsetenv("STOCKADE_FORK_SERVER");
@@ -78,7 +78,7 @@ TEST_CASE("fork server: a session's deadline kills its whole tree (setsid child 
     test::TempDir d;
     AgentRegistry reg;
     const AgentInfo &a = **reg.find("testagent");
-    auto hung = test::open_isolated(a, {{"mode", "hang"}, {"fork_child", "1"}, {"pid_file", d.file("pids")}});
+    auto hung = test::open_session(a, {{"mode", "hang"}, {"fork_child", "1"}, {"pid_file", d.file("pids")}});
     std::vector<pid_t> pids;
     int64_t t0 = monotonic_ms();
     OpResult r = hung->power(PowerAction::Off, "n1", 1500ms);
@@ -96,12 +96,12 @@ TEST_CASE("fork server: a session's deadline kills its whole tree (setsid child 
     hung->close();
 
     // The server that forked it still serves: a crash is one failed device, then a good session.
-    auto crash = test::open_isolated(a, {{"mode", "crash"}});
+    auto crash = test::open_session(a, {{"mode", "crash"}});
     OpResult c = crash->power(PowerAction::Off, "n1", 5s);
     CHECK(c.rc != STOCKADE_RC_OK);
     CHECK_THAT(c.message, Catch::Contains("signal 11"));
     crash->close();
-    auto good = test::open_isolated(a, {{"status_mode", "on"}});
+    auto good = test::open_session(a, {{"status_mode", "on"}});
     OpResult g = good->status("n1", 5s);
     CHECK(g.ok());
     CHECK(g.power_state == STOCKADE_POWER_ON);

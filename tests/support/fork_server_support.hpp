@@ -1,6 +1,6 @@
 // fork_server_support.hpp -- what the fork-server and fork-template isolation tests share: the
-// counter agent's answer ("calls=N pid=P ppid=Q loaded_by=L pgid=G"), an isolated session
-// opened with raw parameters, and a process's thread count.
+// counter agent's answer ("calls=N pid=P ppid=Q loaded_by=L pgid=G") and a process's thread
+// count (sessions come from test::open_session).
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -25,17 +25,6 @@ inline CounterCalls parse_counter(const std::string &msg)
     if (std::regex_search(msg, m, std::regex("calls=(\\d+) pid=(\\d+) ppid=(\\d+) loaded_by=(\\d+) pgid=(\\d+)")))
         c = {std::stoi(m[1]), std::stoi(m[2]), std::stoi(m[3]), std::stoi(m[4]), std::stoi(m[5])};
     return c;
-}
-
-inline std::unique_ptr<AgentSession> open_isolated(const AgentInfo &a, const RawParams &raw)
-{
-    auto params = resolve_params(a, raw, UnknownParams::Reject);
-    REQUIRE(params.ok());
-    SessionOptions o;
-    o.isolate = true;
-    auto s = make_session(a, o);
-    REQUIRE(s->open(*params, std::chrono::seconds(10)).ok());
-    return s;
 }
 
 inline int threads_of(pid_t pid)

@@ -26,13 +26,13 @@ TEST_CASE("fork template: no state leaks between sessions, agent code only in th
 {
     AgentRegistry reg;
     const AgentInfo &a = **reg.find("counteragent");
-    auto s1 = test::open_isolated(a, {});
+    auto s1 = test::open_session(a, {});
     test::CounterCalls first = test::parse_counter(s1->status("n1", 10s).message);
     test::CounterCalls second = test::parse_counter(s1->status("n1", 10s).message);
     CHECK(first.calls == 1);
     CHECK(second.calls == 2); // state lives as long as its session
     s1->close();
-    auto s2 = test::open_isolated(a, {});
+    auto s2 = test::open_session(a, {});
     test::CounterCalls other = test::parse_counter(s2->status("n1", 10s).message);
     CHECK(other.calls == 1); // ...and not one session longer
     s2->close();
@@ -61,12 +61,12 @@ TEST_CASE("fork template: a session's deadline kills its whole tree (setsid chil
     test::TempDir d;
     AgentRegistry reg;
     const AgentInfo &c = **reg.find("counteragent");
-    auto probe = test::open_isolated(c, {});
+    auto probe = test::open_session(c, {});
     const pid_t tmpl = test::parse_counter(probe->status("n1", 10s).message).ppid;
     probe->close();
 
     const AgentInfo &a = **reg.find("testagent");
-    auto hung = test::open_isolated(a, {{"mode", "hang"}, {"fork_child", "1"}, {"pid_file", d.file("pids")}});
+    auto hung = test::open_session(a, {{"mode", "hang"}, {"fork_child", "1"}, {"pid_file", d.file("pids")}});
     int64_t t0 = monotonic_ms();
     OpResult r = hung->power(PowerAction::Off, "n1", 1500ms);
     CHECK(r.rc == STOCKADE_RC_TIMEOUT);
@@ -85,12 +85,12 @@ TEST_CASE("fork template: a session's deadline kills its whole tree (setsid chil
     CHECK(test::pid_alive(tmpl));
 
     // A crash is one failed device; the template still serves the next session.
-    auto crash = test::open_isolated(a, {{"mode", "crash"}});
+    auto crash = test::open_session(a, {{"mode", "crash"}});
     OpResult cr = crash->power(PowerAction::Off, "n1", 5s);
     CHECK(cr.rc != STOCKADE_RC_OK);
     CHECK_THAT(cr.message, Catch::Contains("signal 11"));
     crash->close();
-    auto again = test::open_isolated(c, {});
+    auto again = test::open_session(c, {});
     test::CounterCalls after = test::parse_counter(again->status("n1", 10s).message);
     again->close();
     CHECK(after.ppid == tmpl);
