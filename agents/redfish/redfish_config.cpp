@@ -7,23 +7,10 @@
 #include <cstring>
 #include <string_view>
 
+#include "stockade/agent_support.hpp"
+
 
 namespace stockade::redfish {
-
-Secret &Secret::operator=(Secret &&o) noexcept
-{
-    wipe();
-    s_ = std::move(o.s_);
-    o.wipe();
-    return *this;
-}
-
-void Secret::wipe()
-{
-    if (!s_.empty())
-        ::explicit_bzero(s_.data(), s_.size());
-    s_.clear();
-}
 
 namespace {
 
@@ -208,10 +195,7 @@ Result<RedfishConfig> parse_config(const stockade_param *params, size_t n)
     RedfishConfig c;
     bool secure = false, insecure = false;
     std::string fingerprint;
-    for (size_t i = 0; i < n; ++i) {
-        const stockade_param *prm = stockade_param_at(params, i);
-        const std::string k = prm->name ? prm->name : "";
-        const std::string v = prm->value ? prm->value : "";
+    for (const auto &[k, v] : agent::named_values(params, n)) {
         if (k == "ip") {
             c.host = v;
         } else if (k == "ipport") {
@@ -222,7 +206,7 @@ Result<RedfishConfig> parse_config(const stockade_param *params, size_t n)
         } else if (k == "username") {
             c.username = v;
         } else if (k == "password") {
-            c.password = Secret(v);
+            c.password = SecretString(v);
         } else if (k == "auth_type") {
             c.auth = v == "session" ? AuthType::Session : AuthType::Basic;
         } else if (k == "redfish_uri") {

@@ -57,7 +57,7 @@ void sleep_ms(int64_t ms)
     ::nanosleep(&ts, nullptr);
 }
 
-// JSON string literal of s, into a Secret (the session login body carries the password).
+// JSON string literal of s, into a SecretString (the session login body carries the password).
 void append_json_string(std::string &out, const std::string &s)
 {
     out += '"';
@@ -300,14 +300,14 @@ Status RedfishLink::login(const stockade_ctx *ctx)
     body += ",\"Password\":";
     append_json_string(body, cfg_.password.str());
     body += '}';
-    Secret wiped(std::move(body));
+    SecretString wiped(std::move(body));
     auto r = once(ctx, Method::Post, sessions_uri_, wiped.str(), ctx->deadline_ms);
     if (!r)
         return Error{r.error().rc, r.error().message + " (session login)"};
     if (curl_->token.empty())
         return Error{STOCKADE_RC_FAILED, "redfish " + endpoint() + ": session login at " + sessions_uri_ +
                                              " answered " + std::to_string(r->status) + " without an X-Auth-Token"};
-    token_ = Secret(std::move(curl_->token));
+    token_ = SecretString(std::move(curl_->token));
     curl_->token.clear();
     session_uri_ = r->location;
     if (session_uri_.empty() && r->body.is_object() && r->body.contains("@odata.id") &&
