@@ -5,7 +5,8 @@
 #
 #   scripts/setup.sh           every package list, the whole tree with its tests
 #   scripts/setup.sh --demo    only scripts/packages/core.txt and what `stockade demo` runs (the CLI,
-#                              the agent host, the sim agent): what scripts/demo.sh needs
+#                              the agent host, the sim agent), built lean (-O1, unity): what
+#                              scripts/demo.sh needs
 # Progress goes to stderr, so a caller may keep stdout for itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,14 +48,19 @@ fi
 BUILD_DIR=${BUILD_DIR:-build}
 jobs=$(nproc)
 if ((demo)); then
-  config=(-DSTOCKADE_BUILD_TESTS=OFF -DSTOCKADE_BUILD_FRONTENDS=OFF -DSTOCKADE_AGENT_FOLDERS=sim)
+  # The demo's build is the first thing a new user waits for (README: first demo line within 3 min
+  # of a fresh machine, apt included): -O1 without debug info and a unity build (each target's
+  # sources compiled as one, so the JSON/fmt/CLI11 headers are parsed once per target, not once per
+  # file) take about a third of the CPU of -O2 -g (bench/fresh_demo.sh; measured in README.md).
+  config=(-DCMAKE_BUILD_TYPE=Demo "-DCMAKE_C_FLAGS_DEMO=-O1 -DNDEBUG" "-DCMAKE_CXX_FLAGS_DEMO=-O1 -DNDEBUG"
+          -DCMAKE_UNITY_BUILD=ON -DSTOCKADE_BUILD_TESTS=OFF -DSTOCKADE_BUILD_FRONTENDS=OFF -DSTOCKADE_AGENT_FOLDERS=sim)
   targets=(--target stockade)
 else
-  config=(-DSTOCKADE_BUILD_TESTS=ON -DSTOCKADE_BUILD_FRONTENDS=ON -DSTOCKADE_AGENT_FOLDERS=all)
+  config=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=OFF
+          -DSTOCKADE_BUILD_TESTS=ON -DSTOCKADE_BUILD_FRONTENDS=ON -DSTOCKADE_AGENT_FOLDERS=all)
   targets=()
 fi
 say "configuring $BUILD_DIR"
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTOCKADE_WERROR="${STOCKADE_WERROR:-ON}" \
-  "${config[@]}" >/dev/null
+cmake -S . -B "$BUILD_DIR" -DSTOCKADE_WERROR="${STOCKADE_WERROR:-ON}" "${config[@]}" >/dev/null
 say "building ${targets[*]:-everything} with $jobs jobs"
 cmake --build "$BUILD_DIR" -j"$jobs" "${targets[@]}" >&2
