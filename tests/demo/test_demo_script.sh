@@ -17,8 +17,8 @@ rc=$?
 head -1 "$work/out" | grep -q '^stockade demo' || fail "first stdout line is not the demo's: $(head -1 "$work/out")"
 grep -q 'demo finished: every outcome matched the process table' "$work/out" || fail "the demo did not finish truthfully"
 grep -q '^setup: building --target stockade' "$work/err" || fail "setup.sh did not build the stockade target only"
-grep -qx 'CMAKE_UNITY_BUILD:BOOL=ON' "$work/build/CMakeCache.txt" || fail "not a unity build"
-grep -qx 'CMAKE_BUILD_TYPE:STRING=Demo' "$work/build/CMakeCache.txt" || fail "not the Demo build type"
+grep -qE '^CMAKE_UNITY_BUILD:[A-Z]+=ON$' "$work/build/CMakeCache.txt" || fail "not a unity build"
+grep -qE '^CMAKE_BUILD_TYPE:[A-Z]+=Demo$' "$work/build/CMakeCache.txt" || fail "not the Demo build type"
 for not_built in fence_stockade stockade-meatclient; do
   [[ -e $work/build/bin/$not_built ]] && fail "the demo built $not_built, which it does not need"
 done
