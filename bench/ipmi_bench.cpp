@@ -174,6 +174,7 @@ struct Args {
     std::vector<size_t> counts{1, 16, 64, 256};
     std::string stockade;
     bool single = true;
+    bool hold = false; // start the BMCs, write the configs, print their paths, wait for EOF on stdin (profiling)
 };
 
 } // namespace
@@ -190,6 +191,8 @@ int main(int argc, char **argv)
             a.reboot_runs = std::atoi(next().c_str());
         else if (k == "--many-only")
             a.single = false;
+        else if (k == "--hold")
+            a.hold = true;
         else if (k == "--stockade")
             a.stockade = next();
         else if (k == "--counts") {
@@ -235,6 +238,18 @@ int main(int argc, char **argv)
             ::chmod(pwfile.c_str(), 0600);
         }
         const std::string cfg1 = write_config(dir, bmcs, 1, "one.json");
+        if (a.hold) {
+            for (size_t n : a.counts) {
+                std::printf("%s\n", write_config(dir, bmcs, n, "n" + std::to_string(n) + ".json").c_str());
+                std::printf("%s\n", write_config(dir, bmcs, n, "n" + std::to_string(n) + "-noiso.json", false).c_str());
+            }
+            std::fflush(stdout);
+            while (std::getchar() != EOF) {
+            }
+            bmcs.clear();
+            fs::remove_all(dir);
+            return 0;
+        }
 
         AgentRegistry reg;
         auto agent = reg.find("ipmi");

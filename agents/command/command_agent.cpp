@@ -43,7 +43,7 @@ const stockade_param_desc kParams[] = {
      .description = "Seconds between status reads while confirming off"},
 };
 
-struct Device {
+struct CommandLines {
     std::string command, off_command, on_command, reboot_command, status_command;
     int verify_interval_s = 1;
 };
@@ -195,7 +195,7 @@ uint32_t power_result(const stockade_ctx *ctx, const RunResult &r, const char *w
     return STOCKADE_RC_OK;
 }
 
-uint32_t read_status(const Device &d, const stockade_ctx *ctx, const std::string &target, uint32_t *state)
+uint32_t read_status(const CommandLines &d, const stockade_ctx *ctx, const std::string &target, uint32_t *state)
 {
     *state = STOCKADE_POWER_UNKNOWN;
     if (d.status_command.empty()) {
@@ -219,7 +219,7 @@ uint32_t read_status(const Device &d, const stockade_ctx *ctx, const std::string
 }
 
 // After a successful off: read status back until it says off, or the deadline.
-uint32_t confirm_off(const Device &d, const stockade_ctx *ctx, const std::string &target)
+uint32_t confirm_off(const CommandLines &d, const stockade_ctx *ctx, const std::string &target)
 {
     for (;;) {
         uint32_t state = STOCKADE_POWER_UNKNOWN;
@@ -236,12 +236,10 @@ uint32_t confirm_off(const Device &d, const stockade_ctx *ctx, const std::string
     }
 }
 
-uint32_t do_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto d = new Device;
+struct CommandDevice : CommandLines {
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<CommandDevice> &out)
+    {
+        auto d = std::make_unique<CommandDevice>();
         for (size_t i = 0; i < n; ++i) {
             const stockade_param *prm = stockade_param_at(params, i);
             std::string name = prm->name, value = prm->value ? prm->value : "";
@@ -253,7 +251,6 @@ uint32_t do_open(const stockade_param *params, size_t n, const stockade_ctx *ctx
             else if (name == "verify_interval") d->verify_interval_s = std::max(1, std::atoi(value.c_str()));
         }
         if (d->command.empty() && d->off_command.empty()) {
-            delete d;
             set_err(ctx, "parameter 'command' or 'off_command' is required");
             return STOCKADE_RC_BAD_CONFIG;
         }
@@ -261,27 +258,17 @@ uint32_t do_open(const stockade_param *params, size_t n, const stockade_ctx *ctx
             std::vector<std::string> words;
             std::string err;
             if (!line->empty() && !split_words(*line, words, err)) {
-                delete d;
                 set_err(ctx, "command line: " + err);
                 return STOCKADE_RC_BAD_CONFIG;
             }
         }
-        *handle = d;
+        out = std::move(d);
         return STOCKADE_RC_OK;
-    } catch (...) {
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-void do_close(void *h, uint32_t /*flags: none defined; close cannot fail*/) { delete static_cast<Device *>(h); }
-
-uint32_t do_power(void *h, const stockade_ctx *ctx, uint32_t action, const char *target_c, uint32_t flags, uint32_t *verified)
-{
-    try {
-        *verified = 0;
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        const Device &d = *static_cast<Device *>(h);
-        std::string target = target_c ? target_c : "";
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
+        const CommandLines &d = *this;
         if (action == STOCKADE_ACTION_OFF) {
             const std::string &line = d.off_command.empty() ? d.command : d.off_command;
             uint32_t rc = power_result(ctx, run_line(ctx, line, target, "off"), "off", target);
@@ -318,11 +305,11 @@ uint32_t do_power(void *h, const stockade_ctx *ctx, uint32_t action, const char 
                 return rc;
             }
             // Only off_command (+ on_command): off, confirm, on.
-            uint32_t rc = do_power(h, ctx, STOCKADE_ACTION_OFF, target_c, 0, verified);
+            uint32_t rc = power(ctx, STOCKADE_ACTION_OFF, target, verified);
             if (rc != STOCKADE_RC_OK || d.on_command.empty())
                 return rc;
             uint32_t on_verified = 0;
-            if (do_power(h, ctx, STOCKADE_ACTION_ON, target_c, 0, &on_verified) == STOCKADE_RC_OK)
+            if (power(ctx, STOCKADE_ACTION_ON, target, &on_verified) == STOCKADE_RC_OK)
                 *verified |= on_verified;
             else
                 log(ctx, STOCKADE_LOG_WARNING, "command: " + target + " is off but powering it on failed");
@@ -330,20 +317,13 @@ uint32_t do_power(void *h, const stockade_ctx *ctx, uint32_t action, const char 
         }
         set_err(ctx, "unsupported action");
         return STOCKADE_RC_UNSUPPORTED;
-    } catch (...) {
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t do_status(void *h, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *state)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        return read_status(*static_cast<Device *>(h), ctx, target ? target : "", state);
-    } catch (...) {
-        return STOCKADE_RC_INTERNAL;
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state)
+    {
+        return read_status(*this, ctx, target, state);
     }
-}
+};
 
 const stockade_agent kAgent = {
     STOCKADE_AGENT_HEADER,
@@ -355,13 +335,8 @@ const stockade_agent kAgent = {
         "Runs a configured command line per action with {target} and {action} substituted, without a shell, in its own "
         "process group killed at the deadline. Exit 0 = done; status: 0 on, 2 off, other unknown. Command lines are "
         "treated as secrets (they often hold a password).",
-    .params = kParams,
-    .n_params = sizeof(kParams) / sizeof(kParams[0]),
-    .param_struct_size = sizeof(stockade_param_desc),
-    .open = do_open,
-    .close = do_close,
-    .power = do_power,
-    .status = do_status,
+    STOCKADE_AGENT_PARAM_TABLE(kParams),
+    STOCKADE_AGENT_ENTRY_POINTS(CommandDevice),
 };
 
 } // namespace

@@ -131,13 +131,13 @@ const PinnedAction *pinned_info(const std::string &a)
 
 // Runs the program with one action; logs its output line by line (masked).
 stockade_exec::ChildResult run_action(const FenceExec &f, const stockade_ctx *ctx, const std::string &action,
-                                      const char *target)
+                                      const std::string &target)
 {
     std::string input = "action=" + action + "\n";
     for (const auto &[k, v] : f.passthrough)
         input += k + "=" + v + "\n";
-    if (target && *target && !f.has_nodename)
-        input += std::string("nodename=") + target + "\n";
+    if (!target.empty() && !f.has_nodename)
+        input += "nodename=" + target + "\n";
     auto r = stockade_exec::run_child({f.program}, {{"PYTHONWARNINGS", "ignore"}}, input, ctx);
     stockade_exec::log_output(ctx, f.agent_name, r, f.secrets);
     return r;
@@ -180,14 +180,11 @@ uint32_t judge(const FenceExec &f, const stockade_ctx *ctx, const stockade_exec:
     return STOCKADE_RC_FAILED;
 }
 
-extern "C" {
-
-uint32_t fx_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto f = std::make_unique<FenceExec>();
+struct FenceExecDevice : FenceExec {
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
+                             std::unique_ptr<FenceExecDevice> &out)
+    {
+        auto f = std::make_unique<FenceExecDevice>();
         std::string search = "/usr/sbin:/sbin:/usr/local/sbin:/usr/bin:/bin";
         for (size_t i = 0; i < n; ++i) {
             const stockade_param *prm = stockade_param_at(params, i);
@@ -235,23 +232,13 @@ uint32_t fx_open(const stockade_param *params, size_t n, const stockade_ctx *ctx
                              (f->agent_name[0] == '/' ? std::string() : " in " + search));
             return STOCKADE_RC_BAD_CONFIG;
         }
-        *handle = f.release();
+        out = std::move(f);
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in foreign_fence agent");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-void fx_close(void *h, uint32_t /*flags: none defined; close cannot fail*/) { delete static_cast<FenceExec *>(h); }
-
-uint32_t fx_power(void *h, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
-                  uint32_t *verified)
-{
-    try {
-        const FenceExec &f = *static_cast<FenceExec *>(h);
-        *verified = 0;
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
+        const FenceExec &f = *this;
         std::string act;
         switch (action) {
         case STOCKADE_ACTION_OFF: act = "off"; break;
@@ -278,17 +265,11 @@ uint32_t fx_power(void *h, const stockade_ctx *ctx, uint32_t action, const char 
         if (pi && pi->means_on)
             *verified |= STOCKADE_VERIFIED_ON;
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in foreign_fence agent");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t fx_status(void *h, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *state)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        const FenceExec &f = *static_cast<FenceExec *>(h);
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state)
+    {
+        const FenceExec &f = *this;
         auto r = run_action(f, ctx, "status", target);
         if (r.started && !r.timed_out && !r.cancelled && !r.signal && (r.exit_code == 0 || r.exit_code == 2)) {
             *state = r.exit_code == 0 ? STOCKADE_POWER_ON : STOCKADE_POWER_OFF;
@@ -296,18 +277,12 @@ uint32_t fx_status(void *h, const stockade_ctx *ctx, const char *target, uint32_
         }
         uint32_t rc = judge(f, ctx, r, "status");
         return rc == STOCKADE_RC_FAILED ? STOCKADE_RC_UNREACHABLE : rc; // status 1 = device unreachable
-    } catch (...) {
-        set_err(ctx, "internal error in foreign_fence agent");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t fx_list(void *h, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *ectx)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        const FenceExec &f = *static_cast<FenceExec *>(h);
-        auto r = run_action(f, ctx, "list", nullptr);
+    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *ectx)
+    {
+        const FenceExec &f = *this;
+        auto r = run_action(f, ctx, "list", "");
         if (uint32_t rc = judge(f, ctx, r, "list"); rc != STOCKADE_RC_OK)
             return rc;
         ListParse parsed = parse_list_output(r.out);
@@ -326,25 +301,16 @@ uint32_t fx_list(void *h, const stockade_ctx *ctx, uint32_t flags, stockade_list
         for (const auto &[name, alias] : parsed.targets)
             emit(ectx, name.c_str(), alias.c_str());
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in foreign_fence agent");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t fx_monitor(void *h, const stockade_ctx *ctx, uint32_t flags)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        const FenceExec &f = *static_cast<FenceExec *>(h);
-        auto r = run_action(f, ctx, "monitor", nullptr);
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        const FenceExec &f = *this;
+        auto r = run_action(f, ctx, "monitor", "");
         uint32_t rc = judge(f, ctx, r, "monitor");
         return rc == STOCKADE_RC_FAILED ? STOCKADE_RC_UNREACHABLE : rc;
-    } catch (...) {
-        set_err(ctx, "internal error in foreign_fence agent");
-        return STOCKADE_RC_INTERNAL;
     }
-}
+};
 
 const stockade_agent kDescriptor = {
     STOCKADE_AGENT_HEADER,
@@ -358,18 +324,9 @@ const stockade_agent kDescriptor = {
         "nodename=<target>) and reads its exit code as cman's fenced: 0 success; status 0 on, 2 off. The program "
         "runs in its own process group, killed with every descendant at the device timeout; its output is logged "
         "with secret values masked.",
-    .params = kParams,
-    .n_params = sizeof kParams / sizeof kParams[0],
-    .param_struct_size = sizeof(stockade_param_desc),
-    .open = fx_open,
-    .close = fx_close,
-    .power = fx_power,
-    .status = fx_status,
-    .list = fx_list,
-    .monitor = fx_monitor,
+    STOCKADE_AGENT_PARAM_TABLE(kParams),
+    STOCKADE_AGENT_ENTRY_POINTS(FenceExecDevice),
 };
-
-} // extern "C"
 
 } // namespace
 

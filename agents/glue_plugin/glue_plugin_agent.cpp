@@ -230,14 +230,10 @@ uint32_t run_op(const Glue &g, const stockade_ctx *ctx, const std::string &op, c
     return ge ? ge->rc : STOCKADE_RC_FAILED;
 }
 
-extern "C" {
-
-uint32_t glue_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto g = std::make_unique<Glue>();
+struct GlueDevice : Glue {
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<GlueDevice> &out)
+    {
+        auto g = std::make_unique<GlueDevice>();
         std::string dir = "/usr/lib/stonith/plugins/external";
         g->stonith = "/usr/sbin/stonith";
         for (size_t i = 0; i < n; ++i) {
@@ -285,30 +281,20 @@ uint32_t glue_open(const stockade_param *params, size_t n, const stockade_ctx *c
             set_err(ctx, "parameter 'stonith_command': " + g->stonith + " is not executable (install cluster-glue)");
             return STOCKADE_RC_BAD_CONFIG;
         }
-        *handle = g.release();
+        out = std::move(g);
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in glue agent");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-void glue_close(void *h, uint32_t /*flags: none defined; close cannot fail*/) { delete static_cast<Glue *>(h); }
-
-uint32_t glue_power(void *h, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
-                    uint32_t *verified)
-{
-    try {
-        const Glue &g = *static_cast<Glue *>(h);
-        *verified = 0;
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
+        const Glue &g = *this;
         const char *op = action == STOCKADE_ACTION_OFF ? "off" : action == STOCKADE_ACTION_ON ? "on"
                          : action == STOCKADE_ACTION_REBOOT ? "reset" : nullptr;
         if (!op) {
             set_err(ctx, "unsupported action");
             return STOCKADE_RC_UNSUPPORTED;
         }
-        std::string t = ascii_lower(target ? target : ""); // libstonith lower-cases the node name
+        std::string t = ascii_lower(target); // libstonith lower-cases the node name
         if (t.empty() || t.find_first_of(" \t\n") != std::string::npos) {
             set_err(ctx, "invalid target '" + t + "'");
             return STOCKADE_RC_UNKNOWN_TARGET;
@@ -322,17 +308,11 @@ uint32_t glue_power(void *h, const stockade_ctx *ctx, uint32_t action, const cha
         if (action != STOCKADE_ACTION_OFF)
             *verified |= STOCKADE_VERIFIED_ON;
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in glue agent");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t glue_list(void *h, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *ectx)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        const Glue &g = *static_cast<Glue *>(h);
+    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *ectx)
+    {
+        const Glue &g = *this;
         stockade_exec::ChildResult r;
         if (uint32_t rc = run_op(g, ctx, "gethosts", "", r); rc != STOCKADE_RC_OK)
             return rc;
@@ -344,24 +324,15 @@ uint32_t glue_list(void *h, const stockade_ctx *ctx, uint32_t flags, stockade_li
         for (const auto &host : hosts)
             emit(ectx, host.c_str(), "");
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in glue agent");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t glue_monitor(void *h, const stockade_ctx *ctx, uint32_t flags)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        const Glue &g = *static_cast<Glue *>(h);
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        const Glue &g = *this;
         stockade_exec::ChildResult r;
         return run_op(g, ctx, "status", "", r);
-    } catch (...) {
-        set_err(ctx, "internal error in glue agent");
-        return STOCKADE_RC_INTERNAL;
     }
-}
+};
 
 const stockade_agent kDescriptor = {
     STOCKADE_AGENT_HEADER,
@@ -374,17 +345,9 @@ const stockade_agent kDescriptor = {
         "external/* scripts are run directly with the external protocol and their parameters in the environment; "
         "compiled plugins through `stonith -t <type> -F <0600 file>`. Every parameter not listed here goes to the "
         "plugin. Exit codes are read as cluster-glue S_* codes; a zero exit of off/reset is the plugin's confirmation.",
-    .params = kParams,
-    .n_params = sizeof kParams / sizeof kParams[0],
-    .param_struct_size = sizeof(stockade_param_desc),
-    .open = glue_open,
-    .close = glue_close,
-    .power = glue_power,
-    .list = glue_list,
-    .monitor = glue_monitor,
+    STOCKADE_AGENT_PARAM_TABLE(kParams),
+    STOCKADE_AGENT_ENTRY_POINTS(GlueDevice),
 };
-
-} // extern "C"
 
 } // namespace
 

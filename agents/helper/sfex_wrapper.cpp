@@ -33,7 +33,6 @@ namespace sfex = stockade::sfex;
 
 namespace {
 
-constexpr uint32_t kParamSize = sizeof(stockade_param_desc);
 #define NODEIP(i)                                                                                               \
     {STOCKADE_PARAM_DESC_HEADER, .name = "nodeip" #i, .type = STOCKADE_PARAM_STRING,                             \
      .description = "An address of the victim for the death check (numeric IPv4/IPv6, optional %iface; may list " \
@@ -157,12 +156,45 @@ bool seconds_param(const stockade_param *p, size_t n, const stockade_ctx *ctx, c
     return true;
 }
 
-uint32_t wrapper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
+// Calls the real agent through the host, bounded by `limit_ms` and the caller's own deadline.
+uint32_t call_real(const Wrapper &w, const stockade_ctx *ctx, uint32_t action, const char *target, int64_t limit_ms,
+                   uint32_t *power_state, uint32_t *verified)
 {
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto w = std::make_unique<Wrapper>();
+    if (!ctx->invoke) {
+        set_err(ctx, "this host cannot run nested agents, so real_plugin '%s' cannot be called", w.real_plugin.c_str());
+        return STOCKADE_RC_UNSUPPORTED;
+    }
+    int64_t left = stockade_remaining_ms(ctx);
+    if (left <= 0) {
+        set_err(ctx, "no time left to call real_plugin '%s'", w.real_plugin.c_str());
+        return STOCKADE_RC_TIMEOUT;
+    }
+    int64_t timeout = std::min<int64_t>(limit_ms, left);
+    if (timeout < limit_ms)
+        log(ctx, STOCKADE_LOG_WARNING, "only " + std::to_string(timeout) + " ms left of the caller's deadline for " +
+                                           w.real_plugin + " (limit " + std::to_string(limit_ms) + " ms)");
+    std::vector<stockade_param> params;
+    params.reserve(w.real_params.size());
+    for (const auto &[k, v] : w.real_params)
+        params.push_back({STOCKADE_ABI_MAJOR, sizeof(stockade_param), k.c_str(), v.c_str()});
+    char err[1024] = {0};
+    uint32_t rc = ctx->invoke(ctx, w.real_plugin.c_str(), params.data(), params.size(), action, target,
+                              uint32_t(timeout), power_state, verified, err, sizeof err);
+    err[sizeof err - 1] = 0;
+    if (rc != STOCKADE_RC_OK)
+        set_err(ctx, "real_plugin %s: %s", w.real_plugin.c_str(), err[0] ? err : "failed");
+    return rc;
+}
+
+// The wrapper's need: the death check, two reads of the SFEX lock around sby_wait, and the real
+// agent under control_timeout (status: status_timeout).  Stated so no front-end cap cuts sby_wait
+// or the real device short (issue #18).
+constexpr int64_t kLockReadMs = 1000;
+
+struct WrapperDevice : Wrapper {
+    static uint32_t open(const stockade_param *p, size_t n, const stockade_ctx *ctx, std::unique_ptr<WrapperDevice> &out)
+    {
+        auto w = std::make_unique<WrapperDevice>();
         w->real_plugin = param(p, n, "real_plugin");
         if (w->real_plugin.empty()) {
             set_err(ctx, "parameter 'real_plugin' is required");
@@ -243,54 +275,15 @@ uint32_t wrapper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx
                 return STOCKADE_RC_BAD_CONFIG;
             }
         }
-        *handle = w.release();
+        out = std::move(w);
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in open");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-void wrapper_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/) { delete static_cast<Wrapper *>(handle); }
-
-// Calls the real agent through the host, bounded by `limit_ms` and the caller's own deadline.
-uint32_t call_real(const Wrapper &w, const stockade_ctx *ctx, uint32_t action, const char *target, int64_t limit_ms,
-                   uint32_t *power_state, uint32_t *verified)
-{
-    if (!ctx->invoke) {
-        set_err(ctx, "this host cannot run nested agents, so real_plugin '%s' cannot be called", w.real_plugin.c_str());
-        return STOCKADE_RC_UNSUPPORTED;
-    }
-    int64_t left = stockade_remaining_ms(ctx);
-    if (left <= 0) {
-        set_err(ctx, "no time left to call real_plugin '%s'", w.real_plugin.c_str());
-        return STOCKADE_RC_TIMEOUT;
-    }
-    int64_t timeout = std::min<int64_t>(limit_ms, left);
-    if (timeout < limit_ms)
-        log(ctx, STOCKADE_LOG_WARNING, "only " + std::to_string(timeout) + " ms left of the caller's deadline for " +
-                                           w.real_plugin + " (limit " + std::to_string(limit_ms) + " ms)");
-    std::vector<stockade_param> params;
-    params.reserve(w.real_params.size());
-    for (const auto &[k, v] : w.real_params)
-        params.push_back({STOCKADE_ABI_MAJOR, sizeof(stockade_param), k.c_str(), v.c_str()});
-    char err[1024] = {0};
-    uint32_t rc = ctx->invoke(ctx, w.real_plugin.c_str(), params.data(), params.size(), action, target,
-                              uint32_t(timeout), power_state, verified, err, sizeof err);
-    err[sizeof err - 1] = 0;
-    if (rc != STOCKADE_RC_OK)
-        set_err(ctx, "real_plugin %s: %s", w.real_plugin.c_str(), err[0] ? err : "failed");
-    return rc;
-}
-
-uint32_t wrapper_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
-                       uint32_t *verified)
-{
-    try {
-        *verified = 0;
-        auto &w = *static_cast<Wrapper *>(handle);
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        if (!target || !*target) {
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target_name, uint32_t *verified)
+    {
+        auto &w = *this;
+        const char *target = target_name.c_str();
+        if (target_name.empty()) {
             set_err(ctx, "no target given");
             return STOCKADE_RC_BAD_CONFIG;
         }
@@ -378,68 +371,38 @@ uint32_t wrapper_power(void *handle, const stockade_ctx *ctx, uint32_t action, c
         }
         *verified = real_verified;
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in power");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t wrapper_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *power_state)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto &w = *static_cast<Wrapper *>(handle);
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state)
+    {
+        auto &w = *this;
         *power_state = STOCKADE_POWER_UNKNOWN;
-        return call_real(w, ctx, 0, target ? target : "", w.status_timeout_ms, power_state, nullptr);
-    } catch (...) {
-        set_err(ctx, "internal error in status");
-        return STOCKADE_RC_INTERNAL;
+        return call_real(w, ctx, 0, target.c_str(), w.status_timeout_ms, power_state, nullptr);
     }
-}
 
-// The wrapper's own device is the SFEX partition: it must be readable and hold our lock index.
-uint32_t wrapper_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto &w = *static_cast<Wrapper *>(handle);
+    // The wrapper's own device is the SFEX partition: it must be readable and hold our lock index.
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        auto &w = *this;
         return check_lock_readable(ctx, w.device, w.index, w.nodename);
-    } catch (...) {
-        set_err(ctx, "internal error in monitor");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-// The wrapper's need: the death check, two reads of the SFEX lock around sby_wait, and the real
-// agent under control_timeout (status: status_timeout).  Stated so no front-end cap cuts sby_wait
-// or the real device short (issue #18).
-constexpr int64_t kLockReadMs = 1000;
-
-uint32_t wrapper_time_needed(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t action,
-                             uint32_t flags, uint32_t *needed_ms)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        void *handle = nullptr;
-        if (uint32_t rc = wrapper_open(p, n, ctx, 0, &handle); rc != STOCKADE_RC_OK)
-            return rc;
-        std::unique_ptr<Wrapper> w(static_cast<Wrapper *>(handle));
+    uint32_t time_needed(const stockade_ctx * /*ctx*/, uint32_t action, uint32_t *needed_ms) const
+    {
         int64_t need = 0;
         if (action == 0) {
-            need = w->status_timeout_ms;
+            need = status_timeout_ms;
         } else if (action == STOCKADE_ACTION_ON) {
-            need = w->control_timeout_ms;
+            need = control_timeout_ms;
         } else {
-            if (!w->nodeips.empty())
-                need += probe_all_budget_ms(w->trials);
-            need += 2 * kLockReadMs + w->sby_wait_ms + w->control_timeout_ms;
+            if (!nodeips.empty())
+                need += probe_all_budget_ms(trials);
+            need += 2 * kLockReadMs + sby_wait_ms + control_timeout_ms;
         }
         *needed_ms = uint32_t(std::min<int64_t>(need, UINT32_MAX));
         return STOCKADE_RC_OK;
-    } catch (...) {
-        return STOCKADE_RC_INTERNAL;
     }
-}
+};
 
 const stockade_agent kAgent = {
     STOCKADE_AGENT_HEADER,
@@ -453,15 +416,8 @@ const stockade_agent kAgent = {
         "Otherwise the node holding the SFEX lock calls real_plugin at once; any other node waits sby_wait "
         "first.  The real agent runs isolated under control_timeout and its whole process tree is killed at "
         "expiry.  Every parameter not listed here (and real_params) is passed to the real agent.",
-    .params = kParams,
-    .n_params = sizeof kParams / sizeof kParams[0],
-    .param_struct_size = kParamSize,
-    .open = wrapper_open,
-    .close = wrapper_close,
-    .power = wrapper_power,
-    .status = wrapper_status,
-    .monitor = wrapper_monitor,
-    .time_needed = wrapper_time_needed,
+    STOCKADE_AGENT_PARAM_TABLE(kParams),
+    STOCKADE_AGENT_ENTRY_POINTS(WrapperDevice),
 };
 
 } // namespace

@@ -33,8 +33,6 @@ namespace sfex = stockade::sfex;
 
 namespace {
 
-constexpr uint32_t kParamSize = sizeof(stockade_param_desc);
-
 const stockade_param_desc kParams[] = {
     {STOCKADE_PARAM_DESC_HEADER, .name = "hostlist", .type = STOCKADE_PARAM_STRING, .flags = STOCKADE_PARAM_REQUIRED,
      .aliases = "pcmk_host_list",
@@ -137,12 +135,10 @@ bool node_is_active(const Helper &h, const stockade_ctx *ctx)
     return rc == 0;
 }
 
-uint32_t helper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto h = std::make_unique<Helper>();
+struct HelperDevice : Helper {
+    static uint32_t open(const stockade_param *p, size_t n, const stockade_ctx *ctx, std::unique_ptr<HelperDevice> &out)
+    {
+        auto h = std::make_unique<HelperDevice>();
         for (auto &host : split_list(param(p, n, "hostlist")))
             h->hosts.push_back(ascii_lower(host));
         if (h->hosts.empty()) {
@@ -206,30 +202,20 @@ uint32_t helper_open(const stockade_param *p, size_t n, const stockade_ctx *ctx,
                 return STOCKADE_RC_BAD_CONFIG;
             }
         }
-        *handle = h.release();
+        out = std::move(h);
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in open");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-void helper_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/) { delete static_cast<Helper *>(handle); }
-
-uint32_t helper_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
-                      uint32_t *verified)
-{
-    try {
-        *verified = 0;
-        auto &h = *static_cast<Helper *>(handle);
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
+        auto &h = *this;
         if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT) {
             set_err(ctx, "stonith_helper only checks whether a node is dead; it cannot power anything on");
             return STOCKADE_RC_UNSUPPORTED;
         }
-        std::string node = ascii_lower(target ? target : "");
+        std::string node = ascii_lower(target);
         if (std::find(h.hosts.begin(), h.hosts.end(), node) == h.hosts.end()) {
-            set_err(ctx, "target '%s' is not in hostlist", target ? target : "");
+            set_err(ctx, "target '%s' is not in hostlist", target.c_str());
             return STOCKADE_RC_UNKNOWN_TARGET;
         }
 
@@ -284,64 +270,39 @@ uint32_t helper_power(void *handle, const stockade_ctx *ctx, uint32_t action, co
         }
         set_err(ctx, "%s is not known to be dead (%s): leaving it to the next device", node.c_str(), not_dead.c_str());
         return STOCKADE_RC_FAILED;
-    } catch (...) {
-        set_err(ctx, "internal error in power");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t helper_list(void *handle, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *emit_ctx)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        for (const auto &host : static_cast<Helper *>(handle)->hosts)
+    uint32_t list(const stockade_ctx * /*ctx*/, stockade_list_fn emit, void *emit_ctx)
+    {
+        for (const auto &host : hosts)
             emit(emit_ctx, host.c_str(), nullptr);
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in list");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-// pm_extras' "status": the parameters were validated by open(); an SFEX device must be readable.
-uint32_t helper_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto &h = *static_cast<Helper *>(handle);
+    // pm_extras' "status": the parameters were validated by open(); an SFEX device must be readable.
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        auto &h = *this;
         if (!h.sfex_device.empty())
             return check_lock_readable(ctx, h.sfex_device, h.sfex_index, h.sfex_nodename);
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in monitor");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-// The helper's work is waiting: the death check's rounds, the standby check and the standby wait.
-// It states that sum, so no front-end cap cuts standby_wait_time short (issue #18).
-uint32_t helper_time_needed(const stockade_param *p, size_t n, const stockade_ctx *ctx, uint32_t action,
-                            uint32_t flags, uint32_t *needed_ms)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+    // The helper's work is waiting: the death check's rounds, the standby check and the standby wait.
+    // It states that sum, so no front-end cap cuts standby_wait_time short (issue #18).
+    uint32_t time_needed(const stockade_ctx * /*ctx*/, uint32_t action, uint32_t *needed_ms) const
+    {
         if (action != STOCKADE_ACTION_OFF && action != STOCKADE_ACTION_REBOOT)
             return STOCKADE_RC_UNSUPPORTED; // status, list, monitor: no waiting
-        void *handle = nullptr;
-        if (uint32_t rc = helper_open(p, n, ctx, 0, &handle); rc != STOCKADE_RC_OK)
-            return rc;
-        std::unique_ptr<Helper> h(static_cast<Helper *>(handle));
         int64_t need = 0;
-        if (h->run_dead_check)
-            need += probe_all_budget_ms(h->trials);
-        if (h->run_standby_wait)
-            need += kStandbyCheckMs + h->standby_wait_ms;
+        if (run_dead_check)
+            need += probe_all_budget_ms(trials);
+        if (run_standby_wait)
+            need += kStandbyCheckMs + standby_wait_ms;
         *needed_ms = uint32_t(std::min<int64_t>(need, UINT32_MAX));
         return STOCKADE_RC_OK;
-    } catch (...) {
-        return STOCKADE_RC_INTERNAL;
     }
-}
+};
 
 const stockade_agent kAgent = {
     STOCKADE_AGENT_HEADER,
@@ -354,15 +315,8 @@ const stockade_agent kAgent = {
         "stays silent for dead_check_trialcount ICMP echoes.  Otherwise the standby node waits standby_wait_time "
         "(the active node, per standby_check_command or the SFEX lock, does not) and the agent fails so the next "
         "escalation level, the real device, shoots.",
-    .params = kParams,
-    .n_params = sizeof kParams / sizeof kParams[0],
-    .param_struct_size = kParamSize,
-    .open = helper_open,
-    .close = helper_close,
-    .power = helper_power,
-    .list = helper_list,
-    .monitor = helper_monitor,
-    .time_needed = helper_time_needed,
+    STOCKADE_AGENT_PARAM_TABLE(kParams),
+    STOCKADE_AGENT_ENTRY_POINTS(HelperDevice),
 };
 
 } // namespace

@@ -147,6 +147,8 @@ class IpmiDevice {
 public:
     explicit IpmiDevice(IpmiConfig cfg) : cfg_(std::move(cfg)), link_(cfg_) {}
 
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
+                         std::unique_ptr<IpmiDevice> &out);
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
     uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
     uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx);
@@ -421,77 +423,14 @@ uint32_t IpmiDevice::list(const stockade_ctx *ctx, stockade_list_fn emit, void *
     return STOCKADE_RC_OK;
 }
 
-// ---- C thunks: no exception crosses the boundary ----------------------------------------------
-
-uint32_t t_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
+uint32_t IpmiDevice::open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
+                          std::unique_ptr<IpmiDevice> &out)
 {
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        *handle = nullptr;
-        auto cfg = parse_config(params, n, ctx);
-        if (!cfg)
-            return report(ctx, cfg.error());
-        *handle = new IpmiDevice(std::move(cfg.value()));
-        return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "ipmi: internal error in open");
-        return STOCKADE_RC_INTERNAL;
-    }
-}
-
-void t_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/)
-{
-    try {
-        delete static_cast<IpmiDevice *>(handle);
-    } catch (...) {
-    }
-}
-
-uint32_t t_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
-                 uint32_t *verified)
-{
-    try {
-        *verified = 0;
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        return static_cast<IpmiDevice *>(handle)->power(ctx, action, target ? target : "", verified);
-    } catch (...) {
-        set_err(ctx, "ipmi: internal error in power");
-        return STOCKADE_RC_INTERNAL;
-    }
-}
-
-uint32_t t_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *state)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        return static_cast<IpmiDevice *>(handle)->status(ctx, target ? target : "", state);
-    } catch (...) {
-        set_err(ctx, "ipmi: internal error in status");
-        return STOCKADE_RC_INTERNAL;
-    }
-}
-
-uint32_t t_list(void *handle, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *emit_ctx)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        return static_cast<IpmiDevice *>(handle)->list(ctx, emit, emit_ctx);
-    } catch (...) {
-        set_err(ctx, "ipmi: internal error in list");
-        return STOCKADE_RC_INTERNAL;
-    }
-}
-
-uint32_t t_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        return static_cast<IpmiDevice *>(handle)->monitor(ctx);
-    } catch (...) {
-        set_err(ctx, "ipmi: internal error in monitor");
-        return STOCKADE_RC_INTERNAL;
-    }
+    auto cfg = parse_config(params, n, ctx);
+    if (!cfg)
+        return report(ctx, cfg.error());
+    out = std::make_unique<IpmiDevice>(std::move(cfg.value()));
+    return STOCKADE_RC_OK;
 }
 
 const stockade_agent kAgent = {
@@ -505,15 +444,8 @@ const stockade_agent kAgent = {
         "confirmed by reading the chassis status back until it reports off or power_timeout expires (a failure). "
         "With hostlist set, other targets are refused; without it, the BMC powers whatever node it is asked to "
         "(as fence_ipmilan). Accepts every fence_ipmilan parameter.",
-    .params = kParams,
-    .n_params = sizeof(kParams) / sizeof(kParams[0]),
-    .param_struct_size = sizeof(stockade_param_desc),
-    .open = t_open,
-    .close = t_close,
-    .power = t_power,
-    .status = t_status,
-    .list = t_list,
-    .monitor = t_monitor,
+    STOCKADE_AGENT_PARAM_TABLE(kParams),
+    STOCKADE_AGENT_ENTRY_POINTS(IpmiDevice),
 };
 
 } // namespace

@@ -398,37 +398,6 @@ void close_bounded(std::shared_ptr<Connection> conn, std::chrono::milliseconds l
     done->cv.wait_for(lk, limit, [&] { return done->done; });
 }
 
-uint32_t lv_open(const stockade_param *params, size_t n_params, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        global_init();
-        auto cfg = std::make_shared<Config>();
-        if (Status s = parse_config(params, n_params, *cfg); !s.ok()) {
-            set_err(ctx, s.message);
-            return s.rc;
-        }
-        auto h = std::make_unique<Handle>();
-        h->cfg = std::move(cfg);
-        *handle = h.release();
-        return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "libvirt agent: out of memory or internal error in open");
-        return STOCKADE_RC_INTERNAL;
-    }
-}
-
-void lv_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/)
-{
-    try {
-        std::unique_ptr<Handle> h(static_cast<Handle *>(handle));
-        if (h)
-            close_bounded(std::move(h->conn), std::chrono::milliseconds(2000));
-    } catch (...) {
-    }
-}
-
 uint32_t finish(const stockade_ctx *ctx, const OpOut &out)
 {
     if (!out.status.message.empty())
@@ -436,68 +405,67 @@ uint32_t finish(const stockade_ctx *ctx, const OpOut &out)
     return out.status.rc;
 }
 
-uint32_t lv_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
-                  uint32_t *verified)
-{
-    try {
-        *verified = 0;
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+struct LibvirtDevice : Handle {
+    static uint32_t open(const stockade_param *params, size_t n_params, const stockade_ctx *ctx,
+                          std::unique_ptr<LibvirtDevice> &out)
+    {
+        global_init();
+        auto cfg = std::make_shared<Config>();
+        if (Status s = parse_config(params, n_params, *cfg); !s.ok()) {
+            set_err(ctx, s.message);
+            return s.rc;
+        }
+        auto h = std::make_unique<LibvirtDevice>();
+        h->cfg = std::move(cfg);
+        out = std::move(h);
+        return STOCKADE_RC_OK;
+    }
+
+    ~LibvirtDevice()
+    {
+        try {
+            close_bounded(std::move(conn), std::chrono::milliseconds(2000));
+        } catch (...) {
+        }
+    }
+
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
         const PowerActionInfo *a = power_action_info(action);
         if (!a) {
             set_err(ctx, "unknown action " + std::to_string(action));
             return STOCKADE_RC_UNSUPPORTED;
         }
-        log(ctx, STOCKADE_LOG_DEBUG, std::string(a->name) + " " + (target ? target : ""));
-        OpOut out = run_op(*static_cast<Handle *>(handle), ctx, a->run, target, true);
+        log(ctx, STOCKADE_LOG_DEBUG, std::string(a->name) + " " + target);
+        OpOut out = run_op(*this, ctx, a->run, target.c_str(), true);
         if (out.status.ok())
             *verified = out.verified;
         return finish(ctx, out);
-    } catch (...) {
-        set_err(ctx, "libvirt agent: internal error in power");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t lv_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *power_state)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state)
+    {
         *power_state = STOCKADE_POWER_UNKNOWN;
-        OpOut out = run_op(*static_cast<Handle *>(handle), ctx, do_status, target, true);
+        OpOut out = run_op(*this, ctx, do_status, target.c_str(), true);
         if (out.status.ok())
             *power_state = out.power_state;
         return finish(ctx, out);
-    } catch (...) {
-        set_err(ctx, "libvirt agent: internal error in status");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t lv_list(void *handle, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *emit_ctx)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        OpOut out = run_op(*static_cast<Handle *>(handle), ctx, do_list, nullptr, false);
+    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
+    {
+        OpOut out = run_op(*this, ctx, do_list, nullptr, false);
         if (out.status.ok())
             for (const auto &[name, alias] : out.listed)
                 emit(emit_ctx, name.c_str(), alias.c_str());
         return finish(ctx, out);
-    } catch (...) {
-        set_err(ctx, "libvirt agent: internal error in list");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t lv_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        return finish(ctx, run_op(*static_cast<Handle *>(handle), ctx, do_monitor, nullptr, false));
-    } catch (...) {
-        set_err(ctx, "libvirt agent: internal error in monitor");
-        return STOCKADE_RC_INTERNAL;
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        return finish(ctx, run_op(*this, ctx, do_monitor, nullptr, false));
     }
-}
+};
 
 const stockade_agent kDescriptor = {
     STOCKADE_AGENT_HEADER,
@@ -512,15 +480,8 @@ const stockade_agent kDescriptor = {
         "domains through hostlist (node[:domain], as cluster-glue external/libvirt), plug/port (fence-agents), or "
         "are the domain name or UUID themselves. One connection serves a whole session; every call is bounded "
         "by the operation deadline even when the hypervisor hangs. diag injects an NMI.",
-    .params = kParams,
-    .n_params = sizeof kParams / sizeof kParams[0],
-    .param_struct_size = sizeof(stockade_param_desc),
-    .open = lv_open,
-    .close = lv_close,
-    .power = lv_power,
-    .status = lv_status,
-    .list = lv_list,
-    .monitor = lv_monitor,
+    STOCKADE_AGENT_PARAM_TABLE(kParams),
+    STOCKADE_AGENT_ENTRY_POINTS(LibvirtDevice),
 };
 
 } // namespace

@@ -87,9 +87,9 @@ bool listed(const Meatware &m, const std::string &lower_host)
 }
 
 // Validates and lower-cases a target; on failure fills errbuf and returns the rc.
-uint32_t check_target(const Meatware &m, const stockade_ctx *ctx, const char *target, std::string &lower)
+uint32_t check_target(const Meatware &m, const stockade_ctx *ctx, const std::string &target, std::string &lower)
 {
-    std::string raw = target ? target : "";
+    const std::string &raw = target;
     if (auto why = mw::host_name_problem(raw); !why.empty()) {
         set_err(ctx, "meatware: refusing target name '" + mw::ascii_lower(raw.substr(0, 64)) + "': it " + why);
         return STOCKADE_RC_BAD_CONFIG;
@@ -296,12 +296,11 @@ uint32_t wait_for_operator(const Meatware &m, const stockade_ctx *ctx, const Act
     }
 }
 
-uint32_t mw_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto m = std::make_unique<Meatware>();
+struct MeatwareDevice : Meatware {
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
+                            std::unique_ptr<MeatwareDevice> &out)
+    {
+        auto m = std::make_unique<MeatwareDevice>();
         bool have_hostlist = false;
         for (size_t i = 0; i < n; ++i) {
             const stockade_param *prm = stockade_param_at(params, i);
@@ -336,26 +335,13 @@ uint32_t mw_open(const stockade_param *params, size_t n, const stockade_ctx *ctx
             set_err(ctx, "parameter 'hostlist': at least one host is required");
             return STOCKADE_RC_BAD_CONFIG;
         }
-        *handle = m.release();
+        out = std::move(m);
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "meatware: out of memory");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-void mw_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/)
-{
-    delete static_cast<Meatware *>(handle);
-}
-
-uint32_t mw_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
-                  uint32_t *verified)
-{
-    try {
-        *verified = 0;
-        auto *m = static_cast<Meatware *>(handle);
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
+        auto *m = this;
         std::string host;
         if (uint32_t rc = check_target(*m, ctx, target, host); rc != STOCKADE_RC_OK)
             return rc;
@@ -373,46 +359,28 @@ uint32_t mw_power(void *handle, const stockade_ctx *ctx, uint32_t action, const 
             log(ctx, STOCKADE_LOG_WARNING,
                 "reboot of '" + host + "': whether it is back on cannot be verified by meatware");
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "meatware: internal error (out of memory?)");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t mw_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *power_state)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto *m = static_cast<Meatware *>(handle);
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state)
+    {
+        auto *m = this;
         std::string host;
         if (uint32_t rc = check_target(*m, ctx, target, host); rc != STOCKADE_RC_OK)
             return rc;
         *power_state = STOCKADE_POWER_ON; // a human switch cannot be read; like cluster-glue, report on
         set_err(ctx, "meatware cannot observe power state; 'on' is assumed");
         return STOCKADE_RC_OK;
-    } catch (...) {
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t mw_list(void *handle, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *emit_ctx)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        (void)ctx;
-        for (const auto &h : static_cast<Meatware *>(handle)->hosts)
+    uint32_t list(const stockade_ctx * /*ctx*/, stockade_list_fn emit, void *emit_ctx)
+    {
+        for (const auto &h : hosts)
             emit(emit_ctx, h.c_str(), "");
         return STOCKADE_RC_OK;
-    } catch (...) {
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t mw_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        (void)handle;
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
         if (auto why = mw::run_dir_problem(); !why.empty()) {
             set_err(ctx, "meatware: cannot create request FIFOs: " + why);
             return STOCKADE_RC_FAILED;
@@ -424,30 +392,18 @@ uint32_t mw_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
             return STOCKADE_RC_ACCESS_DENIED;
         }
         return STOCKADE_RC_OK;
-    } catch (...) {
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-// The operator's time to answer is the whole of meatware's work: it states `timeout` as its need,
-// so no front-end cap cuts the wait short (issue #18).  Status, list and monitor: no statement.
-uint32_t mw_time_needed(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t action,
-                        uint32_t flags, uint32_t *needed_ms)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+    // The operator's time to answer is the whole of meatware's work: it states `timeout` as its need,
+    // so no front-end cap cuts the wait short (issue #18).  Status, list and monitor: no statement.
+    uint32_t time_needed(const stockade_ctx * /*ctx*/, uint32_t action, uint32_t *needed_ms) const
+    {
         if (!action_words(action))
             return STOCKADE_RC_UNSUPPORTED;
-        void *h = nullptr;
-        if (uint32_t rc = mw_open(params, n, ctx, 0, &h); rc != STOCKADE_RC_OK)
-            return rc;
-        std::unique_ptr<Meatware> m(static_cast<Meatware *>(h));
-        *needed_ms = uint32_t(std::min<int64_t>(m->timeout_ms + kPollStepMs, UINT32_MAX));
+        *needed_ms = uint32_t(std::min<int64_t>(timeout_ms + kPollStepMs, UINT32_MAX));
         return STOCKADE_RC_OK;
-    } catch (...) {
-        return STOCKADE_RC_INTERNAL;
     }
-}
+};
 
 const stockade_agent kDescriptor = {
     STOCKADE_AGENT_HEADER,
@@ -461,16 +417,8 @@ const stockade_agent kDescriptor = {
         "`meatclient -c <host>` (cluster-glue) or `stockade-meatclient -c <host>` on the FIFO "
         "/run/meatware.<host>, byte-compatible with cluster-glue's meatware plugin.  Only a confirmation "
         "naming exactly the target counts; the wait ends at the timeout or when cancelled.",
-    .params = kParams,
-    .n_params = sizeof kParams / sizeof kParams[0],
-    .param_struct_size = sizeof(stockade_param_desc),
-    .open = mw_open,
-    .close = mw_close,
-    .power = mw_power,
-    .status = mw_status,
-    .list = mw_list,
-    .monitor = mw_monitor,
-    .time_needed = mw_time_needed,
+    STOCKADE_AGENT_PARAM_TABLE(kParams),
+    STOCKADE_AGENT_ENTRY_POINTS(MeatwareDevice),
 };
 
 } // namespace

@@ -137,6 +137,12 @@ public:
     explicit RedfishDevice(RedfishConfig cfg) : cfg_(std::move(cfg)), link_(cfg_) {}
     ~RedfishDevice() { (void)link_.logout(1500); }
 
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
+                         std::unique_ptr<RedfishDevice> &out);
+    // What the agent's own limits allow an action (time_needed_ms in redfish_config.hpp).  Pure: the
+    // link loads libcurl only at its first request.
+    uint32_t time_needed(const stockade_ctx *ctx, uint32_t action, uint32_t *needed_ms) const;
+
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
     uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
     uint32_t monitor(const stockade_ctx *ctx);
@@ -149,11 +155,17 @@ private:
     Result<SystemInfo> read_system(const stockade_ctx *ctx, const std::string &target);
     Result<std::string> read_power_state(const stockade_ctx *ctx, const std::string &uri);
     Result<std::string> choose(const SystemInfo &sys, const ResetChoice &want) const;
-    Status reset(const stockade_ctx *ctx, const SystemInfo &sys, const std::string &type);
-    Status follow_task(const stockade_ctx *ctx, const std::string &monitor, const std::string &type);
-    // Polls PowerState until it reads `want` ("On"/"Off") or power_timeout passes (a failure).
+    // POSTs the reset; the task monitor to follow when the BMC answered 202 with one, else "".
+    Result<std::string> reset(const stockade_ctx *ctx, const SystemInfo &sys, const std::string &type);
+    // Polls a 202 task until it ends or `until` (CLOCK_MONOTONIC ms) passes (a failure).
+    Status follow_task(const stockade_ctx *ctx, const std::string &monitor, const std::string &type, int64_t until);
+    // Sleeps `first_pause_ms` (power_wait), then polls PowerState until it reads `want` ("On"/"Off")
+    // or `until` passes (a failure).
     Status wait_for(const stockade_ctx *ctx, const SystemInfo &sys, const std::string &want, const std::string &after,
-                    int64_t max_interval_ms);
+                    int64_t first_pause_ms, int64_t max_interval_ms, int64_t until);
+    // A reset accepted now: its confirmation window (power_wait + power_timeout) ends then.
+    int64_t window_end() const { return stockade_monotonic_ms() + cfg_.confirm_window_ms(); }
+    std::string window_text() const;
     // ForceOff (unless already Off) and confirm; `sys` holds the state just read.
     Status set_power(const stockade_ctx *ctx, SystemInfo &sys, bool on);
     Status reboot(const stockade_ctx *ctx, SystemInfo &sys, uint32_t *verified);
@@ -326,10 +338,18 @@ Result<std::string> RedfishDevice::choose(const SystemInfo &sys, const ResetChoi
                                               ")"};
 }
 
-Status RedfishDevice::follow_task(const stockade_ctx *ctx, const std::string &monitor, const std::string &type)
+std::string RedfishDevice::window_text() const
 {
-    const int64_t give_up = stockade_monotonic_ms() + int64_t(cfg_.power_timeout_s) * 1000;
-    int64_t interval = 50;
+    return cfg_.power_wait_s ? "power_wait=" + std::to_string(cfg_.power_wait_s) +
+                                   " s + power_timeout=" + std::to_string(cfg_.power_timeout_s) + " s"
+                             : "power_timeout=" + std::to_string(cfg_.power_timeout_s) + " s";
+}
+
+Status RedfishDevice::follow_task(const stockade_ctx *ctx, const std::string &monitor, const std::string &type,
+                                  int64_t until)
+{
+    const int64_t give_up = until;
+    int64_t interval = 20;
     for (;;) {
         auto r = link_.get(ctx, monitor);
         if (!r) {
@@ -355,14 +375,14 @@ Status RedfishDevice::follow_task(const stockade_ctx *ctx, const std::string &mo
         if (now >= give_up)
             return Error{STOCKADE_RC_FAILED, where() + ": " + type + " task " + monitor + " still " +
                                                  (state.empty() ? std::string("running") : state) +
-                                                 " after power_timeout=" + std::to_string(cfg_.power_timeout_s) + " s"};
+                                                 " after " + window_text()};
         if (Status s = sleep_within(ctx, std::min(interval, give_up - now)); !s)
             return s;
         interval = std::min<int64_t>(interval * 2, poll_cap_ms());
     }
 }
 
-Status RedfishDevice::reset(const stockade_ctx *ctx, const SystemInfo &sys, const std::string &type)
+Result<std::string> RedfishDevice::reset(const stockade_ctx *ctx, const SystemInfo &sys, const std::string &type)
 {
     auto r = link_.post(ctx, sys.reset_target, "{\"ResetType\":\"" + type + "\"}");
     if (!r) {
@@ -374,18 +394,17 @@ Status RedfishDevice::reset(const stockade_ctx *ctx, const SystemInfo &sys, cons
     }
     log(ctx, STOCKADE_LOG_INFO, where() + ": " + sys.uri + ": ResetType " + type + " accepted (" +
                                     std::to_string(r->status) + ")");
-    if (r->status == 202 && !r->location.empty())
-        return follow_task(ctx, r->location, type);
-    return {};
+    return r->status == 202 ? r->location : std::string();
 }
 
 Status RedfishDevice::wait_for(const stockade_ctx *ctx, const SystemInfo &sys, const std::string &want,
-                               const std::string &after, int64_t max_interval_ms)
+                               const std::string &after, int64_t first_pause_ms, int64_t max_interval_ms,
+                               int64_t until)
 {
     const int64_t start = stockade_monotonic_ms();
-    const int64_t give_up = start + int64_t(cfg_.power_timeout_s) * 1000;
-    if (cfg_.power_wait_s)
-        if (Status s = sleep_within(ctx, int64_t(cfg_.power_wait_s) * 1000); !s)
+    const int64_t give_up = until;
+    if (first_pause_ms > 0)
+        if (Status s = sleep_within(ctx, std::min(first_pause_ms, give_up - start)); !s)
             return s;
     // First reads come quickly (10, 20, 40 ms...): a BMC that switches at once is seen at once;
     // a slow one is read at most poll_cap_ms() apart.
@@ -409,8 +428,8 @@ Status RedfishDevice::wait_for(const stockade_ctx *ctx, const SystemInfo &sys, c
         const int64_t now = stockade_monotonic_ms();
         if (now >= give_up) {
             std::string msg = where() + ": " + after + " accepted, but " + sys.uri + " did not report PowerState " +
-                              want + " within power_timeout=" + std::to_string(cfg_.power_timeout_s) +
-                              " s (last: " + (last_state.empty() ? "unknown" : last_state) + ")";
+                              want + " within " + window_text() + " (last: " +
+                              (last_state.empty() ? "unknown" : last_state) + ")";
             if (!last_error.empty())
                 msg += "; last error: " + last_error;
             return Error{STOCKADE_RC_FAILED, msg};
@@ -434,18 +453,23 @@ Status RedfishDevice::set_power(const stockade_ctx *ctx, SystemInfo &sys, bool o
     auto type = choose(sys, on ? kOn : kOff);
     if (!type)
         return type.error();
-    if (Status s = reset(ctx, sys, *type); !s) {
-        if (s.error().rc != STOCKADE_RC_UNREACHABLE)
-            return s;
+    auto task = reset(ctx, sys, *type);
+    if (!task) {
+        if (task.error().rc != STOCKADE_RC_UNREACHABLE)
+            return task.error();
         // The answer may be what got lost: read the state back once.
         auto again = read_power_state(ctx, sys.uri);
         if (!again || *again != want)
-            return s;
-        log(ctx, STOCKADE_LOG_WARNING, s.error().message + "; but PowerState now reads " + want);
+            return task.error();
+        log(ctx, STOCKADE_LOG_WARNING, task.error().message + "; but PowerState now reads " + want);
         sys.power_state = want;
         return {};
     }
-    Status w = wait_for(ctx, sys, want, "ResetType " + *type, poll_cap_ms());
+    const int64_t until = window_end();
+    if (!task->empty())
+        if (Status t = follow_task(ctx, *task, *type, until); !t)
+            return t;
+    Status w = wait_for(ctx, sys, want, "ResetType " + *type, int64_t(cfg_.power_wait_s) * 1000, poll_cap_ms(), until);
     if (w)
         sys.power_state = want;
     return w;
@@ -456,15 +480,22 @@ Status RedfishDevice::cycle(const stockade_ctx *ctx, SystemInfo &sys, uint32_t *
     auto type = choose(sys, kRestart);
     if (!type)
         return type.error();
-    if (Status s = reset(ctx, sys, *type); !s)
-        return s;
-    // Counts as a fence only if the system is seen Off: poll fast, the Off window may be short.
-    Status off = wait_for(ctx, sys, "Off", "ResetType " + *type, 50);
+    auto task = reset(ctx, sys, *type);
+    if (!task)
+        return task.error();
+    const int64_t until = window_end();
+    if (!task->empty())
+        if (Status t = follow_task(ctx, *task, *type, until); !t)
+            return t;
+    // Counts as a fence only if the system is seen Off: poll fast and at once (no power_wait pause),
+    // the Off moment may be short.
+    Status off = wait_for(ctx, sys, "Off", "ResetType " + *type, 0, 50, until);
     if (!off)
         return Error{off.error().rc, off.error().message + "; the " + *type +
                                          " is NOT confirmed as a fence (system never seen Off; use method=onoff)"};
     *verified |= STOCKADE_VERIFIED_OFF;
-    Status on = wait_for(ctx, sys, "On", "ResetType " + *type, poll_cap_ms());
+    Status on = wait_for(ctx, sys, "On", "ResetType " + *type, 0, poll_cap_ms(),
+                         stockade_monotonic_ms() + int64_t(cfg_.power_timeout_s) * 1000);
     if (on)
         *verified |= STOCKADE_VERIFIED_ON;
     else
@@ -522,7 +553,11 @@ uint32_t RedfishDevice::power(const stockade_ctx *ctx, uint32_t action, const st
         break;
     case STOCKADE_ACTION_DIAG: {
         auto type = choose(*sys, kNmi);
-        s = type ? reset(ctx, *sys, *type) : Status(type.error());
+        auto task = type ? reset(ctx, *sys, *type) : Result<std::string>(type.error());
+        if (!task)
+            s = task.error();
+        else if (!task->empty())
+            s = follow_task(ctx, *task, *type, stockade_monotonic_ms() + int64_t(cfg_.power_timeout_s) * 1000);
         break;
     }
     default:
@@ -567,66 +602,23 @@ uint32_t RedfishDevice::monitor(const stockade_ctx *ctx)
     return STOCKADE_RC_OK;
 }
 
-// ---- C thunks: no exception crosses the boundary ----------------------------------------------
-
-uint32_t t_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
+uint32_t RedfishDevice::open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
+                             std::unique_ptr<RedfishDevice> &out)
 {
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        *handle = nullptr;
-        auto cfg = parse_config(params, n);
-        if (!cfg)
-            return report(ctx, cfg.error());
-        *handle = new RedfishDevice(std::move(cfg.value()));
-        return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "redfish: internal error in open");
-        return STOCKADE_RC_INTERNAL;
-    }
+    auto cfg = parse_config(params, n);
+    if (!cfg)
+        return report(ctx, cfg.error());
+    out = std::make_unique<RedfishDevice>(std::move(cfg.value()));
+    return STOCKADE_RC_OK;
 }
 
-void t_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/)
+uint32_t RedfishDevice::time_needed(const stockade_ctx * /*ctx*/, uint32_t action, uint32_t *needed_ms) const
 {
-    try {
-        delete static_cast<RedfishDevice *>(handle);
-    } catch (...) {
-    }
-}
-
-uint32_t t_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
-                 uint32_t *verified)
-{
-    try {
-        *verified = 0;
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        return static_cast<RedfishDevice *>(handle)->power(ctx, action, target ? target : "", verified);
-    } catch (...) {
-        set_err(ctx, "redfish: internal error in power");
-        return STOCKADE_RC_INTERNAL;
-    }
-}
-
-uint32_t t_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *state)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        return static_cast<RedfishDevice *>(handle)->status(ctx, target ? target : "", state);
-    } catch (...) {
-        set_err(ctx, "redfish: internal error in status");
-        return STOCKADE_RC_INTERNAL;
-    }
-}
-
-uint32_t t_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        return static_cast<RedfishDevice *>(handle)->monitor(ctx);
-    } catch (...) {
-        set_err(ctx, "redfish: internal error in monitor");
-        return STOCKADE_RC_INTERNAL;
-    }
+    const int64_t need = time_needed_ms(cfg_, action);
+    if (need <= 0)
+        return STOCKADE_RC_UNSUPPORTED; // status, list, monitor: the front-end's query budget
+    *needed_ms = uint32_t(std::min<int64_t>(need, UINT32_MAX));
+    return STOCKADE_RC_OK;
 }
 
 // Built on first use: the parameter table lives in redfish_config.cpp.
@@ -644,18 +636,15 @@ const stockade_agent *descriptor()
             .summary = "Redfish (DMTF) ComputerSystem.Reset over HTTPS through libcurl: one connection, verified TLS",
             .description =
                 "Fences a server through its BMC's Redfish service (iDRAC, iLO, XCC, OpenBMC). ForceOff, then "
-                "PowerState is read back until it says Off or power_timeout expires (a failure). ResetTypes are "
+                "PowerState is read back until it says Off or power_wait + power_timeout expire (a failure); it states "
+                "what its limits need per action (time_needed). ResetTypes are "
                 "chosen from what the system allows; 202 tasks are followed. TLS is verified (system CAs, "
                 "ssl_ca_file or ssl_fingerprint) unless ssl_insecure=1. Accepts every fence_redfish parameter.",
             .params = t.rows,
             .n_params = t.count,
             .param_struct_size = sizeof(stockade_param_desc),
-            .open = t_open,
-            .close = t_close,
-            .power = t_power,
-            .status = t_status,
-            .list = nullptr, // as fence_redfish: no list, so no plug is demanded when one system is served
-            .monitor = t_monitor,
+            // No list (as fence_redfish), so no plug is demanded when one system is served.
+            STOCKADE_AGENT_ENTRY_POINTS(RedfishDevice),
         };
     }();
     return &agent;

@@ -78,10 +78,12 @@ constexpr stockade_param_desc kParams[] = {
                     "system is seen Off (cycle)"},
     {.abi_major = kAbi, .struct_size = kPSize, .name = "power_timeout", .type = STOCKADE_PARAM_SECONDS, .flags = 0,
      .default_value = "20", .choices = nullptr, .aliases = "",
-     .description = "Seconds to wait for PowerState to report the new state; expiry is a failure"},
+     .description = "Seconds to wait, after power_wait, for PowerState to report the new state (a 202 task is "
+                    "followed within the same window); expiry is a failure"},
     {.abi_major = kAbi, .struct_size = kPSize, .name = "power_wait", .type = STOCKADE_PARAM_SECONDS, .flags = 0,
      .default_value = "0", .choices = nullptr, .aliases = "",
-     .description = "Seconds to sleep after a reset before reading PowerState (0 = read at once)"},
+     .description = "Seconds to sleep after a reset is accepted before reading PowerState (0 = read at once); "
+                    "power_timeout counts after it"},
     {.abi_major = kAbi, .struct_size = kPSize, .name = "stonith_status_sleep", .type = STOCKADE_PARAM_SECONDS,
      .flags = 0, .default_value = "1", .choices = nullptr, .aliases = "",
      .description = "Longest pause between two PowerState reads (polling starts at 10 ms and doubles up to this, at most 200 ms)"},
@@ -165,6 +167,34 @@ std::string fingerprint_text(const std::array<unsigned char, 32> &fp)
         out += kHex[fp[i] & 15];
     }
     return out;
+}
+
+int64_t RedfishConfig::request_with_retries_ms() const
+{
+    int64_t ms = request_ms() * (1 + int64_t(retries));
+    for (unsigned k = 1; k <= retries; ++k)
+        ms += kRetryPauseMs * k;
+    return ms;
+}
+
+int64_t time_needed_ms(const RedfishConfig &c, uint32_t action)
+{
+    const int64_t connect = int64_t(c.login_timeout_s) * 1000;
+    const int64_t hiccup = c.request_with_retries_ms(); // the one request that runs out its limits
+    const int64_t window = c.confirm_window_ms() + c.request_ms();
+    switch (action) {
+    case STOCKADE_ACTION_OFF:
+    case STOCKADE_ACTION_ON:
+        return connect + hiccup + window;
+    case STOCKADE_ACTION_REBOOT:
+        if (c.method == RebootMethod::Cycle)
+            return connect + hiccup + window + int64_t(c.power_timeout_s) * 1000 + c.request_ms();
+        return connect + hiccup + 2 * window;
+    case STOCKADE_ACTION_DIAG:
+        return connect + hiccup + int64_t(c.power_timeout_s) * 1000 + c.request_ms();
+    default:
+        return 0;
+    }
 }
 
 std::string RedfishConfig::base_url(const std::string &for_host) const

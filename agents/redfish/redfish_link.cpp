@@ -20,7 +20,6 @@ using agent::log;
 namespace {
 
 constexpr size_t kMaxBody = size_t(4) << 20; // a ComputerSystem is a few kB; anything this big is wrong
-constexpr int64_t kRetryPauseMs = 200;
 
 // What an HTTP status means for fencing: one row per class of answer.
 struct StatusRule {
@@ -109,6 +108,7 @@ std::string redfish_error_text(const nlohmann::json &body)
 }
 
 struct RedfishLink::Curl {
+    bool tried = false;           // ensure_curl() ran
     const CurlApi *api = nullptr; // nullptr: libcurl could not be loaded (load_error says why)
     std::string load_error;
     CURL *h = nullptr;
@@ -196,6 +196,16 @@ struct RedfishLink::Curl {
 RedfishLink::RedfishLink(const RedfishConfig &cfg) : cfg_(cfg), host_(cfg.host), curl_(std::make_unique<Curl>())
 {
     sessions_uri_ = cfg_.redfish_uri + "/SessionService/Sessions";
+}
+
+// libcurl is loaded and the handle made at the first request, not when the handle is opened: a
+// device opened only to state its time need (time_needed, in the front-end's own process) or to
+// be validated never loads libcurl's 33 libraries.
+void RedfishLink::ensure_curl()
+{
+    if (curl_->tried)
+        return;
+    curl_->tried = true;
     curl_->api = curl_api(&curl_->load_error);
     if (!curl_->api)
         return; // reported by the first request
@@ -354,6 +364,7 @@ Result<Response> RedfishLink::once(const stockade_ctx *ctx, Method m, const std:
                                    const std::string &body, int64_t deadline_ms)
 {
     const std::string where = "redfish " + endpoint();
+    ensure_curl();
     if (!curl_->api)
         return Error{STOCKADE_RC_INTERNAL, where + ": " + curl_->load_error};
     const CurlApi &api = *curl_->api;

@@ -67,6 +67,7 @@ private:
     Result<Response> once(const stockade_ctx *ctx, Method m, const std::string &path, const std::string &body,
                           int64_t deadline_ms);
     Status login(const stockade_ctx *ctx);
+    void ensure_curl();
     void configure_tls();
 
     struct Curl;

@@ -350,7 +350,7 @@ Result<void> fence(Scsi &s, const stockade_ctx *ctx, const std::string &target)
     return every_device(s, ctx, "fencing", [&](PrDevice &d) { return fence_device(s, d, ctx, *victim, *own); });
 }
 
-Result<uint32_t> status(Scsi &s, const stockade_ctx *ctx, const std::string &target)
+Result<uint32_t> read_status(Scsi &s, const stockade_ctx *ctx, const std::string &target)
 {
     auto victim = target_key(s, target);
     if (!victim)
@@ -372,7 +372,7 @@ Result<uint32_t> status(Scsi &s, const stockade_ctx *ctx, const std::string &tar
     return registered.empty() ? STOCKADE_POWER_OFF : STOCKADE_POWER_ON;
 }
 
-Result<void> monitor(Scsi &s, const stockade_ctx *ctx)
+Result<void> check_devices(Scsi &s, const stockade_ctx *ctx)
 {
     return every_device(s, ctx, "monitor", [&](PrDevice &d) -> Result<void> {
         auto keys = d.read_keys(ctx);
@@ -389,7 +389,7 @@ Result<void> monitor(Scsi &s, const stockade_ctx *ctx)
     });
 }
 
-Result<void> list(Scsi &s, const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
+Result<void> list_keys(Scsi &s, const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
 {
     std::vector<Key> seen;
     auto r = every_device(s, ctx, "list", [&](PrDevice &d) -> Result<void> {
@@ -413,7 +413,7 @@ Result<void> list(Scsi &s, const stockade_ctx *ctx, stockade_list_fn emit, void 
     return {};
 }
 
-// ---- C ABI thunks: no exception crosses them --------------------------------------------------
+// ---- The entry points (agent_support.hpp's Thunks wrap them for the C ABI) --------------------
 
 uint32_t fail(const stockade_ctx *ctx, const Error &e)
 {
@@ -421,90 +421,57 @@ uint32_t fail(const stockade_ctx *ctx, const Error &e)
     return e.rc;
 }
 
-uint32_t scsi_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+struct ScsiDevice : Scsi {
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<ScsiDevice> &out)
+    {
         auto s = configure(params, n);
         if (!s)
             return fail(ctx, s.error());
-        *handle = s->release();
+        out = std::make_unique<ScsiDevice>();
+        static_cast<Scsi &>(*out) = std::move(**s);
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "scsi: internal error (out of memory?)");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-void scsi_close(void *handle, uint32_t /*flags: none defined; close cannot fail*/)
-{
-    delete static_cast<Scsi *>(handle);
-}
-
-uint32_t scsi_power(void *handle, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
-                    uint32_t *verified)
-{
-    try {
-        *verified = 0;
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto &s = *static_cast<Scsi *>(handle);
-        std::string t = target ? target : "";
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
+        auto &s = *this;
         if (action == STOCKADE_ACTION_OFF) {
-            if (auto r = fence(s, ctx, t); !r)
+            if (auto r = fence(s, ctx, target); !r)
                 return fail(ctx, r.error());
             *verified = STOCKADE_VERIFIED_OFF;
             return STOCKADE_RC_OK;
         }
         if (action == STOCKADE_ACTION_ON) {
-            if (auto r = unfence(s, ctx, t); !r)
+            if (auto r = unfence(s, ctx, target); !r)
                 return fail(ctx, r.error());
             *verified = STOCKADE_VERIFIED_ON;
             return STOCKADE_RC_OK;
         }
         return fail(ctx, Error{STOCKADE_RC_UNSUPPORTED, "scsi: only off (fence) and on (unfence) are supported; a "
                                                         "reservation cannot reboot a node"});
-    } catch (...) {
-        set_err(ctx, "scsi: internal error (out of memory?)");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t scsi_status(void *handle, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *power_state)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto r = status(*static_cast<Scsi *>(handle), ctx, target ? target : "");
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *power_state)
+    {
+        auto r = read_status(*this, ctx, target);
         if (!r)
             return fail(ctx, r.error());
         *power_state = *r;
         return STOCKADE_RC_OK;
-    } catch (...) {
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t scsi_list(void *handle, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *emit_ctx)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto r = list(*static_cast<Scsi *>(handle), ctx, emit, emit_ctx);
+    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *emit_ctx)
+    {
+        auto r = list_keys(*this, ctx, emit, emit_ctx);
         return r ? STOCKADE_RC_OK : fail(ctx, r.error());
-    } catch (...) {
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t scsi_monitor(void *handle, const stockade_ctx *ctx, uint32_t flags)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto r = monitor(*static_cast<Scsi *>(handle), ctx);
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        auto r = check_devices(*this, ctx);
         return r ? STOCKADE_RC_OK : fail(ctx, r.error());
-    } catch (...) {
-        return STOCKADE_RC_INTERNAL;
     }
-}
+};
 
 const stockade_agent kDescriptor = {
     STOCKADE_AGENT_HEADER,
@@ -519,15 +486,8 @@ const stockade_agent kDescriptor = {
         "reservation; off removes the victim's key (PREEMPT AND ABORT) and is confirmed by READ KEYS; on registers this "
         "node (unfencing, run by the node itself when it joins).  Devices: local SCSI disks through SG_IO, or "
         "iscsi://host[:port]/target-iqn/lun through libiscsi.  Keys as fence_scsi derives them, or given.",
-    .params = kParams,
-    .n_params = sizeof kParams / sizeof kParams[0],
-    .param_struct_size = sizeof(stockade_param_desc),
-    .open = scsi_open,
-    .close = scsi_close,
-    .power = scsi_power,
-    .status = scsi_status,
-    .list = scsi_list,
-    .monitor = scsi_monitor,
+    STOCKADE_AGENT_PARAM_TABLE(kParams),
+    STOCKADE_AGENT_ENTRY_POINTS(ScsiDevice),
 };
 
 } // namespace

@@ -222,14 +222,10 @@ uint32_t do_on(Sim &s, const stockade_ctx *ctx, const std::string &target, uint3
     return STOCKADE_RC_OK;
 }
 
-extern "C" {
-
-uint32_t sim_open(const stockade_param *params, size_t n, const stockade_ctx *ctx, uint32_t flags,
-                 void **handle)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        auto s = std::make_unique<Sim>();
+struct SimDevice : Sim {
+    static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<SimDevice> &out)
+    {
+        auto s = std::make_unique<SimDevice>();
         for (size_t i = 0; i < n; ++i) {
             const stockade_param *prm = stockade_param_at(params, i);
             std::string k = prm->name, v = prm->value;
@@ -251,23 +247,13 @@ uint32_t sim_open(const stockade_param *params, size_t n, const stockade_ctx *ct
             set_err(ctx, "cannot create state_dir " + s->state_dir + ": " + std::strerror(errno));
             return STOCKADE_RC_BAD_CONFIG;
         }
-        *handle = s.release();
+        out = std::move(s);
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in sim agent");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-void sim_close(void *h, uint32_t /*flags: none defined; close cannot fail*/) { delete static_cast<Sim *>(h); }
-
-uint32_t sim_power(void *h, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
-                   uint32_t *verified)
-{
-    try {
-        Sim &s = *static_cast<Sim *>(h);
-        *verified = 0;
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
+    uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified)
+    {
+        Sim &s = *this;
         if (uint32_t rc = check_target(s, ctx, target); rc != STOCKADE_RC_OK)
             return rc;
         switch (action) {
@@ -281,7 +267,7 @@ uint32_t sim_power(void *h, const stockade_ctx *ctx, uint32_t action, const char
                 return rc;
             uint32_t on_verified = 0;
             if (do_on(s, ctx, target, &on_verified) != STOCKADE_RC_OK)
-                log(ctx, STOCKADE_LOG_WARNING, "node " + std::string(target) + " is off but did not power on again");
+                log(ctx, STOCKADE_LOG_WARNING, "node " + target + " is off but did not power on again");
             *verified |= on_verified;
             return STOCKADE_RC_OK;
         }
@@ -289,32 +275,20 @@ uint32_t sim_power(void *h, const stockade_ctx *ctx, uint32_t action, const char
             set_err(ctx, "unsupported action");
             return STOCKADE_RC_UNSUPPORTED;
         }
-    } catch (...) {
-        set_err(ctx, "internal error in sim agent");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t sim_status(void *h, const stockade_ctx *ctx, const char *target, uint32_t flags, uint32_t *state)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        Sim &s = *static_cast<Sim *>(h);
+    uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state)
+    {
+        Sim &s = *this;
         if (uint32_t rc = check_target(s, ctx, target); rc != STOCKADE_RC_OK)
             return rc;
         *state = is_running(read_record(s, target)) ? STOCKADE_POWER_ON : STOCKADE_POWER_OFF;
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in sim agent");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t sim_list(void *h, const stockade_ctx *ctx, uint32_t flags, stockade_list_fn emit, void *ectx)
-{
-    try {
-        STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-        Sim &s = *static_cast<Sim *>(h);
+    uint32_t list(const stockade_ctx *ctx, stockade_list_fn emit, void *ectx)
+    {
+        Sim &s = *this;
         if (!s.reachable) {
             set_err(ctx, "simulated device does not answer (reachable=0)");
             return STOCKADE_RC_UNREACHABLE;
@@ -331,26 +305,22 @@ uint32_t sim_list(void *h, const stockade_ctx *ctx, uint32_t flags, stockade_lis
                 closedir(d);
             }
         return STOCKADE_RC_OK;
-    } catch (...) {
-        set_err(ctx, "internal error in sim agent");
-        return STOCKADE_RC_INTERNAL;
     }
-}
 
-uint32_t sim_monitor(void *h, const stockade_ctx *ctx, uint32_t flags)
-{
-    STOCKADE_CHECK_FLAGS(flags, 0, ctx);
-    Sim &s = *static_cast<Sim *>(h);
-    if (!s.reachable) {
-        set_err(ctx, "simulated device does not answer (reachable=0)");
-        return STOCKADE_RC_UNREACHABLE;
+    uint32_t monitor(const stockade_ctx *ctx)
+    {
+        Sim &s = *this;
+        if (!s.reachable) {
+            set_err(ctx, "simulated device does not answer (reachable=0)");
+            return STOCKADE_RC_UNREACHABLE;
+        }
+        if (access(s.state_dir.c_str(), W_OK) != 0) {
+            set_err(ctx, "state_dir " + s.state_dir + " is not writable");
+            return STOCKADE_RC_UNREACHABLE;
+        }
+        return STOCKADE_RC_OK;
     }
-    if (access(s.state_dir.c_str(), W_OK) != 0) {
-        set_err(ctx, "state_dir " + s.state_dir + " is not writable");
-        return STOCKADE_RC_UNREACHABLE;
-    }
-    return STOCKADE_RC_OK;
-}
+};
 
 const stockade_agent kDescriptor = {
     STOCKADE_AGENT_HEADER,
@@ -362,18 +332,9 @@ const stockade_agent kDescriptor = {
     .description =
         "Powers simulated nodes: on starts a process, off kills it and confirms it is gone. "
         "For rehearsing escalation configs and for the demo; fences nothing real.",
-    .params = kParams,
-    .n_params = sizeof kParams / sizeof kParams[0],
-    .param_struct_size = sizeof(stockade_param_desc),
-    .open = sim_open,
-    .close = sim_close,
-    .power = sim_power,
-    .status = sim_status,
-    .list = sim_list,
-    .monitor = sim_monitor,
+    STOCKADE_AGENT_PARAM_TABLE(kParams),
+    STOCKADE_AGENT_ENTRY_POINTS(SimDevice),
 };
-
-} // extern "C"
 
 } // namespace
 

@@ -190,6 +190,11 @@ private:
 // Live processes that descend (by parent links) from any of `roots`, or are in group `pgid`.
 std::map<pid_t, ProcStat> collect_tree(const std::vector<pid_t> &roots, pid_t pgid)
 {
+    // Nothing to start from (kill_tree after the leader was reaped): the answer is empty, so do
+    // not read every /proc/<pid>/stat for it -- that scan was most of an isolated session's
+    // close with a few hundred processes on the machine.
+    if (pgid <= 0 && std::none_of(roots.begin(), roots.end(), [](pid_t r) { return r > 0; }))
+        return {};
     std::map<pid_t, ProcStat> all;
     if (DIR *d = ::opendir("/proc")) {
         while (dirent *e = ::readdir(d)) {

@@ -71,13 +71,20 @@ pid_t pid_of_token(const std::string &token)
     return pid_t(std::atol(token.c_str()));
 }
 
-// The lock is ours: say who holds it, for waiters.
-void write_token(int fd, const std::string &token)
+// The lock is ours: say who holds it, for waiters.  Empty, or why it could not be written (a full
+// filesystem: the lock still holds, waiters just cannot see who holds it).
+std::string write_token(int fd, const std::string &token, const std::string &path)
 {
-    if (::ftruncate(fd, 0) == 0 && ::lseek(fd, 0, SEEK_SET) == 0) {
-        std::string line = token + "\n";
-        (void)!::write(fd, line.data(), line.size());
+    std::string line = token + "\n";
+    if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) != 0 ||
+        ::write(fd, line.data(), line.size()) != ssize_t(line.size())) {
+        int e = errno;
+        (void)!::ftruncate(fd, 0); // never half a token
+        return fmt::format("cannot write to the lock {}: {}; a second request for this node will wait for this "
+                           "fence but cannot share its outcome",
+                           path, e ? std::strerror(e) : "short write");
     }
+    return {};
 }
 
 std::optional<nlohmann::json> read_result(const std::string &path)
@@ -129,21 +136,33 @@ NodeLease::~NodeLease()
         ::close(fd_); // closing the last descriptor releases the flock
 }
 
-void NodeLease::finish(const std::string &action, bool success, const std::string &reason)
+Status NodeLease::finish(const std::string &action, bool success, const std::string &reason)
 {
     if (fd_ < 0)
-        return;
-    // Written beside, then renamed: a waiter never reads half an outcome.
+        return {};
+    // Written beside, then renamed: a waiter never reads half an outcome.  Reasons carry agents'
+    // words, so bytes that are not UTF-8 are replaced rather than thrown at.
     nlohmann::json j{{"token", token_}, {"pid", ::getpid()}, {"action", action}, {"success", success},
                      {"reason", reason}};
+    std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     std::string tmp = result_path_ + ".tmp";
-    {
-        std::ofstream f(tmp, std::ios::trunc);
-        f << j.dump() << "\n";
-    }
-    std::filesystem::rename(tmp, result_path_);
-    ::close(fd_);
+    int e = 0;
+    int tfd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (tfd < 0 || ::write(tfd, text.data(), text.size()) != ssize_t(text.size()))
+        e = errno ? errno : ENOSPC;
+    if (tfd >= 0 && ::close(tfd) != 0 && !e)
+        e = errno;
+    if (!e && ::rename(tmp.c_str(), result_path_.c_str()) != 0)
+        e = errno;
+    if (e)
+        ::unlink(tmp.c_str());
+    ::close(fd_); // releases the flock: waiters go on, with the outcome or without it
     fd_ = -1;
+    if (e)
+        return make_error(STOCKADE_RC_INTERNAL,
+                          "cannot record the outcome in {}: {}; a request that waited for this fence runs its own",
+                          result_path_, std::strerror(e));
+    return {};
 }
 
 Result<NodeLockResult> lock_node(const std::string &dir, const std::string &scope, const std::string &node,
@@ -164,34 +183,45 @@ Result<NodeLockResult> lock_node(const std::string &dir, const std::string &scop
     NodeLockResult out;
     std::string token = new_token();
     if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
-        write_token(fd, token);
+        out.warning = write_token(fd, token, lock_path);
         out.lease = NodeLease(fd, result_path, token);
         return out;
     }
-    // Someone is fencing this node.  Remember who, then wait for the lock.
+    // Someone is fencing this node: wait for the lock, learning who holds it from its token (it
+    // writes it right after taking the lock; on a full filesystem it cannot, and then the wait
+    // starts without a name after a moment).  The deadline and the cancel hold throughout.
     std::string holder;
+    bool announced = false;
+    const int64_t name_wait_until = monotonic_ms() + 500;
     for (;;) {
-        holder = trim(read_all(fd));
-        if (!holder.empty() || ::flock(fd, LOCK_EX | LOCK_NB) == 0)
-            break; // it wrote its token (or it is already gone)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    out.waited_for = pid_of_token(holder);
-    if (on_wait)
-        on_wait(out.waited_for);
-    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        // The token first: a holder that finishes right now leaves it there with its outcome.
+        if (holder.empty())
+            holder = trim(read_all(fd));
+        if (::flock(fd, LOCK_EX | LOCK_NB) == 0)
+            break;
+        if (!announced && (!holder.empty() || monotonic_ms() >= name_wait_until)) {
+            announced = true;
+            out.waited_for = pid_of_token(holder);
+            if (on_wait)
+                on_wait(out.waited_for);
+        }
+        std::string who = out.waited_for ? fmt::format("pid {}", out.waited_for) : std::string("another process");
         if (cancel && cancel->load()) {
             ::close(fd);
-            return make_error(STOCKADE_RC_CANCELLED, "cancelled while waiting for the escalation of '{}' in pid {}",
-                              node, out.waited_for);
+            return make_error(STOCKADE_RC_CANCELLED, "cancelled while waiting for the escalation of '{}' in {}", node,
+                              who);
         }
         if (deadline_ms && monotonic_ms() >= deadline_ms) {
             ::close(fd);
             return make_error(STOCKADE_RC_TIMEOUT,
-                              "'{}' is being fenced by pid {}; its outcome did not come within our own timeout", node,
-                              out.waited_for);
+                              "'{}' is being fenced by {}; its outcome did not come within our own timeout", node, who);
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        std::this_thread::sleep_for(std::chrono::milliseconds(holder.empty() ? 10 : 50));
+    }
+    if (!announced) { // it finished before we looked twice
+        out.waited_for = pid_of_token(holder);
+        if (on_wait)
+            on_wait(out.waited_for);
     }
     // The lock is ours now.  Did the one we waited for leave its outcome?
     auto r = read_result(result_path);
@@ -206,7 +236,7 @@ Result<NodeLockResult> lock_node(const std::string &dir, const std::string &scop
         return out;
     }
     out.holder_vanished = !r || r->value("token", "") != holder;
-    write_token(fd, token);
+    out.warning = write_token(fd, token, lock_path);
     out.lease = NodeLease(fd, result_path, token);
     return out;
 }

@@ -327,8 +327,8 @@ FenceReport EscalationRunner::fence(const std::string &node_name, std::optional<
                                   ? "file:" + std::filesystem::absolute(config_.source).lexically_normal().string()
                                   : "cluster:" + text::ascii_lower(config_.cluster_name);
     auto lock = lock_node(lock_dir_, scope, r.node, action_name, overall_deadline, cancel_, [&](pid_t holder) {
-        logger_.logf(STOCKADE_LOG_NOTICE, "fence {}: already being fenced by pid {}; waiting for its outcome{}", r.node,
-                     holder,
+        logger_.logf(STOCKADE_LOG_NOTICE, "fence {}: already being fenced by {}; waiting for its outcome{}", r.node,
+                     holder ? fmt::format("pid {}", holder) : std::string("another process (it could not write its pid)"),
                      overall_deadline ? fmt::format(" (at most {})", format_ms(overall_deadline - monotonic_ms()))
                                       : std::string());
     });
@@ -355,10 +355,13 @@ FenceReport EscalationRunner::fence(const std::string &node_name, std::optional<
         return r;
     }
     if (lock->holder_vanished)
-        logger_.logf(STOCKADE_LOG_WARNING, "fence {}: pid {} ended without an outcome; fencing again", r.node,
-                     lock->waited_for);
+        logger_.logf(STOCKADE_LOG_WARNING, "fence {}: {} ended without an outcome we could read; fencing again", r.node,
+                     lock->waited_for ? fmt::format("pid {}", lock->waited_for) : std::string("the escalation we waited for"));
+    if (!lock->warning.empty())
+        logger_.logf(STOCKADE_LOG_WARNING, "fence {}: {}", r.node, lock->warning);
     fence_node(r, *node, start, overall_deadline);
-    lock->lease.finish(action_name, r.success, r.reason);
+    if (auto recorded = lock->lease.finish(action_name, r.success, r.reason); !recorded)
+        logger_.logf(STOCKADE_LOG_WARNING, "fence {}: {}", r.node, recorded.error().message);
     return r;
 }
 

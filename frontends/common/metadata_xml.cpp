@@ -46,6 +46,12 @@ std::string metadata_xml(const OptionTable &table, std::string_view program_name
                                "the agent is chosen with agent=.";
     if (a)
         longdesc += fmt::format(" (stockade agent '{}' {})", a->name, a->version);
+    // An agent whose work is waiting (time_needed) needs two device settings under Pacemaker that
+    // only the cluster configuration can carry (the fencer passes no pcmk_* to the agent).
+    if (a && a->time_needed)
+        longdesc += " Under Pacemaker give this device pcmk_off_timeout (and pcmk_reboot_timeout) at least what "
+                    "-o validate-all prints, and pcmk_off_retries=1 (pcmk_reboot_retries=1): a retry would start "
+                    "its wait again.";
 
     std::vector<Entry> entries;
     for (const auto &s : table.specs()) {

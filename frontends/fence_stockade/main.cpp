@@ -216,11 +216,14 @@ bool Run::settle_limits(const ParamList &params, std::string &refusal)
         }
         if (!need->has_value())
             continue;
+        // The advised Pacemaker settings, shown without -v (stonith_admin --validate and pcs show
+        // stderr): a timeout that holds the agent's own wait, and one attempt only -- a retry
+        // would restart the wait and, for meatware, replace the operator's request (docs/deadlines.md).
         if (s_.action == "validate-all")
-            log_.logf(STOCKADE_LOG_NOTICE,
-                      "{} needs up to {} for {}: give the device at least that (Pacemaker: pcmk_{}_timeout), "
-                      "and pcmk_{}_retries=1 so a retry does not start the wait again",
-                      agent_.name, seconds_text(**need), a, a, a);
+            log_.logf(STOCKADE_LOG_WARNING,
+                      "{} needs up to {} for {}; under Pacemaker give this device pcmk_{}_timeout={}s "
+                      "pcmk_{}_retries=1 (a retry would start the wait again)",
+                      agent_.name, seconds_text(**need), a, a, ((**need).count() + 999) / 1000, a);
         if (!s_.total_timeout_set) {
             // Nobody told us the caller's limit: the agent's own wait decides (the docs and the
             // metadata tell Pacemaker users to set pcmk_<action>_timeout to at least this).

@@ -116,7 +116,7 @@ TEST_CASE("a lock holder killed by SIGKILL releases the node; the waiter fences 
     Finished b = finish(*second);
     INFO("second:\n" << b.out << b.err);
     CHECK(b.exit_code == 0);
-    CHECK(b.err.find("ended without an outcome; fencing again") != std::string::npos);
+    CHECK(b.err.find("ended without an outcome we could read; fencing again") != std::string::npos);
     CHECK(journal_count(d, "test off n1") == 2); // the killed one's off, and the waiter's own
     CHECK(test::read_file(d.file("state")) == "off\n");
 }

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <dirent.h>
+#include <sstream>
 #include <thread>
 #include <unistd.h>
 
@@ -173,4 +174,104 @@ TEST_CASE("fault: the config file removed mid-run does not change a running fenc
     CHECK(out.find("\"fenced\"") != std::string::npos);
     CHECK(ms >= 2000);
     WARN("config removed mid-run: fenced in " << ms << " ms (read once at start)");
+}
+
+// "/run full": /run is a tmpfs with no byte and no inode left, in a private mount namespace of
+// the test's own (`unshare -m`; the machine's /run is never touched), and stockade uses its
+// default lock folder /run/stockade there.  Levels: meatware (its request FIFO lives in /run too),
+// then a sim device.  What an admin needs: the fence still happens (a full /run must not stop
+// fencing; the per-node lock only keeps two escalations of one node apart), every thing that
+// could not be written is named with its path and the cause, the node is really off when
+// "fenced" is said, no hang, and nothing left running.  Two shapes: a /run where nothing can be
+// created at all (no /run/stockade yet), and one where an earlier fence left its lock file, so
+// the lock is taken but its outcome cannot be written (this crashed stockade with an uncaught
+// filesystem_error right after the fence, before the fix: exit 134 for a node that was fenced).
+TEST_CASE("fault: /run full (tmpfs without bytes or inodes): fenced anyway, every failed write named, nothing left",
+          "[faults]")
+{
+    if (::geteuid() != 0 || !test::which("unshare") || !test::which("mount")) {
+        WARN("SKIPPED: needs root, unshare and mount (a private mount namespace with a tiny tmpfs on /run)");
+        return;
+    }
+    test::TempDir d;
+    const std::string st = d.file("st");
+    const std::string cluster = "runfull" + std::to_string(::getpid());
+    auto write_config = [&](const std::string &name, bool with_operator) {
+        nlohmann::json devices = {{"sim", {{"agent", "sim"}, {"params", {{"state_dir", st}}}}}};
+        nlohmann::json levels = {{"sim"}};
+        if (with_operator) {
+            devices["operator"] = {{"agent", "meatware"}, {"params", {{"hostlist", "n1"}, {"timeout", 20}}}};
+            levels = {{"operator"}, {"sim"}};
+        }
+        nlohmann::json c = {{"version", 1}, {"cluster_name", cluster}, {"escalation", {{"max_loops", 1}}},
+                            {"devices", devices}, {"nodes", {{"n1", {{"levels", levels}, {"action", "off"}}}}}};
+        test::write_file(d.file(name), c.dump(), 0600);
+        return d.file(name);
+    };
+    const std::string on_cfg = write_config("on.json", false), off_cfg = write_config("off.json", true);
+    const std::string stockade_bin = test::bin_path("stockade");
+    auto node_pid = [&] {
+        long long pid = 0;
+        std::istringstream(test::read_file(st + "/n1.node")) >> pid;
+        return pid > 0 && test::pid_alive(pid_t(pid)) ? pid_t(pid) : 0;
+    };
+    // Runs `before_fill`, fills /run (every byte, then every inode), then the fence, all inside
+    // one private mount namespace whose /run is a 256 KiB, 64-inode tmpfs.
+    auto fence_on_full_run = [&](const std::string &before_fill) {
+        std::string script = "set -e\n"
+                             "mount -t tmpfs -o size=256k,nr_inodes=64,mode=0755 stkrunfull /run\n"
+                             "unset STOCKADE_RUN_DIR\n" +
+                             before_fill +
+                             "dd if=/dev/zero of=/run/fill bs=4096 2>/dev/null || true\n"
+                             "i=0; while true 2>/dev/null >/run/inode$i; do i=$((i+1)); done\n"
+                             "if true 2>/dev/null >/run/one-more; then echo 'not full' >&2; exit 99; fi\n"
+                             "exec '" + stockade_bin + "' -c '" + off_cfg + "' fence n1 --json\n";
+        Fence f;
+        int64_t t0 = monotonic_ms();
+        f.r = test::run({*test::which("unshare"), "-m", "--propagation", "private", "/bin/sh", "-c", script}, "", 60s);
+        f.ms = monotonic_ms() - t0;
+        auto j = nlohmann::json::parse(f.r.out, nullptr, false);
+        f.report = j.is_array() && !j.empty() ? j[0] : j;
+        return f;
+    };
+
+    SECTION("nothing can be created: no lock folder, no FIFO")
+    {
+        auto on = test::run({stockade_bin, "-c", on_cfg, "fence", "n1", "--action", "on"}, "", 30s);
+        INFO(on.err);
+        REQUIRE(on.exit_code == 0);
+        pid_t node = node_pid();
+        REQUIRE(node > 0);
+        auto f = fence_on_full_run("");
+        INFO(f.r.out << f.r.err);
+        CHECK(f.r.exit_code == 0);
+        CHECK(result_of(f) == "fenced");
+        CHECK(test::pid_gone_within(node, 5s)); // "fenced" is true: the node's process is gone
+        CHECK_THAT(f.r.err, Catch::Contains("fencing without the per-node lock: cannot create the lock folder "
+                                            "/run/stockade: No space left on device"));
+        CHECK_THAT(f.r.err, Catch::Contains("cannot create FIFO /run/meatware.n1: No space left on device"));
+        CHECK(f.ms < 20000); // meatware failed at once, it did not wait for an operator it never asked
+        CHECK(left_with(d.path().string()) == 0);
+        WARN("/run full, nothing creatable: fenced by level 2 in " << f.ms << " ms, lock and FIFO failures named");
+    }
+    SECTION("an earlier fence's lock file is there: the lock holds, its outcome cannot be written")
+    {
+        // The node goes on inside the namespace, before the fill: that run leaves /run/stockade/<node>.lock.
+        auto f = fence_on_full_run("'" + stockade_bin + "' -c '" + on_cfg + "' fence n1 --action on >&2\n"
+                                   "ls /run/stockade >&2\ncat '" + st + "/n1.node' > '" + d.file("on.pid") + "'\n");
+        INFO(f.r.out << f.r.err);
+        pid_t node = pid_t(std::atol(test::read_file(d.file("on.pid")).c_str()));
+        REQUIRE(node > 0); // the node was on before /run filled up
+        CHECK(f.r.exit_code == 0); // not 134: no uncaught exception after the fence
+        CHECK(result_of(f) == "fenced");
+        CHECK(test::pid_gone_within(node, 5s));
+        // The token may still fit (the truncated lock file gives its page back); the outcome needs
+        // a new inode, which there is not.
+        CHECK_THAT(f.r.err, Catch::Contains("cannot record the outcome in /run/stockade/") &&
+                                Catch::Contains(".result: No space left on device"));
+        CHECK_THAT(f.r.err, Catch::Contains("cannot create FIFO /run/meatware.n1: No space left on device"));
+        CHECK(f.ms < 20000);
+        CHECK(left_with(d.path().string()) == 0);
+        WARN("/run full, lock file present: fenced in " << f.ms << " ms, outcome and FIFO failures named");
+    }
 }

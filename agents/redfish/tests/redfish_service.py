@@ -236,6 +236,13 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
         self.send_header("OData-Version", "4.0")
         self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            # The client asked to close ("Connection: close", as python3-sushy sends on every
+            # request, or HTTP/1.0): say so in the answer (RFC 9112 9.6).  BaseHTTPRequestHandler
+            # closes without saying it, and then urllib3 puts the connection back in its pool and
+            # sends the next request on it unless our FIN has already arrived -- a race that lost
+            # about one sushy run in three ("RemoteDisconnected") on a busy machine.
+            self.send_header("Connection", "close")
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "stockade/time_budget.hpp"
 #include "redfish_test_util.hpp"
 #include "test_support.hpp"
 
@@ -290,4 +291,122 @@ TEST_CASE("the password is in no argv, environment or log line, during and after
         s->close();
     }
     CHECK(svc->open_sessions() == 0);
+}
+
+namespace {
+
+// What the agent states through time_needed for these parameters (host slack included).
+std::chrono::milliseconds need_for(const RawParams &raw, PowerAction action)
+{
+    auto params = resolve_params(redfish_agent(), raw, UnknownParams::Reject);
+    REQUIRE(params.ok());
+    auto need = agent_time_needed(redfish_agent(), *params, uint32_t(action));
+    REQUIRE(need.ok());
+    REQUIRE(need->has_value());
+    return **need;
+}
+
+} // namespace
+
+TEST_CASE("time_needed: the statement is the agent's own limits, per action", "[redfish][faults][budget]")
+{
+    // No service needed: the statement is pure arithmetic on the parameters.
+    const RawParams defaults{{"ip", "127.0.0.1"}, {"username", "admin"}, {"password", "secret"}};
+    const auto slack = kHostSlack.count();
+    // login 5 + one request with its 2 retries (3 x 10 + 0.2 + 0.4) + power_wait 0 + power_timeout
+    // 20 + the read in flight 10: 65.6 s; reboot: the second window (30 s) on the same connection.
+    CHECK(need_for(defaults, PowerAction::Off).count() == 65600 + slack);
+    CHECK(need_for(defaults, PowerAction::On).count() == 65600 + slack);
+    CHECK(need_for(defaults, PowerAction::Reboot).count() == 95600 + slack);
+    CHECK(need_for(defaults, PowerAction::Diag).count() == 65600 + slack);
+    RawParams cycle = defaults;
+    cycle.push_back({"method", "cycle"});
+    CHECK(need_for(cycle, PowerAction::Reboot).count() == 95600 + slack);
+    // Status: no statement (the front-end's query budget applies).
+    auto params = resolve_params(redfish_agent(), defaults, UnknownParams::Reject);
+    REQUIRE(params.ok());
+    auto status = agent_time_needed(redfish_agent(), *params, 0);
+    REQUIRE(status.ok());
+    CHECK_FALSE(status->has_value());
+    // Every limit counts: power_wait once per window, retries per attempt.
+    RawParams slow = defaults;
+    slow.insert(slow.end(), {{"power_wait", "3"}, {"retries", "0"}, {"request_timeout", "4"}, {"login_timeout", "2"},
+                             {"power_timeout", "30"}});
+    CHECK(need_for(slow, PowerAction::Off).count() == 2000 + 4000 + 3000 + 30000 + 4000 + slack);
+    CHECK(need_for(slow, PowerAction::Reboot).count() == 2000 + 4000 + 2 * (3000 + 30000 + 4000) + slack);
+    // Bad parameters: refused with the parameter named, not a number.
+    RawParams bad = defaults;
+    bad.push_back({"ssl_insecure", "1"});
+    bad.push_back({"ssl_ca_file", "/x.pem"});
+    auto badp = resolve_params(redfish_agent(), bad, UnknownParams::Reject);
+    REQUIRE(badp.ok());
+    auto refused = agent_time_needed(redfish_agent(), *badp, STOCKADE_ACTION_OFF);
+    REQUIRE_FALSE(refused.ok());
+    CHECK_THAT(refused.error().message, Catch::Contains("ssl_insecure"));
+}
+
+TEST_CASE("time_needed: given exactly its statement, the agent's own limits end every slow case",
+          "[redfish][faults][budget]")
+{
+    REDFISH_SKIP_IF_NO_SERVICE();
+    TempDir d;
+    auto svc = RedfishService::start(d.path());
+    pid_t node = svc->node_pid();
+    // login 1 + one request with its retry (1 + 1 + 0.2) + power_wait 1 + power_timeout 2 + the last
+    // read 1 = 7.2 s (+ the host's slack) for off.
+    const RawParams tight = rf_params(*svc, {{"login_timeout", "1"}, {"request_timeout", "1"}, {"retries", "1"},
+                                             {"power_wait", "1"}, {"power_timeout", "2"}});
+    const auto off_need = need_for(tight, PowerAction::Off);
+    CHECK(off_need.count() == 7200 + kHostSlack.count());
+    // An off under exactly that deadline, and how long it took.
+    auto timed_off = [&](std::unique_ptr<AgentSession> &s, long &ms) {
+        s = open_redfish(tight);
+        auto t0 = std::chrono::steady_clock::now();
+        OpResult off = s->power(PowerAction::Off, "n", off_need);
+        ms = ms_since(t0);
+        return off;
+    };
+    std::unique_ptr<AgentSession> s;
+    long ms = 0;
+
+    SECTION("a change that takes 2.5 s lands inside power_wait + power_timeout (3 s): confirmed")
+    {
+        svc->control(R"({"off_delay_ms": 2500})");
+        OpResult off = timed_off(s, ms);
+        INFO(off.message);
+        CHECK(off.ok());
+        CHECK(off.verified == STOCKADE_VERIFIED_OFF);
+        CHECK(ms >= 2400);
+        CHECK_FALSE(pid_alive(node));
+    }
+    SECTION("a reset that changes nothing: the agent's own window ends it, not the deadline")
+    {
+        svc->control(R"({"fault": "stuck"})");
+        OpResult off = timed_off(s, ms);
+        INFO(off.message);
+        CHECK(off.rc == STOCKADE_RC_FAILED); // its own verdict; a TIMEOUT would mean the statement was short
+        CHECK_THAT(off.message, Catch::Contains("within power_wait=1 s + power_timeout=2 s"));
+        CHECK(ms >= 2900);                   // power_wait, then power_timeout: both applied
+        CHECK(ms < off_need.count());
+        CHECK(off.verified == 0);
+        CHECK(pid_alive(node));
+        // Reboot: two windows stated; the off window alone ends it, still the agent's own verdict.
+        OpResult rb = s->power(PowerAction::Reboot, "n", need_for(tight, PowerAction::Reboot));
+        INFO(rb.message);
+        CHECK(rb.rc == STOCKADE_RC_FAILED);
+        CHECK(rb.verified == 0);
+        CHECK(pid_alive(node));
+    }
+    SECTION("a service that hangs: request_timeout and the retry end it as unreachable, not the deadline")
+    {
+        svc->control(R"({"fault": "hang"})");
+        OpResult off = timed_off(s, ms);
+        svc->control("{}");
+        INFO(off.message);
+        CHECK(off.rc == STOCKADE_RC_UNREACHABLE);
+        CHECK(ms >= 2000); // two attempts of 1 s
+        CHECK(ms < off_need.count());
+        CHECK(off.verified == 0);
+        CHECK(pid_alive(node));
+    }
 }

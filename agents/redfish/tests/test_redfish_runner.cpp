@@ -19,17 +19,20 @@ using namespace std::chrono_literals;
 
 namespace {
 
-nlohmann::json redfish_device(const RedfishService &svc, int port, int timeout_s = 15)
+// A device whose limits fit its 30 s timeout: the agent states login 2 + one request with its
+// retry 2 x 2 + 0.2 + power_timeout 5 + the last read 2, plus the host's 2 = 15.2 s for off; a
+// configured timeout below what the agent needs is refused (time_needed).
+nlohmann::json redfish_device(const RedfishService &svc, int port, int timeout_s = 30,
+                              nlohmann::json limits = {{"login_timeout", 2}, {"request_timeout", 2}, {"retries", 1},
+                                                       {"power_timeout", 5}})
 {
-    return {{"agent", "redfish"},
-            {"timeout", timeout_s},
-            {"params",
-             {{"ip", svc.address()},
-              {"ipport", port},
-              {"username", "admin"},
-              {"password", "secret"},
-              {"ssl_ca_file", svc.ca_file()},
-              {"request_timeout", 2}}}};
+    nlohmann::json params = {{"ip", svc.address()},
+                             {"ipport", port},
+                             {"username", "admin"},
+                             {"password", "secret"},
+                             {"ssl_ca_file", svc.ca_file()}};
+    params.update(limits);
+    return {{"agent", "redfish"}, {"timeout", timeout_s}, {"params", params}};
 }
 
 nlohmann::json ipmi_device(const SimBmc &bmc)
@@ -100,13 +103,16 @@ TEST_CASE("stockade fence: a dead Redfish BMC at level 1, the IPMI BMC at level 
         CHECK(pid_alive(rf_node));
         CHECK(r.err.find("secret") == std::string::npos);
     }
-    SECTION("the Redfish BMC hangs: its device timeout ends level 1 in time")
+    SECTION("the Redfish BMC hangs: its own limits end level 1 in time")
     {
         svc->control(R"({"fault": "hang"})");
+        // off 1 + 1 + 2 + 1 + the host's 2 = 7 s, reboot (two windows) 10 s: both fit the 10 s
+        // timeout; the hung request ends at its own 1 s.
+        nlohmann::json tight = {{"login_timeout", 1}, {"request_timeout", 1}, {"retries", 0}, {"power_timeout", 2}};
         nlohmann::json cfg = {
             {"version", 1},
             {"escalation", {{"retry_delay", 0.2}, {"max_loops", 1}, {"timeout", 60}}},
-            {"devices", {{"rf", redfish_device(*svc, svc->port(), 4)}, {"bmc", ipmi_device(*bmc)}}},
+            {"devices", {{"rf", redfish_device(*svc, svc->port(), 10, tight)}, {"bmc", ipmi_device(*bmc)}}},
             {"nodes", {{"node1", {{"levels", {{"rf"}, {"bmc"}}}, {"action", "off"}}}}}};
         auto t0 = std::chrono::steady_clock::now();
         auto r = fence(d, cfg);
@@ -177,4 +183,50 @@ TEST_CASE("fence_stockade_redfish takes fence_redfish's stdin and argv", "[redfi
         ++checked;
     }
     CHECK(checked >= 30);
+}
+
+TEST_CASE("a caller limit below what the redfish agent needs is refused, naming both numbers", "[redfish][frontend][budget]")
+{
+    // fence_stockade_redfish: validate-all (and monitor) against total_timeout.  Defaults: 65.6 s
+    // for off + the host's 2 s + the status before it (login 5 + shell 3) = 75.6 s.
+    const std::string base = "ip=127.0.0.1\nusername=admin\npassword=secret\n";
+    auto tight = run({bin_path("fence_stockade_redfish")}, "action=validate-all\n" + base + "total_timeout=60\n", 30s);
+    INFO(tight.out << tight.err);
+    CHECK(tight.exit_code == 1);
+    CHECK_THAT(tight.err, Catch::Contains("agent 'redfish' needs 75.6 s for off") &&
+                              Catch::Contains("total_timeout allows only 60 s"));
+    auto monitor = run({bin_path("fence_stockade_redfish")}, "action=monitor\n" + base + "total_timeout=60\n", 30s);
+    CHECK(monitor.exit_code == 1);
+    CHECK_THAT(monitor.err, Catch::Contains("total_timeout allows only 60 s"));
+    // Reboot: two windows (95.6 s + 2 + 8).
+    auto reboot = run({bin_path("fence_stockade_redfish")}, "action=validate-all\n" + base + "total_timeout=100\n", 30s);
+    CHECK(reboot.exit_code == 1);
+    CHECK_THAT(reboot.err, Catch::Contains("needs 105.6 s for reboot") && Catch::Contains("allows only 100 s"));
+    auto roomy = run({bin_path("fence_stockade_redfish")}, "action=validate-all\n" + base + "total_timeout=106\n", 30s);
+    INFO(roomy.err);
+    CHECK(roomy.exit_code == 0);
+    // Shorter own limits make a shorter need: power_timeout=5, request_timeout=2, retries=0 ->
+    // off 5 + 2 + 5 + 2 = 14 s, reboot 5 + 2 + 2 x 7 = 21 s (+ 2 + 8).
+    auto shorter = run({bin_path("fence_stockade_redfish")},
+                       "action=validate-all\n" + base + "power_timeout=5\nrequest_timeout=2\nretries=0\ntotal_timeout=31\n",
+                       30s);
+    INFO(shorter.err);
+    CHECK(shorter.exit_code == 0);
+
+    // stockade validate: a device "timeout" below the need, refused at /devices/<name>/timeout.
+    TempDir d;
+    nlohmann::json cfg = {{"version", 1},
+                          {"devices",
+                           {{"rf",
+                             {{"agent", "redfish"},
+                              {"timeout", 20},
+                              {"params", {{"ip", "127.0.0.1"}, {"username", "admin"}, {"password", "secret"}}}}}}},
+                          {"nodes", {{"node1", {{"levels", {{"rf"}}}}}}}};
+    const std::string path = d.file("stockade.json");
+    write_file(path, cfg.dump(2), 0600);
+    auto v = run({bin_path("stockade"), "--config", path, "validate"}, "", 30s);
+    INFO(v.out << v.err);
+    CHECK(v.exit_code != 0);
+    CHECK_THAT(v.out + v.err, Catch::Contains("/devices/rf/timeout") && Catch::Contains("needs 67.6 s for off") &&
+                                  Catch::Contains("allows only 20 s"));
 }

@@ -12,6 +12,12 @@
 //
 // The scope keeps unrelated configurations apart: the config's cluster_name when set, else the
 // config file's absolute path.  Node names are compared case-insensitively, as lookups are.
+//
+// A full run folder (issue 15, "/run full") never stops a fence: the lock is an flock on a file,
+// so it works on an empty lock file when nothing can be written; what cannot be written (the
+// token, the outcome) is reported as a warning, and a waiter then runs its own escalation instead
+// of sharing one it cannot read.  When the lock file itself cannot be created, lock_node returns
+// the error and the caller fences without the lock (the runner warns).  Nothing here throws.
 #pragma once
 
 #include <atomic>
@@ -44,8 +50,9 @@ public:
     ~NodeLease(); // releases the lock (without an outcome when finish() was not called)
 
     bool held() const { return fd_ >= 0; }
-    // Records the outcome for anyone waiting, then releases the lock.
-    void finish(const std::string &action, bool success, const std::string &reason);
+    // Records the outcome for anyone waiting, then releases the lock (always).  The error says
+    // why the outcome could not be recorded (a full filesystem): waiters then fence themselves.
+    Status finish(const std::string &action, bool success, const std::string &reason);
 
 private:
     int fd_ = -1;
@@ -58,6 +65,7 @@ struct NodeLockResult {
     std::optional<SharedOutcome> shared; // set: another process fenced the node; report this
     pid_t waited_for = 0;                // the holder we waited for (0 = the lock was free)
     bool holder_vanished = false;        // we waited, but the holder left no outcome (it died)
+    std::string warning;                 // the lock is held, but our token could not be written
 };
 
 // The lock folder: $STOCKADE_RUN_DIR, else /run/stockade.

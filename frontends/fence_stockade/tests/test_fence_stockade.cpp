@@ -543,3 +543,30 @@ TEST_CASE("a NUL byte in a stdin line is an error naming the key; nothing runs",
     CHECK_FALSE(contains(pw.err, "Hunter2"));
     CHECK(test::pid_alive(node));
 }
+
+// Issue 18 item 4: when stonith_helper refuses because the node still answers, the first line
+// fence_stockade prints (the one pacemaker-fenced logs first and pcs shows) is that reason, for
+// off and for reboot, from stdin as Pacemaker calls it and from the command line; never
+// fence-agents' "Timed out waiting to power OFF", which nobody had.  The answering node is
+// 127.0.0.1; the standby wait is off so only the refusal is timed.
+TEST_CASE("stonith_helper refusing a node that still answers: the first line names that reason", "[frontend][deadlines]")
+{
+    auto first_line = [](const std::string &s) { return s.substr(0, s.find('\n')); };
+    const std::string params = "hostlist=n1\ndead_check_target=127.0.0.1\nrun_standby_wait=0\n";
+    for (const std::string action : {"off", "reboot"}) {
+        INFO("action " << action);
+        auto r = run_stdin("fence_stockade_stonith_helper", params + "action=" + action + "\nnodename=n1\nplug=n1\n",
+                           {{"PCMK_service", "pacemaker-fenced"}}, 30s);
+        INFO(r.err);
+        CHECK(r.exit_code == 1);
+        CHECK(r.out.empty());
+        CHECK_THAT(first_line(r.err), Catch::Contains("ERROR: Failed: n1 is not known to be dead (127.0.0.1 answered"));
+        CHECK_FALSE(contains(r.err, "Timed out waiting to power"));
+    }
+    auto cli = run_args("fence_stockade_stonith_helper", {"--hostlist=n1", "--dead-check-target=127.0.0.1",
+                                                          "--run-standby-wait=0", "-o", "off", "-n", "n1"});
+    INFO(cli.err);
+    CHECK(cli.exit_code == 1);
+    CHECK_THAT(first_line(cli.err), Catch::Contains("ERROR: Failed: n1 is not known to be dead (127.0.0.1 answered"));
+    CHECK_FALSE(contains(cli.err, "Timed out waiting to power"));
+}
