@@ -34,10 +34,14 @@ if ((${#missing[@]})); then
   # Other apt users on the machine (unattended upgrades, a parallel setup) hold the dpkg lock for a
   # while: wait for it rather than fail.
   apt_opts=(-o DPkg::Lock::Timeout=600)
+  # dpkg's fsync per unpacked file dominates a fresh install (libboost1.74-dev's 14,000 headers took
+  # 10-57 s of the demo's first minutes, bench/fresh_demo.sh): these are build tools and headers,
+  # so unpack them as container images do; a crash mid-install is fixed by installing again.
+  install_opts=(-o Dpkg::Options::=--force-unsafe-io)
   say "apt-get update"
   $SUDO apt-get "${apt_opts[@]}" update -qq
   say "installing ${#missing[@]} packages: ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get "${apt_opts[@]}" install -y -q --no-install-recommends \
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get "${apt_opts[@]}" "${install_opts[@]}" install -y -q --no-install-recommends \
     "${missing[@]}" | grep --line-buffered -E '^(Setting up|Unpacking) ' | sed -u 's/^/setup:   /' >&2 || true
   for pkg in "${missing[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
