@@ -5,8 +5,10 @@
 // row's message must appear where an admin looks: the fencer's log (Pacemaker copies the agent's
 // stderr there) or stonith_admin's answer; and no fault ever powers the node off.  The table quotes
 // these exact texts (with 10.0.0.11:623 for the address), so a changed message fails here first.
+// The table's two by-hand rows are checked by running the agent directly.
 #include <catch2/catch.hpp>
 
+#include <sstream>
 #include <thread>
 
 #include "fencer_fixture.hpp"
@@ -57,6 +59,7 @@ TEST_CASE("docs/pacemaker.md troubleshooting: every row's message through pacema
     o.netns = f.netns();        // the fencer reaches 127.0.0.1 of its own namespace only
     o.client_netns = f.netns(); // ipmitool's read-back from there too
     o.console = false;
+    o.users = {{"admin", "secret", "admin"}, {"viewer", "viewpw", "user"}}; // viewer: a read-only account
     auto bmc = SimBmc::start(f.dir.path() / "bmc", o);
     REQUIRE(bmc->ipmitool_power_status() == "on");
     const std::string W = f.wrapper_name;
@@ -89,6 +92,7 @@ TEST_CASE("docs/pacemaker.md troubleshooting: every row's message through pacema
         auto off = f.admin({"-F", "node1", "-t", "40"});
         INFO("stonith_admin -F: " << off.out << off.err);
         CHECK(off.exit_code != 0);
+        CHECK_THAT(off.err, Catch::Contains("Couldn't fence node1")); // all stonith_admin says: the rest is in the log
         CHECK(bmc->node_alive());
         for (const auto &text : expected) {
             INFO("expected in the fencer's log: " << text << "\n--- log since registration:\n"
@@ -111,8 +115,33 @@ TEST_CASE("docs/pacemaker.md troubleshooting: every row's message through pacema
     }
     { // a cipher suite the BMC does not offer (17 on ipmi_sim)
         fault("st-c17", {{"cipher", "17"}},
-              {"Unable to connect/login to fencing device",
-               "(failed): ipmi " + where + ": opening session: FreeIPMI error 32 (internal IPMI error)"});
+              {"Failed: Unable to obtain correct plug status or plug is not available",
+               "(failed): ipmi " + where + ": opening session: FreeIPMI error 32 (internal IPMI error)",
+               // the failed monitor made stonith_admin -Q fall back to list, which needs a hostlist
+               "Failed: unsupported action",
+               "list failed (unsupported): ipmi " + where + ": no hostlist: this BMC powers whatever node it is asked to "
+               "(name it with pcmk_host_list)"});
+    }
+    { // privlvl=user (or an account the BMC limits to user): the session opens and the status
+      // reads, so the monitor passes; the BMC refuses the power-off itself
+        size_t from = read_file(f.log).size();
+        REQUIRE(device("st-privlvl", {{"username", "viewer"}, {"password", "viewpw"}, {"privlvl", "user"}}).exit_code == 0);
+        CHECK(f.admin({"-Q", "st-privlvl", "-t", "30"}).exit_code == 0);
+        CHECK(f.admin({"-F", "node1", "-t", "40"}).exit_code != 0);
+        CHECK(bmc->node_alive());
+        CHECK(log_shows(f, from, "Unable to connect/login to fencing device"));
+        CHECK(log_shows(f, from, "(access-denied): ipmi " + where + ": Chassis Control power down: privilege too low "
+                                 "(privlvl=user, user 'viewer'): completion code 0xd4"));
+        // Said once per line (the BMC's completion code and FreeIPMI's error name the same cause).
+        std::istringstream lines(log_since(f, from));
+        for (std::string line; std::getline(lines, line);)
+            if (line.find("0xd4") != std::string::npos) {
+                INFO(line);
+                size_t first = line.find("privilege too low");
+                CHECK(first != std::string::npos);
+                CHECK(line.find("privilege too low", first + 1) == std::string::npos);
+            }
+        CHECK(f.admin({"-D", "st-privlvl"}).exit_code == 0);
     }
     { // cipher 0 is refused before anything is sent
         fault("st-c0", {{"cipher", "0"}},
@@ -135,8 +164,11 @@ TEST_CASE("docs/pacemaker.md troubleshooting: every row's message through pacema
         CHECK(log_shows(f, from, "Failed: Unable to obtain correct plug status or plug is not available"));
         CHECK(log_shows(f, from, "(unknown-target): ipmi " + where + ": unknown target 'node2': this BMC powers only "
                                  "[node1] (hostlist)"));
+        CHECK(f.admin({"-D", "st-hl"}).exit_code == 0);
     }
-    { // the Open Session privilege quirk (ipmi_sim, some Supermicro) is handled: the fence works
+    { // the Open Session privilege quirk (ipmi_sim answers maximum privilege 0, as some Supermicro
+      // BMCs do): ignored as ipmitool ignores it, so fence_ipmilan's attributes without any
+      // `workarounds` fence, and nothing about privileges is logged
         size_t from = read_file(f.log).size();
         REQUIRE(device("st-quirk", {{"verbose", "1"}}).exit_code == 0);
         CHECK(f.admin({"-Q", "st-quirk", "-t", "30"}).exit_code == 0);
@@ -147,10 +179,24 @@ TEST_CASE("docs/pacemaker.md troubleshooting: every row's message through pacema
         CHECK(off.exit_code == 0);
         CHECK(bmc->ipmitool_power_status() == "off");
         CHECK_FALSE(pid_alive(node));
-        CHECK(log_shows(f, from, "the BMC reports no privilege in its Open Session reply; retrying with "
-                                 "workarounds=opensesspriv (as ipmitool does)"));
+        CHECK(log_shows(f, from, "using st-quirk returned 0"));
+        CHECK(log_shows(f, from, "confirmed off"));
+        CHECK(log_since(f, from).find("privilege") == std::string::npos);
         // Pacemaker never hands pcmk_* attributes to the agent (that row of the table is by hand only).
         CHECK(log_since(f, from).find("Ignoring unknown option 'pcmk_host_list") == std::string::npos);
     }
     f.report("ipmi-troubleshooting-timings.txt");
+}
+
+TEST_CASE("docs/pacemaker.md troubleshooting: the two by-hand rows", "[frontend][ipmi]")
+{
+    // A pcmk_* attribute typed by hand: warned, ignored, the run goes on.
+    auto pcmk = run({bin_path("fence_stockade_ipmi")}, "action=validate-all\nip=127.0.0.1\npcmk_host_list=node1\n");
+    CHECK(pcmk.exit_code == 0);
+    CHECK_THAT(pcmk.err, Catch::Contains("Parse error: Ignoring unknown option 'pcmk_host_list=node1'"));
+    // No target: refused before anything is sent.
+    auto noplug = run({bin_path("fence_stockade_ipmi"), "--ip", "127.0.0.1", "--username", "admin", "--lanplus", "-o",
+                       "status"});
+    CHECK(noplug.exit_code == 1);
+    CHECK_THAT(noplug.err, Catch::Contains("Failed: You have to enter plug number or machine identification"));
 }
