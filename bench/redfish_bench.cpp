@@ -20,6 +20,8 @@
 #include <functional>
 #include <memory>
 #include <map>
+#include <mutex>
+#include <regex>
 #include <signal.h>
 #include <spawn.h>
 #include <string>
@@ -204,12 +206,135 @@ Cell measure_library(RedfishService &s, const std::string &action, int runs)
     return c;
 }
 
+// libcurl.so.4's dlopen in a fresh process (the agent loads it at its first request; an isolated
+// session is a fresh process each time).  This process already has libcurl (the service fixture
+// links it), so python3's ctypes (dlopen with RTLD_NOW, as the agent) times it in a new one.
+double libcurl_load_ms()
+{
+    FILE *f = ::popen("/usr/bin/python3 -c 'import ctypes, time; t = time.perf_counter(); "
+                      "ctypes.CDLL(\"libcurl.so.4\"); print((time.perf_counter() - t) * 1000)'",
+                      "r");
+    if (!f)
+        return 0;
+    double ms = 0;
+    if (std::fscanf(f, "%lf", &ms) != 1)
+        ms = 0;
+    ::pclose(f);
+    return ms;
+}
+
+// Where the agent's part of a verified reboot goes, as fence_stockade runs it (open, status, reboot,
+// close on one session), from the agent's own debug lines: a line per request with its time and,
+// for a new connection, libcurl's TCP and TLS times.  In-process, so process start is not in it;
+// libcurl's load is measured apart (it is paid once per isolated session).
+void print_profile(RedfishService &s, int runs)
+{
+    static AgentRegistry reg;
+    auto agent = reg.find("redfish");
+    if (!agent)
+        return;
+    RawParams raw{{"ip", s.address()}, {"ipport", std::to_string(s.port())}, {"username", "admin"},
+                  {"password", "secret"}, {"ssl_ca_file", s.ca_file()}};
+    auto params = resolve_params(**agent, raw, UnknownParams::Reject);
+    if (!params)
+        return;
+    const std::regex req(R"re((GET|POST|DELETE) (\S+) -> (\d+) in ([0-9.]+) ms( \(new connection: TCP ([0-9.]+) ms, TLS ([0-9.]+) ms\))?)re");
+    const std::regex confirmed(R"re(confirmed (On|Off) (\d+) ms after)re");
+    enum Col { Total, Open, Tcp, Tls, Discovery, Reads, Resets, Between, Close, SeenOff, SeenOn, NCols };
+    const char *names[NCols] = {"whole (open, status, reboot, close)",
+                                "open (parameters; no I/O)",
+                                "TCP connect",
+                                "TLS handshake (server: python ssl)",
+                                "discovery GETs (service root, Systems)",
+                                "system/PowerState reads (answer time)",
+                                "Reset POSTs: ForceOff, On (answer time; the service kills/starts the node)",
+                                "between requests (poll pauses, agent and library work)",
+                                "close (connection shut)",
+                                "ForceOff answered -> Off read back",
+                                "On answered -> On read back"};
+    std::vector<double> col[NCols];
+    std::vector<double> n_reads;
+    Verify v = verify_for(s, "reboot");
+    for (int i = 0; i < runs; ++i) {
+        v.prepare();
+        wait_settled(s);
+        std::vector<std::string> lines;
+        std::mutex mu;
+        Logger lg;
+        lg.set_level(STOCKADE_LOG_DEBUG);
+        lg.add_sink([&](int, std::string_view l) {
+            std::lock_guard<std::mutex> g(mu);
+            lines.emplace_back(l);
+        });
+        SessionOptions o;
+        o.isolate = false;
+        o.logger = &lg;
+        auto t0 = Clock::now();
+        auto sess = make_session(**agent, o);
+        OpResult r = sess->open(*params, std::chrono::seconds(10));
+        const double t_open = since_ms(t0);
+        if (r.ok())
+            r = sess->status("node1", std::chrono::seconds(10));
+        if (r.ok())
+            r = sess->power(PowerAction::Reboot, "node1", std::chrono::seconds(30));
+        const double t_power = since_ms(t0);
+        sess->close();
+        const double total = since_ms(t0);
+        if (!r.ok() || !v.check())
+            continue;
+        double parts[NCols] = {0};
+        parts[Total] = total;
+        parts[Open] = t_open;
+        parts[Close] = total - t_power;
+        double reads = 0, in_requests = 0;
+        for (const auto &l : lines) {
+            std::smatch m;
+            if (std::regex_search(l, m, req)) {
+                const double ms = std::stod(m[4]);
+                in_requests += ms;
+                if (m[5].matched) {
+                    parts[Tcp] += std::stod(m[6]);
+                    parts[Tls] += std::stod(m[7]);
+                }
+                const std::string path = m[2];
+                if (m[1] == "POST")
+                    parts[Resets] += ms;
+                else if (path.find("/Systems/") != std::string::npos) {
+                    parts[Reads] += ms;
+                    ++reads;
+                } else
+                    parts[Discovery] += ms;
+            } else if (std::regex_search(l, m, confirmed)) {
+                parts[m[1] == "Off" ? SeenOff : SeenOn] = std::stod(m[2]);
+            }
+        }
+        // The TCP and TLS parts are inside the first request's time: report them apart.
+        parts[Discovery] -= parts[Tcp] + parts[Tls];
+        parts[Between] = t_power - t_open - in_requests;
+        for (int c = 0; c < NCols; ++c)
+            col[c].push_back(parts[c]);
+        n_reads.push_back(reads);
+    }
+    std::vector<double> dl;
+    for (int i = 0; i < runs; ++i)
+        dl.push_back(libcurl_load_ms());
+    std::printf("### Where the agent's part of a verified reboot goes (in-process, as fence_stockade runs it: "
+                "open, status, reboot, close; median of %zu runs; %.0f system/PowerState reads)\n\n",
+                col[Total].size(), median(n_reads));
+    std::printf("| part | median |\n|---|---|\n");
+    for (int c = 0; c < NCols; ++c)
+        std::printf("| %s | %.1f ms |\n", names[c], median(col[c]));
+    std::printf("| not in the above: libcurl.so.4 dlopen in a fresh process (each isolated session) | %.1f ms |\n\n",
+                median(dl));
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
     std::string bin;
     int runs = 7, bmcs = 16, transition_ms = 0;
+    bool profile_only = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string k = argv[i], v = argv[i + 1];
         if (k == "--stockade-bin")
@@ -220,6 +345,8 @@ int main(int argc, char **argv)
             bmcs = std::stoi(v);
         else if (k == "--transition-ms")
             transition_ms = std::stoi(v);
+        else if (k == "--profile-only") // the one-BMC table and the profile, no N-BMC part
+            profile_only = v == "1";
     }
     if (bin.empty()) {
         std::fprintf(stderr, "usage: redfish_bench --stockade-bin DIR [--runs N] [--bmcs N] [--transition-ms MS]\n");
@@ -258,6 +385,12 @@ int main(int argc, char **argv)
                 rc = 1;
         }
         std::printf("\n(every off/on/reboot verified from the node process; failed runs are not timed)\n\n");
+        print_profile(*svc, runs);
+    }
+    if (profile_only) {
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+        return rc;
     }
 
     // N BMCs at once.
@@ -274,8 +407,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < bmcs; ++i) {
         const std::string n = "node" + std::to_string(i + 1);
         node_names.push_back(n);
+        // No "timeout": the agent's own need (time_needed) is the cap, as for fence_redfish's defaults.
         devices["rf" + std::to_string(i + 1)] = {{"agent", "redfish"},
-                                                  {"timeout", 30},
                                                   {"params",
                                                    {{"ip", farm[i]->address()},
                                                     {"ipport", farm[i]->port()},

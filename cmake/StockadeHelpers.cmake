@@ -68,11 +68,12 @@ function(stockade_add_support_library name)
   stockade_set_warnings(${target})
 endfunction()
 
-# stockade_add_test(NAME SOURCES a.cpp ... [LIBS ...] [LABELS ...] [TIMEOUT s])
+# stockade_add_test(NAME SOURCES a.cpp ... [LIBS ...] [LABELS ...] [TIMEOUT s] [DEPENDS target...]
+#                   [RESOURCE_LOCK name])
 # A Catch2 v2 test executable registered with ctest; the environment points the loader at the
-# build tree's agents and agent host.
+# build tree's agents and agent host.  DEPENDS: what the test runs (agents, host, front-ends).
 function(stockade_add_test name)
-  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "TIMEOUT;RESOURCE_LOCK" "SOURCES;LIBS;LABELS;DEPENDS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/bin)
   target_link_libraries(${name} PRIVATE stockade_test_main stockade::core ${T_LIBS})
@@ -83,4 +84,34 @@ function(stockade_add_test name)
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
     ENVIRONMENT "${STOCKADE_TEST_ENV}")
+  if(T_RESOURCE_LOCK)
+    set_tests_properties(${name} PROPERTIES RESOURCE_LOCK ${T_RESOURCE_LOCK})
+  endif()
+  if(T_DEPENDS)
+    add_dependencies(${name} ${T_DEPENDS})
+  endif()
+endfunction()
+
+# stockade_add_fixture(NAME SOURCES a.cpp ... [LIBS ...])
+# A static library of test set-up (a real peer started and stopped by PID) shared by an agent's
+# tests, other folders' tests and bench/; its folder's tests/ is on the include path.
+function(stockade_add_fixture name)
+  cmake_parse_arguments(F "" "" "SOURCES;LIBS" ${ARGN})
+  add_library(${name} STATIC ${F_SOURCES})
+  target_include_directories(${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/tests)
+  target_link_libraries(${name} PUBLIC stockade::core ${F_LIBS})
+  stockade_set_warnings(${name})
+endfunction()
+
+# stockade_add_bench(NAME SOURCES a.cpp ... [LIBS ...] [DEPENDS target...])
+# A benchmark driver in build/bench (not a test: bench/*.sh runs it and prints the ratio table).
+function(stockade_add_bench name)
+  cmake_parse_arguments(B "" "" "SOURCES;LIBS;DEPENDS" ${ARGN})
+  add_executable(${name} ${B_SOURCES})
+  target_link_libraries(${name} PRIVATE stockade::core ${B_LIBS})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
+  stockade_set_warnings(${name})
+  if(B_DEPENDS)
+    add_dependencies(${name} ${B_DEPENDS})
+  endif()
 endfunction()

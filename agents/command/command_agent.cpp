@@ -240,9 +240,7 @@ struct CommandDevice : CommandLines {
     static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<CommandDevice> &out)
     {
         auto d = std::make_unique<CommandDevice>();
-        for (size_t i = 0; i < n; ++i) {
-            const stockade_param *prm = stockade_param_at(params, i);
-            std::string name = prm->name, value = prm->value ? prm->value : "";
+        for (const auto &[name, value] : stockade::agent::named_values(params, n)) {
             if (name == "command") d->command = value;
             else if (name == "off_command") d->off_command = value;
             else if (name == "on_command") d->on_command = value;

@@ -186,9 +186,7 @@ struct FenceExecDevice : FenceExec {
     {
         auto f = std::make_unique<FenceExecDevice>();
         std::string search = "/usr/sbin:/sbin:/usr/local/sbin:/usr/bin:/bin";
-        for (size_t i = 0; i < n; ++i) {
-            const stockade_param *prm = stockade_param_at(params, i);
-            std::string k = prm->name, v = prm->value ? prm->value : "";
+        for (const auto &[k, v] : stockade::agent::named_values(params, n)) {
             if (k == "agent")
                 f->agent_name = v;
             else if (k == "action")

@@ -236,9 +236,7 @@ struct GlueDevice : Glue {
         auto g = std::make_unique<GlueDevice>();
         std::string dir = "/usr/lib/stonith/plugins/external";
         g->stonith = "/usr/sbin/stonith";
-        for (size_t i = 0; i < n; ++i) {
-            const stockade_param *prm = stockade_param_at(params, i);
-            std::string k = prm->name, v = prm->value ? prm->value : "";
+        for (const auto &[k, v] : stockade::agent::named_values(params, n)) {
             if (k == "plugin")
                 g->plugin = v;
             else if (k == "stonith_command")

@@ -35,16 +35,7 @@ using stockade::agent::cancelled;
 using stockade::agent::log;
 using stockade::text::ascii_lower;
 
-// The value of a parameter (the host fills defaults, so optional ones may simply be absent).
-inline std::string param(const stockade_param *p, size_t n, const char *name, const std::string &def = "")
-{
-    for (size_t i = 0; i < n; ++i) {
-        const stockade_param *prm = stockade_param_at(p, i);
-        if (prm->name && prm->value && std::string(prm->name) == name)
-            return prm->value;
-    }
-    return def;
-}
+using stockade::agent::param_value;
 
 inline bool parse_long(const std::string &s, long &out)
 {

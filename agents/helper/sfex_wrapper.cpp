@@ -146,7 +146,7 @@ bool is_own_param(const std::string &name)
 bool seconds_param(const stockade_param *p, size_t n, const stockade_ctx *ctx, const char *name, const char *def,
                    int64_t &out_ms)
 {
-    std::string s = param(p, n, name, def);
+    std::string s = param_value(p, n, name, def);
     long v = 0;
     if (!parse_long(s, v) || v < 0 || v > 86400) {
         set_err(ctx, "parameter '%s': '%s' is not a number of seconds", name, s.c_str());
@@ -195,7 +195,7 @@ struct WrapperDevice : Wrapper {
     static uint32_t open(const stockade_param *p, size_t n, const stockade_ctx *ctx, std::unique_ptr<WrapperDevice> &out)
     {
         auto w = std::make_unique<WrapperDevice>();
-        w->real_plugin = param(p, n, "real_plugin");
+        w->real_plugin = param_value(p, n, "real_plugin");
         if (w->real_plugin.empty()) {
             set_err(ctx, "parameter 'real_plugin' is required");
             return STOCKADE_RC_BAD_CONFIG;
@@ -205,7 +205,7 @@ struct WrapperDevice : Wrapper {
             return STOCKADE_RC_BAD_CONFIG;
         }
         std::string err;
-        if (!parse_real_params(param(p, n, "real_params"), w->real_params, err)) {
+        if (!parse_real_params(param_value(p, n, "real_params"), w->real_params, err)) {
             set_err(ctx, "parameter 'real_params': %s", err.c_str());
             return STOCKADE_RC_BAD_CONFIG;
         }
@@ -224,24 +224,20 @@ struct WrapperDevice : Wrapper {
         // every other name not in the table goes to the real agent.
         std::vector<std::pair<long, std::string>> nodeips;
         std::vector<std::pair<std::string, std::string>> extras;
-        for (size_t i = 0; i < n; ++i) {
-            const stockade_param *prm = stockade_param_at(p, i);
-            if (!prm->name || !prm->value)
-                continue;
-            std::string name = prm->name;
+        for (const auto &[name, value] : stockade::agent::named_values(p, n)) {
             long num = 0;
             if (name.rfind("nodeip", 0) == 0 && parse_long(name.substr(6), num) && num >= 1) {
-                if (*prm->value)
+                if (!value.empty())
                     nodeips.emplace_back(num, name);
                 continue;
             }
             if (!is_own_param(name))
-                extras.emplace_back(name, prm->value);
+                extras.emplace_back(name, value);
         }
         std::sort(nodeips.begin(), nodeips.end());
         for (const auto &[num, name] : nodeips) {
             std::vector<ProbeTarget> t;
-            if (!parse_probe_targets(param(p, n, name.c_str()), t, err)) {
+            if (!parse_probe_targets(param_value(p, n, name.c_str()), t, err)) {
                 set_err(ctx, "parameter '%s': %s", name.c_str(), err.c_str());
                 return STOCKADE_RC_BAD_CONFIG;
             }
@@ -250,24 +246,24 @@ struct WrapperDevice : Wrapper {
         // Extras first, then real_params: the real agent's parameter resolution keeps the last.
         w->real_params.insert(w->real_params.begin(), extras.begin(), extras.end());
         long v = 0;
-        std::string s = param(p, n, "dead_check_trialcount", "5");
+        std::string s = param_value(p, n, "dead_check_trialcount", "5");
         if (!parse_long(s, v) || v < 1 || v > 100) {
             set_err(ctx, "parameter 'dead_check_trialcount': '%s' is not a number of tries in 1..100", s.c_str());
             return STOCKADE_RC_BAD_CONFIG;
         }
         w->trials = int(v);
-        w->device = param(p, n, "device");
+        w->device = param_value(p, n, "device");
         if (w->device.empty()) {
             set_err(ctx, "parameter 'device' (the SFEX device) is required");
             return STOCKADE_RC_BAD_CONFIG;
         }
-        s = param(p, n, "index", "1");
+        s = param_value(p, n, "index", "1");
         if (!parse_long(s, v) || v < sfex::kMinLocks || v > sfex::kMaxLocks) {
             set_err(ctx, "parameter 'index': '%s' is not in 1..999", s.c_str());
             return STOCKADE_RC_BAD_CONFIG;
         }
         w->index = int(v);
-        w->nodename = param(p, n, "nodename");
+        w->nodename = param_value(p, n, "nodename");
         if (w->nodename.empty()) {
             sfex::Status st = sfex::local_nodename(w->nodename);
             if (!st.ok()) {

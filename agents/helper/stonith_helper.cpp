@@ -139,7 +139,7 @@ struct HelperDevice : Helper {
     static uint32_t open(const stockade_param *p, size_t n, const stockade_ctx *ctx, std::unique_ptr<HelperDevice> &out)
     {
         auto h = std::make_unique<HelperDevice>();
-        for (auto &host : split_list(param(p, n, "hostlist")))
+        for (auto &host : split_list(param_value(p, n, "hostlist")))
             h->hosts.push_back(ascii_lower(host));
         if (h->hosts.empty()) {
             set_err(ctx, "parameter 'hostlist' is empty");
@@ -147,19 +147,19 @@ struct HelperDevice : Helper {
         }
         // pm_extras' two cluster-manager checks are refused rather than ignored: the quorum check
         // reported "fenced" when quorum was lost, which a fencing framework must never do.
-        if (truthy(param(p, n, "run_quorum_check", "0"))) {
+        if (truthy(param_value(p, n, "run_quorum_check", "0"))) {
             set_err(ctx, "parameter 'run_quorum_check': not supported (pm_extras reported success without "
                          "quorum); use a quorum gate in the runner");
             return STOCKADE_RC_BAD_CONFIG;
         }
-        if (truthy(param(p, n, "run_online_check", "0"))) {
+        if (truthy(param_value(p, n, "run_online_check", "0"))) {
             set_err(ctx, "parameter 'run_online_check': not supported (needs crm_node); set it to no");
             return STOCKADE_RC_BAD_CONFIG;
         }
-        h->run_dead_check = truthy(param(p, n, "run_dead_check", "1"));
-        h->run_standby_wait = truthy(param(p, n, "run_standby_wait", "1"));
+        h->run_dead_check = truthy(param_value(p, n, "run_dead_check", "1"));
+        h->run_standby_wait = truthy(param_value(p, n, "run_standby_wait", "1"));
         long v = 0;
-        std::string s = param(p, n, "dead_check_trialcount", "5");
+        std::string s = param_value(p, n, "dead_check_trialcount", "5");
         if (!parse_long(s, v) || v < 1 || v > 100) {
             set_err(ctx, "parameter 'dead_check_trialcount': '%s' is not a number of tries in 1..100", s.c_str());
             return STOCKADE_RC_BAD_CONFIG;
@@ -167,26 +167,26 @@ struct HelperDevice : Helper {
         h->trials = int(v);
         if (h->run_dead_check) {
             std::string err;
-            if (!parse_probe_targets(param(p, n, "dead_check_target"), h->targets, err)) {
+            if (!parse_probe_targets(param_value(p, n, "dead_check_target"), h->targets, err)) {
                 set_err(ctx, "parameter 'dead_check_target' (needed while run_dead_check is on): %s", err.c_str());
                 return STOCKADE_RC_BAD_CONFIG;
             }
         }
-        s = param(p, n, "standby_wait_time", "25");
+        s = param_value(p, n, "standby_wait_time", "25");
         if (!parse_long(s, v) || v < 0 || v > 86400) {
             set_err(ctx, "parameter 'standby_wait_time': '%s' is not a number of seconds", s.c_str());
             return STOCKADE_RC_BAD_CONFIG;
         }
         h->standby_wait_ms = v * 1000;
-        h->standby_command = param(p, n, "standby_check_command");
-        h->sfex_device = param(p, n, "sfex_device");
-        s = param(p, n, "sfex_index", "1");
+        h->standby_command = param_value(p, n, "standby_check_command");
+        h->sfex_device = param_value(p, n, "sfex_device");
+        s = param_value(p, n, "sfex_index", "1");
         if (!parse_long(s, v) || v < sfex::kMinLocks || v > sfex::kMaxLocks) {
             set_err(ctx, "parameter 'sfex_index': '%s' is not in 1..999", s.c_str());
             return STOCKADE_RC_BAD_CONFIG;
         }
         h->sfex_index = int(v);
-        h->sfex_nodename = param(p, n, "sfex_nodename");
+        h->sfex_nodename = param_value(p, n, "sfex_nodename");
         if (h->sfex_nodename.empty() && !h->sfex_device.empty()) {
             sfex::Status st = sfex::local_nodename(h->sfex_nodename);
             if (!st.ok()) {

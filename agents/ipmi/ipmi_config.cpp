@@ -19,25 +19,11 @@
 
 #include <freeipmi/freeipmi.h>
 
+#include "stockade/agent_support.hpp"
 #include "stockade/process.hpp"
 #include "stockade/text.hpp"
 
 namespace stockade::ipmi {
-
-SecretString &SecretString::operator=(SecretString &&o) noexcept
-{
-    wipe();
-    s_ = std::move(o.s_);
-    o.wipe();
-    return *this;
-}
-
-void SecretString::wipe()
-{
-    if (!s_.empty())
-        ::explicit_bzero(s_.data(), s_.size());
-    s_.clear();
-}
 
 namespace {
 
@@ -251,10 +237,7 @@ Result<IpmiConfig> parse_config(const stockade_param *params, size_t n, const st
             ctx->log(ctx, STOCKADE_LOG_WARNING, msg.c_str());
     };
 
-    for (size_t i = 0; i < n; ++i) {
-        const stockade_param *prm = stockade_param_at(params, i);
-        const std::string k = prm->name ? prm->name : "";
-        const std::string v = prm->value ? prm->value : "";
+    for (const auto &[k, v] : agent::named_values(params, n)) {
         if (k == "ip") {
             c.host = v;
         } else if (k == "ipport") {

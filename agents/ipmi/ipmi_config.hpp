@@ -14,27 +14,12 @@
 #include "stockade/result.hpp"
 #include "stockade/agent.h"
 
+#include "stockade/secret.hpp"
+
 namespace stockade::ipmi {
 
 enum class RebootMethod { OnOff, Cycle };
 
-// A std::string that is zeroed before its memory is released.
-class SecretString {
-public:
-    SecretString() = default;
-    explicit SecretString(std::string s) : s_(std::move(s)) {}
-    SecretString(const SecretString &) = delete;
-    SecretString &operator=(const SecretString &) = delete;
-    SecretString(SecretString &&o) noexcept : s_(std::move(o.s_)) { o.wipe(); }
-    SecretString &operator=(SecretString &&o) noexcept;
-    ~SecretString() { wipe(); }
-    const std::string &str() const { return s_; }
-    bool empty() const { return s_.empty(); }
-    void wipe();
-
-private:
-    std::string s_;
-};
 
 struct IpmiConfig {
     std::string host;                 // address or name of the BMC

@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "stockade/agent_support.hpp"
+
 namespace stockade::libvirt_agent {
 namespace {
 
@@ -37,10 +39,9 @@ Status parse_config(const stockade_param *params, size_t n, Config &cfg)
     Status err;
     long long num = 0;
     std::string hostlist;
-    for (size_t i = 0; i < n; ++i) {
-        const stockade_param *prm = stockade_param_at(params, i);
-        std::string_view k = prm->name ? prm->name : "";
-        const char *v = prm->value ? prm->value : "";
+    for (const auto &[name, value] : agent::named_values(params, n)) {
+        const std::string_view k = name;
+        const char *v = value.c_str();
         if (k == "hypervisor_uri") {
             cfg.uri = v;
         } else if (k == "hostlist") {

@@ -302,10 +302,7 @@ struct MeatwareDevice : Meatware {
     {
         auto m = std::make_unique<MeatwareDevice>();
         bool have_hostlist = false;
-        for (size_t i = 0; i < n; ++i) {
-            const stockade_param *prm = stockade_param_at(params, i);
-            std::string name = prm->name ? prm->name : "";
-            std::string value = prm->value ? prm->value : "";
+        for (const auto &[name, value] : stockade::agent::named_values(params, n)) {
             if (name == "hostlist") {
                 have_hostlist = true;
                 for (const auto &h : stockade::text::split_list(value)) {

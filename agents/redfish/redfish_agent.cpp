@@ -43,6 +43,9 @@ const ResetChoice kOn{"power on", {"On", "ForceOn"}};
 const ResetChoice kRestart{"restart", {"ForceRestart", "PowerCycle"}};
 const ResetChoice kNmi{"diagnostic interrupt", {"Nmi"}};
 
+// Pause after the first PowerState read that did not show the new state; doubles after each.
+constexpr int64_t kFirstPollPauseMs = 5;
+
 // Task states that mean "still running" (Redfish TaskState).
 constexpr const char *kRunningTaskStates[] = {"New", "Starting", "Running", "Pending", "Stopping", "Suspended",
                                               "Service", "Interrupted", "Cancelling"};
@@ -406,9 +409,11 @@ Status RedfishDevice::wait_for(const stockade_ctx *ctx, const SystemInfo &sys, c
     if (first_pause_ms > 0)
         if (Status s = sleep_within(ctx, std::min(first_pause_ms, give_up - start)); !s)
             return s;
-    // First reads come quickly (10, 20, 40 ms...): a BMC that switches at once is seen at once;
-    // a slow one is read at most poll_cap_ms() apart.
-    int64_t interval = std::min<int64_t>(10, max_interval_ms);
+    // The first read goes at once, the next ones 5, 10, 20, 40 ms... apart: a BMC that switches in
+    // a few milliseconds is seen within a few (a fixed 10 ms first pause was half of an in-process
+    // reboot on a BMC that switches at once), one that takes seconds is read at most poll_cap_ms()
+    // apart -- eight reads in a 500 ms transition.
+    int64_t interval = std::min<int64_t>(kFirstPollPauseMs, max_interval_ms);
     std::string last_state = sys.power_state, last_error;
     for (;;) {
         auto st = read_power_state(ctx, sys.uri);

@@ -7,23 +7,10 @@
 #include <cstring>
 #include <string_view>
 
+#include "stockade/agent_support.hpp"
+
 
 namespace stockade::redfish {
-
-Secret &Secret::operator=(Secret &&o) noexcept
-{
-    wipe();
-    s_ = std::move(o.s_);
-    o.wipe();
-    return *this;
-}
-
-void Secret::wipe()
-{
-    if (!s_.empty())
-        ::explicit_bzero(s_.data(), s_.size());
-    s_.clear();
-}
 
 namespace {
 
@@ -86,7 +73,7 @@ constexpr stockade_param_desc kParams[] = {
                     "power_timeout counts after it"},
     {.abi_major = kAbi, .struct_size = kPSize, .name = "stonith_status_sleep", .type = STOCKADE_PARAM_SECONDS,
      .flags = 0, .default_value = "1", .choices = nullptr, .aliases = "",
-     .description = "Longest pause between two PowerState reads (polling starts at 10 ms and doubles up to this, at most 200 ms)"},
+     .description = "Longest pause between two PowerState reads (reads start at once, then 5 ms apart, doubling up to this, at most 200 ms)"},
     {.abi_major = kAbi, .struct_size = kPSize, .name = "login_timeout", .type = STOCKADE_PARAM_SECONDS, .flags = 0,
      .default_value = "5", .choices = nullptr, .aliases = "",
      .description = "Seconds for the TCP connection and TLS handshake"},
@@ -208,10 +195,7 @@ Result<RedfishConfig> parse_config(const stockade_param *params, size_t n)
     RedfishConfig c;
     bool secure = false, insecure = false;
     std::string fingerprint;
-    for (size_t i = 0; i < n; ++i) {
-        const stockade_param *prm = stockade_param_at(params, i);
-        const std::string k = prm->name ? prm->name : "";
-        const std::string v = prm->value ? prm->value : "";
+    for (const auto &[k, v] : agent::named_values(params, n)) {
         if (k == "ip") {
             c.host = v;
         } else if (k == "ipport") {
@@ -222,7 +206,7 @@ Result<RedfishConfig> parse_config(const stockade_param *params, size_t n)
         } else if (k == "username") {
             c.username = v;
         } else if (k == "password") {
-            c.password = Secret(v);
+            c.password = SecretString(v);
         } else if (k == "auth_type") {
             c.auth = v == "session" ? AuthType::Session : AuthType::Basic;
         } else if (k == "redfish_uri") {

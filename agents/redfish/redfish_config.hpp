@@ -15,35 +15,21 @@
 #include "stockade/agent.h"
 #include "stockade/result.hpp"
 
+#include "stockade/secret.hpp"
+
 namespace stockade::redfish {
 
 enum class RebootMethod { OnOff, Cycle };
 enum class AuthType { Basic, Session };
 enum class TlsTrust { SystemCa, CaFile, Fingerprint, Insecure };
 
-// A std::string that is zeroed before its memory is released.
-class Secret {
-public:
-    Secret() = default;
-    explicit Secret(std::string s) : s_(std::move(s)) {}
-    Secret(const Secret &) = delete;
-    Secret &operator=(const Secret &) = delete;
-    Secret(Secret &&o) noexcept : s_(std::move(o.s_)) { o.wipe(); }
-    Secret &operator=(Secret &&o) noexcept;
-    ~Secret() { wipe(); }
-    const std::string &str() const { return s_; }
-    void wipe();
-
-private:
-    std::string s_;
-};
 
 struct RedfishConfig {
     std::string host;                 // address or name of the BMC (no brackets, no port)
     int port = 443;
     bool port_as_ip = false;          // the target names the BMC (fence-agents port_as_ip)
     std::string username;
-    Secret password;
+    SecretString password;
     AuthType auth = AuthType::Basic;
     std::string redfish_uri = "/redfish/v1";
     std::string systems_uri;          // "" = discover through the service root

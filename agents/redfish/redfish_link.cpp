@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <string_view>
@@ -55,7 +57,7 @@ void sleep_ms(int64_t ms)
     ::nanosleep(&ts, nullptr);
 }
 
-// JSON string literal of s, into a Secret (the session login body carries the password).
+// JSON string literal of s, into a SecretString (the session login body carries the password).
 void append_json_string(std::string &out, const std::string &s)
 {
     out += '"';
@@ -298,14 +300,14 @@ Status RedfishLink::login(const stockade_ctx *ctx)
     body += ",\"Password\":";
     append_json_string(body, cfg_.password.str());
     body += '}';
-    Secret wiped(std::move(body));
+    SecretString wiped(std::move(body));
     auto r = once(ctx, Method::Post, sessions_uri_, wiped.str(), ctx->deadline_ms);
     if (!r)
         return Error{r.error().rc, r.error().message + " (session login)"};
     if (curl_->token.empty())
         return Error{STOCKADE_RC_FAILED, "redfish " + endpoint() + ": session login at " + sessions_uri_ +
                                              " answered " + std::to_string(r->status) + " without an X-Auth-Token"};
-    token_ = Secret(std::move(curl_->token));
+    token_ = SecretString(std::move(curl_->token));
     curl_->token.clear();
     session_uri_ = r->location;
     if (session_uri_.empty() && r->body.is_object() && r->body.contains("@odata.id") &&
@@ -427,17 +429,34 @@ Result<Response> RedfishLink::once(const stockade_ctx *ctx, Method m, const std:
     curl_->pin_mismatch = false;
     curl_->transient = false;
 
+    const auto t0 = std::chrono::steady_clock::now();
     const CURLcode rc = api.easy_perform(h);
+    const double took_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     ++requests_;
     long new_connects = 0;
     api.easy_getinfo(h, CURLINFO_NUM_CONNECTS, &new_connects);
     connects_ += unsigned(new_connects);
+    const char *verb = m == Method::Get ? "GET " : m == Method::Post ? "POST " : "DELETE ";
+    {
+        // One debug line per request: where a fence's time goes (a new connection's TCP and TLS
+        // parts, from libcurl's own clock, named apart).
+        long code = 0;
+        api.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        char line[160];
+        curl_off_t tcp_us = 0, tls_us = 0;
+        if (new_connects && api.easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &tcp_us) == CURLE_OK &&
+            api.easy_getinfo(h, CURLINFO_APPCONNECT_TIME_T, &tls_us) == CURLE_OK)
+            std::snprintf(line, sizeof line, " -> %ld in %.1f ms (new connection: TCP %.1f ms, TLS %.1f ms)", code,
+                          took_ms, double(tcp_us) / 1000, double(std::max<curl_off_t>(0, tls_us - tcp_us)) / 1000);
+        else
+            std::snprintf(line, sizeof line, " -> %ld in %.1f ms", code, took_ms);
+        log(ctx, STOCKADE_LOG_DEBUG, where + ": " + verb + path + line);
+    }
     api.easy_setopt(h, CURLOPT_FRESH_CONNECT, 0L);
     api.easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
     api.easy_setopt(h, CURLOPT_POSTFIELDS, nullptr);
     api.slist_free_all(headers); // the token header line is freed here; curl never logs it (no VERBOSE)
     curl_->ctx = nullptr;
-    const char *verb = m == Method::Get ? "GET " : m == Method::Post ? "POST " : "DELETE ";
 
     if (rc != CURLE_OK) {
         std::string detail = curl_->errbuf[0] ? curl_->errbuf : api.easy_strerror(rc);

@@ -74,7 +74,7 @@ private:
     const RedfishConfig &cfg_;
     std::string host_;
     std::string sessions_uri_;
-    Secret token_;                 // X-Auth-Token of our session ("" = none)
+    SecretString token_;                 // X-Auth-Token of our session ("" = none)
     std::string session_uri_;      // where to DELETE it
     std::unique_ptr<Curl> curl_;
     unsigned requests_ = 0, connects_ = 0;

@@ -68,15 +68,7 @@ struct Scsi {
     bool aptpl = false;
 };
 
-std::string param(const stockade_param *p, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; ++i) {
-        const stockade_param *prm = stockade_param_at(p, i);
-        if (prm->name && prm->value && std::string(prm->name) == name)
-            return prm->value;
-    }
-    return {};
-}
+using stockade::agent::param_value;
 
 // "InitiatorName=iqn...." from open-iscsi's file; "" when there is none.
 std::string system_initiator_name()
@@ -88,11 +80,11 @@ std::string system_initiator_name()
 Result<std::unique_ptr<Scsi>> configure(const stockade_param *p, size_t n)
 {
     auto s = std::make_unique<Scsi>();
-    auto devices = text::split_list(param(p, n, "devices"));
+    auto devices = text::split_list(param_value(p, n, "devices"));
     if (devices.empty())
         return Error{STOCKADE_RC_BAD_CONFIG, "parameter 'devices': no device given"};
     for (const char *which : {"key", "local_key"}) {
-        std::string v = param(p, n, which);
+        std::string v = param_value(p, n, which);
         if (v.empty())
             continue;
         auto k = parse_key(v);
@@ -101,13 +93,13 @@ Result<std::unique_ptr<Scsi>> configure(const stockade_param *p, size_t n)
                                                      "' is not a reservation key (1 to 16 hex digits, not zero)"};
         (std::string(which) == "key" ? s->key : s->local_key) = *k;
     }
-    auto given = parse_key_map(param(p, n, "keys"));
+    auto given = parse_key_map(param_value(p, n, "keys"));
     if (!given)
         return given.error();
     s->keys.given = std::move(*given);
-    s->keys.method = param(p, n, "key_value") == "hash" ? KeyMethod::Hash : KeyMethod::Id;
-    s->keys.cluster_name = param(p, n, "cluster_name");
-    std::string conf_path = param(p, n, "corosync_conf");
+    s->keys.method = param_value(p, n, "key_value") == "hash" ? KeyMethod::Hash : KeyMethod::Id;
+    s->keys.cluster_name = param_value(p, n, "cluster_name");
+    std::string conf_path = param_value(p, n, "corosync_conf");
     if (!conf_path.empty()) {
         auto text = read_config_file(conf_path);
         if (text) {
@@ -123,16 +115,16 @@ Result<std::unique_ptr<Scsi>> configure(const stockade_param *p, size_t n)
     }
     if (auto c = s->keys.collision(); !c.empty())
         return Error{STOCKADE_RC_BAD_CONFIG, "key collision: " + c + "; set distinct keys with 'keys' (or key_value=id)"};
-    s->local_node = param(p, n, "local_node");
+    s->local_node = param_value(p, n, "local_node");
     if (s->local_node.empty()) {
         struct utsname u {};
         if (::uname(&u) == 0)
             s->local_node = u.nodename;
     }
-    s->aptpl = param(p, n, "aptpl") == "1";
+    s->aptpl = param_value(p, n, "aptpl") == "1";
 
     TransportOptions topts;
-    topts.initiator_iqn = param(p, n, "initiator");
+    topts.initiator_iqn = param_value(p, n, "initiator");
     if (topts.initiator_iqn.empty())
         topts.initiator_iqn = system_initiator_name();
     // One cluster-wide setting names every node's initiator: "{node}" is this node's name.

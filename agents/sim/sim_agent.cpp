@@ -226,9 +226,7 @@ struct SimDevice : Sim {
     static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx, std::unique_ptr<SimDevice> &out)
     {
         auto s = std::make_unique<SimDevice>();
-        for (size_t i = 0; i < n; ++i) {
-            const stockade_param *prm = stockade_param_at(params, i);
-            std::string k = prm->name, v = prm->value;
+        for (const auto &[k, v] : stockade::agent::named_values(params, n)) {
             if (k == "state_dir")
                 s->state_dir = v;
             else if (k == "hostlist") {

@@ -217,15 +217,16 @@ TEST_CASE("fault: /run full (tmpfs without bytes or inodes): fenced anyway, ever
     };
     // Runs `before_fill`, fills /run (every byte, then every inode), then the fence, all inside
     // one private mount namespace whose /run is a 256 KiB, 64-inode tmpfs.
-    auto fence_on_full_run = [&](const std::string &before_fill) {
+    const std::string fence_off = "exec '" + stockade_bin + "' -c '" + off_cfg + "' fence n1 --json\n";
+    auto fence_on_full_run = [&](const std::string &before_fill, const std::string &after_fill) {
         std::string script = "set -e\n"
                              "mount -t tmpfs -o size=256k,nr_inodes=64,mode=0755 stkrunfull /run\n"
                              "unset STOCKADE_RUN_DIR\n" +
                              before_fill +
                              "dd if=/dev/zero of=/run/fill bs=4096 2>/dev/null || true\n"
                              "i=0; while true 2>/dev/null >/run/inode$i; do i=$((i+1)); done\n"
-                             "if true 2>/dev/null >/run/one-more; then echo 'not full' >&2; exit 99; fi\n"
-                             "exec '" + stockade_bin + "' -c '" + off_cfg + "' fence n1 --json\n";
+                             "if true 2>/dev/null >/run/one-more; then echo 'not full' >&2; exit 99; fi\n" +
+                             after_fill;
         Fence f;
         int64_t t0 = monotonic_ms();
         f.r = test::run({*test::which("unshare"), "-m", "--propagation", "private", "/bin/sh", "-c", script}, "", 60s);
@@ -242,7 +243,7 @@ TEST_CASE("fault: /run full (tmpfs without bytes or inodes): fenced anyway, ever
         REQUIRE(on.exit_code == 0);
         pid_t node = node_pid();
         REQUIRE(node > 0);
-        auto f = fence_on_full_run("");
+        auto f = fence_on_full_run("", fence_off);
         INFO(f.r.out << f.r.err);
         CHECK(f.r.exit_code == 0);
         CHECK(result_of(f) == "fenced");
@@ -258,7 +259,8 @@ TEST_CASE("fault: /run full (tmpfs without bytes or inodes): fenced anyway, ever
     {
         // The node goes on inside the namespace, before the fill: that run leaves /run/stockade/<node>.lock.
         auto f = fence_on_full_run("'" + stockade_bin + "' -c '" + on_cfg + "' fence n1 --action on >&2\n"
-                                   "ls /run/stockade >&2\ncat '" + st + "/n1.node' > '" + d.file("on.pid") + "'\n");
+                                   "ls /run/stockade >&2\ncat '" + st + "/n1.node' > '" + d.file("on.pid") + "'\n",
+                                   fence_off);
         INFO(f.r.out << f.r.err);
         pid_t node = pid_t(std::atol(test::read_file(d.file("on.pid")).c_str()));
         REQUIRE(node > 0); // the node was on before /run filled up
@@ -273,5 +275,45 @@ TEST_CASE("fault: /run full (tmpfs without bytes or inodes): fenced anyway, ever
         CHECK(f.ms < 20000);
         CHECK(left_with(d.path().string()) == 0);
         WARN("/run full, lock file present: fenced in " << f.ms << " ms, outcome and FIFO failures named");
+    }
+    SECTION("two fences at once, the holder's pid unwritable: the second keeps its own timeout")
+    {
+        // A: a 4 s level that fails, then sim.  B, half a second later, may wait 1 s in all.  The
+        // lock file is there but empty and nothing fits, so B cannot learn who holds the lock.
+        nlohmann::json a = nlohmann::json::parse(test::read_file(on_cfg));
+        a["devices"]["slow"] = {{"agent", "command"}, {"timeout", 10}, {"params", {{"command", "/bin/sh -c 'sleep 4; exit 1'"}}}};
+        a["nodes"]["n1"]["levels"] = {{"slow"}, {"sim"}};
+        nlohmann::json b = a;
+        b["escalation"]["timeout"] = 1;
+        test::write_file(d.file("a.json"), a.dump(), 0600);
+        test::write_file(d.file("b.json"), b.dump(), 0600);
+        auto f = fence_on_full_run(
+            "'" + stockade_bin + "' -c '" + on_cfg + "' fence n1 --action on >&2\n"
+            "cat '" + st + "/n1.node' > '" + d.file("on.pid") + "'\n"
+            "for l in /run/stockade/*.lock; do true > \"$l\"; done\n",
+            "'" + stockade_bin + "' -c '" + d.file("a.json") + "' fence n1 --json > '" + d.file("a.out") + "' 2> '" + d.file("a.err") + "' &\n"
+            "sleep 0.5\n"
+            "'" + stockade_bin + "' -c '" + d.file("b.json") + "' fence n1 --json > '" + d.file("b.out") + "' || true\n"
+            "wait\n");
+        INFO(f.r.out << f.r.err << "\nA: " << test::read_file(d.file("a.err")) << test::read_file(d.file("a.out"))
+                     << "\nB: " << test::read_file(d.file("b.out")));
+        pid_t node = pid_t(std::atol(test::read_file(d.file("on.pid")).c_str()));
+        REQUIRE(node > 0);
+        CHECK(f.r.exit_code == 0);
+        auto report = [&](const std::string &file) {
+            auto j = nlohmann::json::parse(test::read_file(d.file(file)), nullptr, false);
+            return j.is_array() && !j.empty() ? j[0] : nlohmann::json::object();
+        };
+        auto ra = report("a.out"), rb = report("b.out");
+        CHECK(ra.value("result", "") == "fenced");
+        CHECK_THAT(test::read_file(d.file("a.err")), Catch::Contains("cannot write to the lock /run/stockade/"));
+        CHECK(test::pid_gone_within(node, 5s));
+        // B gave up at its own 1 s with the reason, instead of waiting for A and fencing again.
+        CHECK(rb.value("result", "") != "fenced");
+        CHECK_THAT(rb.value("reason", ""), Catch::Contains("being fenced by another process") &&
+                                               Catch::Contains("did not come within our own timeout"));
+        CHECK(rb.value("elapsed_ms", 0) < 3500);
+        CHECK(left_with(d.path().string()) == 0);
+        WARN("/run full, two fences at once: A fenced, B gave up after " << rb.value("elapsed_ms", 0) << " ms");
     }
 }

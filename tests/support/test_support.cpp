@@ -3,6 +3,7 @@
 
 #include <thread>
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cstdlib>
 #include <dirent.h>
@@ -160,6 +161,77 @@ std::optional<std::string> which(const std::string &program)
             return cand;
     }
     return std::nullopt;
+}
+
+long ms_since(std::chrono::steady_clock::time_point t0)
+{
+    return long(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+}
+
+RawParams with_params(RawParams base, const RawParams &extra)
+{
+    for (const auto &kv : extra) {
+        auto it = std::find_if(base.begin(), base.end(), [&](const auto &q) { return q.first == kv.first; });
+        if (kv.second == "<unset>") {
+            if (it != base.end())
+                base.erase(it);
+        } else if (it != base.end()) {
+            it->second = kv.second;
+        } else {
+            base.push_back(kv);
+        }
+    }
+    return base;
+}
+
+std::unique_ptr<AgentSession> open_session(const AgentInfo &agent, const RawParams &raw, bool isolate, Logger *logger,
+                                           OpResult *open_result)
+{
+    auto params = resolve_params(agent, raw, UnknownParams::Reject);
+    if (!params)
+        throw std::runtime_error("parameters refused: " + params.error().message);
+    SessionOptions options;
+    options.isolate = isolate;
+    options.logger = logger;
+    options.label = agent.name;
+    auto s = make_session(agent, std::move(options));
+    OpResult r = s->open(*params, std::chrono::seconds(10));
+    if (open_result)
+        *open_result = r;
+    else if (!r.ok())
+        throw std::runtime_error("open failed: " + r.message);
+    return s;
+}
+
+KeptLog::KeptLog()
+{
+    logger.set_level(STOCKADE_LOG_DEBUG);
+    logger.add_sink([shared = shared_](int, std::string_view line) {
+        std::lock_guard<std::mutex> g(shared->mu);
+        shared->lines.emplace_back(line);
+    });
+}
+
+std::vector<std::string> KeptLog::lines() const
+{
+    std::lock_guard<std::mutex> g(shared_->mu);
+    return shared_->lines;
+}
+
+std::string KeptLog::all() const
+{
+    std::string out;
+    for (const auto &l : lines())
+        out += l + "\n";
+    return out;
+}
+
+bool KeptLog::contains(const std::string &needle) const
+{
+    for (const auto &l : lines())
+        if (l.find(needle) != std::string::npos)
+            return true;
+    return false;
 }
 
 } // namespace stockade::test

@@ -5,13 +5,17 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <sys/types.h>
 #include <vector>
 
+#include "stockade/log.hpp"
 #include "stockade/process.hpp"
 #include "stockade/registry.hpp"
+#include "stockade/session.hpp"
 
 namespace stockade::test {
 
@@ -58,5 +62,46 @@ CommandResult run(const std::vector<std::string> &argv, const std::string &input
 
 // Whether a program is on PATH (for tests of optional real peers).
 std::optional<std::string> which(const std::string &program);
+
+// Milliseconds since t0 on the steady clock.
+long ms_since(std::chrono::steady_clock::time_point t0);
+
+// `base` with each entry of `extra` replacing the one of the same name, or appended; an extra
+// value of "<unset>" removes the name.
+RawParams with_params(RawParams base, const RawParams &extra);
+
+// A session on `agent` opened with `raw` (resolved as the front-ends do, unknown names refused),
+// isolated in an agent host unless `isolate` is false, logging to `logger` with the agent's name
+// as label.  Throws with the reason when resolving or opening fails, unless `open_result` is
+// given: then the open's result is stored there and the session returned as it is.
+std::unique_ptr<AgentSession> open_session(const AgentInfo &agent, const RawParams &raw, bool isolate = true,
+                                           Logger *logger = nullptr, OpResult *open_result = nullptr);
+
+// Every line a session logged (any thread), for "the warning was logged" / "no secret in any line".
+class KeptLog {
+public:
+    KeptLog();
+    Logger logger;
+    std::vector<std::string> lines() const;
+    std::string all() const; // every line, each ending in a newline
+    bool contains(const std::string &needle) const;
+
+private:
+    struct Shared {
+        mutable std::mutex mu;
+        std::vector<std::string> lines;
+    };
+    std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
+};
+
+// Ends the test case with a warning (not a failure) when a real peer cannot run here; `why` is
+// an expression giving std::optional<std::string> (the reason).
+#define STOCKADE_SKIP_IF_UNAVAILABLE(why)                                                       \
+    do {                                                                                       \
+        if (auto reason_ = (why)) {                                                            \
+            WARN("SKIPPED: " << *reason_);                                                     \
+            return;                                                                            \
+        }                                                                                      \
+    } while (0)
 
 } // namespace stockade::test

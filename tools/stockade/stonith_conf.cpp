@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "stockade/text.hpp"
+
 namespace stockade::cli {
 
 namespace {
@@ -78,6 +80,9 @@ Result<StonithConfImport> import_stonith_conf(std::string_view text_in, const st
                     source, lineno, node, p.what));
                 break;
             }
+        if (stockade::text::has_nul(command)) // the config loader refuses it (found by tests/fuzz/fuzz_stonith_conf)
+            return make_error(STOCKADE_RC_BAD_CONFIG, "{}:{}: the command for {} contains a NUL byte", source, lineno,
+                              node);
         try {
             (void)nlohmann::json(command).dump(); // JSON text must be UTF-8 (found by tests/fuzz/fuzz_stonith_conf)
         } catch (const nlohmann::json::exception &) {

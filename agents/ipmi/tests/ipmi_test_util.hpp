@@ -23,51 +23,23 @@ inline const AgentInfo &ipmi_agent()
 inline RawParams sim_params(const SimBmc &bmc, RawParams extra = {})
 {
     const SimUser &u = bmc.options().users.front();
-    RawParams p{{"ip", bmc.address()},        {"ipport", std::to_string(bmc.port())},
-                {"username", u.name},         {"password", u.password},
-                {"workarounds", "opensesspriv"}, {"hostlist", "node1"},
-                {"session_timeout", "2000"},  {"power_timeout", "10"}};
-    for (auto &kv : extra) {
-        bool replaced = false;
-        for (auto &q : p)
-            if (q.first == kv.first) {
-                q.second = kv.second;
-                replaced = true;
-            }
-        if (!replaced)
-            p.push_back(kv);
-    }
-    return p;
+    return with_params({{"ip", bmc.address()},
+                        {"ipport", std::to_string(bmc.port())},
+                        {"username", u.name},
+                        {"password", u.password},
+                        {"workarounds", "opensesspriv"},
+                        {"hostlist", "node1"},
+                        {"session_timeout", "2000"},
+                        {"power_timeout", "10"}},
+                       extra);
 }
 
 // An opened session on the ipmi agent (isolated in an agent-host child unless told otherwise).
 inline std::unique_ptr<AgentSession> open_ipmi(const RawParams &raw, bool isolate = true, OpResult *open_result = nullptr)
 {
-    auto params = resolve_params(ipmi_agent(), raw, UnknownParams::Reject);
-    if (!params)
-        throw std::runtime_error(params.error().message);
-    SessionOptions o;
-    o.isolate = isolate;
-    auto s = make_session(ipmi_agent(), o);
-    OpResult r = s->open(*params, std::chrono::seconds(10));
-    if (open_result)
-        *open_result = r;
-    else if (!r.ok())
-        throw std::runtime_error("open failed: " + r.message);
-    return s;
+    return open_session(ipmi_agent(), raw, isolate, nullptr, open_result);
 }
 
-inline long elapsed_ms_since(std::chrono::steady_clock::time_point t0)
-{
-    return long(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
-}
-
-#define IPMI_SKIP_IF_NO_SIM()                                                                  \
-    do {                                                                                       \
-        if (auto why = ::stockade::test::sim_unavailable_reason()) {                           \
-            WARN("SKIPPED: " << *why);                                                         \
-            return;                                                                            \
-        }                                                                                      \
-    } while (0)
+#define IPMI_SKIP_IF_NO_SIM() STOCKADE_SKIP_IF_UNAVAILABLE(::stockade::test::sim_unavailable_reason())
 
 } // namespace stockade::test

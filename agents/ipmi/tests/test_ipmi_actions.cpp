@@ -135,7 +135,7 @@ TEST_CASE("ipmi: reboot (onoff) gives a new node process; from off it only power
     auto s = open_ipmi(sim_params(*bmc));
     auto t0 = std::chrono::steady_clock::now();
     OpResult r = s->power(PowerAction::Reboot, "node1", 30s);
-    long ms = elapsed_ms_since(t0);
+    long ms = ms_since(t0);
     INFO(r.message);
     REQUIRE(r.ok());
     CHECK(r.verified == (STOCKADE_VERIFIED_OFF | STOCKADE_VERIFIED_ON));

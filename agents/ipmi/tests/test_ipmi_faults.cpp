@@ -78,7 +78,7 @@ TEST_CASE("ipmi: nobody listening is unreachable after the configured session ti
         auto s = open_ipmi(p, false);
         auto t0 = std::chrono::steady_clock::now();
         OpResult r = s->power(PowerAction::Off, "node1", 30s);
-        long ms = elapsed_ms_since(t0);
+        long ms = ms_since(t0);
         INFO(r.message << " after " << ms << " ms");
         CHECK(r.rc == STOCKADE_RC_UNREACHABLE);
         CHECK(r.verified == 0);
@@ -96,7 +96,7 @@ TEST_CASE("ipmi: the operation deadline cuts a long session timeout short", "[ip
     auto s = open_ipmi(p, false);
     auto t0 = std::chrono::steady_clock::now();
     OpResult r = s->status("node1", 1500ms);
-    long ms = elapsed_ms_since(t0);
+    long ms = ms_since(t0);
     INFO(r.message);
     CHECK(r.rc == STOCKADE_RC_TIMEOUT);
     CHECK(ms < 2000);
@@ -114,7 +114,7 @@ TEST_CASE("ipmi: a frozen BMC (SIGSTOP) is unreachable, never fenced", "[ipmi]")
         bmc->freeze();
         auto t0 = std::chrono::steady_clock::now();
         OpResult r = s->power(PowerAction::Off, "node1", 20s);
-        long ms = elapsed_ms_since(t0);
+        long ms = ms_since(t0);
         bmc->thaw();
         INFO(r.message);
         CHECK(r.rc == STOCKADE_RC_UNREACHABLE);
@@ -133,7 +133,7 @@ TEST_CASE("ipmi: a frozen BMC (SIGSTOP) is unreachable, never fenced", "[ipmi]")
         std::thread t([&] {
             auto t0 = std::chrono::steady_clock::now();
             r = s2->power(PowerAction::Off, "node1", 20s);
-            ms = elapsed_ms_since(t0);
+            ms = ms_since(t0);
             done = true;
         });
         struct JoinAtExit {
@@ -281,7 +281,7 @@ TEST_CASE("ipmi: password_script failures and hangs are bounded and clear", "[ip
 
     auto t0 = std::chrono::steady_clock::now();
     r = open_with("exec sleep 31.4159", 1500ms);
-    long ms = elapsed_ms_since(t0);
+    long ms = ms_since(t0);
     CHECK(r.rc == STOCKADE_RC_TIMEOUT);
     CHECK(ms < 2500);
     std::this_thread::sleep_for(100ms);
@@ -319,7 +319,7 @@ TEST_CASE("ipmi: capture_console is best effort; a BMC without Serial-over-LAN n
     auto s = open_ipmi(sim_params(*bmc, {{"capture_console", path}, {"capture_seconds", "2"}}));
     auto t0 = std::chrono::steady_clock::now();
     OpResult off = s->power(PowerAction::Off, "node1", 30s);
-    long ms = elapsed_ms_since(t0);
+    long ms = ms_since(t0);
     INFO(off.message << " after " << ms << " ms");
     REQUIRE(off.ok());
     CHECK(off.verified & STOCKADE_VERIFIED_OFF);

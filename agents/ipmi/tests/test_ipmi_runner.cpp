@@ -53,7 +53,7 @@ TEST_CASE("stockade fence: level 1 BMC unreachable, level 2 BMC fences the node"
 
     auto t0 = std::chrono::steady_clock::now();
     CommandResult r = run({bin_path("stockade"), "--config", path, "--json", "fence", "node1"}, "", 60s);
-    long ms = elapsed_ms_since(t0);
+    long ms = ms_since(t0);
     INFO("stdout: " << r.out << "\nstderr: " << r.err);
     REQUIRE(r.exit_code.has_value());
     CHECK(*r.exit_code == 0);
@@ -127,12 +127,12 @@ TEST_CASE("status of many BMCs runs in parallel through the runner", "[ipmi][run
     std::vector<StatusReport> serial;
     for (size_t i = 0; i < kBmcs; ++i)
         serial.push_back(runner.status("node" + std::to_string(i + 1)));
-    long serial_ms = elapsed_ms_since(t0);
+    long serial_ms = ms_since(t0);
 
     // Parallel: all at once (concurrency = kBmcs).
     t0 = std::chrono::steady_clock::now();
     std::vector<StatusReport> parallel = runner.status_all();
-    long parallel_ms = elapsed_ms_since(t0);
+    long parallel_ms = ms_since(t0);
 
     REQUIRE(parallel.size() == kBmcs);
     for (size_t i = 0; i < kBmcs; ++i) {

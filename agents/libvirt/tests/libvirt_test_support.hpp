@@ -16,24 +16,6 @@
 
 namespace stockade::test {
 
-// Log lines an agent wrote, for assertions.
-struct CapturedLog {
-    Logger logger;
-    std::shared_ptr<std::vector<std::string>> lines = std::make_shared<std::vector<std::string>>();
-    CapturedLog()
-    {
-        logger.set_level(STOCKADE_LOG_DEBUG);
-        auto l = lines;
-        logger.add_sink([l](int, std::string_view line) { l->emplace_back(line); });
-    }
-    bool contains(const std::string &needle) const
-    {
-        for (const auto &l : *lines)
-            if (l.find(needle) != std::string::npos)
-                return true;
-        return false;
-    }
-};
 
 const AgentInfo &libvirt_agent(const AgentRegistry &reg);
 

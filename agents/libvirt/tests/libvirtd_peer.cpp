@@ -33,19 +33,7 @@ const AgentInfo &libvirt_agent(const AgentRegistry &reg)
 std::unique_ptr<AgentSession> open_libvirt(const AgentRegistry &reg, const RawParams &params, bool isolate,
                                            Logger *logger)
 {
-    const AgentInfo &a = libvirt_agent(reg);
-    auto resolved = resolve_params(a, params, UnknownParams::Reject);
-    if (!resolved.ok())
-        FAIL("parameters refused: " << resolved.error().message);
-    SessionOptions o;
-    o.isolate = isolate;
-    o.logger = logger;
-    o.label = "libvirt";
-    auto s = make_session(a, o);
-    auto r = s->open(*resolved, 5s);
-    if (!r.ok())
-        FAIL("open failed: " << r.message);
-    return s;
+    return open_session(libvirt_agent(reg), params, isolate, logger);
 }
 
 Virt::Virt(const std::string &uri)

@@ -33,11 +33,6 @@ size_t thread_count()
     return n;
 }
 
-int64_t ms_since(std::chrono::steady_clock::time_point t0)
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-}
-
 CommandResult stockade_cmd(const std::vector<std::string> &args, std::chrono::milliseconds timeout = 60s)
 {
     std::vector<std::string> argv{bin_path("stockade")};
@@ -108,7 +103,7 @@ TEST_CASE("a SIGSTOPped daemon: operations end at their deadline, keepalive free
     START_LIBVIRTD(d);
     REQUIRE(d.add_domain("node-a", "aaaaaaaa-0000-0000-0000-000000000001"));
     AgentRegistry reg;
-    CapturedLog log;
+    KeptLog log;
     const RawParams params = {{"hypervisor_uri", d.uri()},
                               {"connect_timeout", "1"},
                               {"keepalive_interval", "1"},
@@ -236,7 +231,7 @@ TEST_CASE("a session outlives a daemon restart: the dead connection is replaced 
     START_LIBVIRTD(d);
     REQUIRE(d.add_domain("node-a", "aaaaaaaa-0000-0000-0000-000000000001"));
     AgentRegistry reg;
-    CapturedLog log;
+    KeptLog log;
     auto s = open_libvirt(reg, {{"hypervisor_uri", d.uri()}}, false, &log.logger);
     REQUIRE(s->status("node-a", 5s).power_state == STOCKADE_POWER_ON);
 

@@ -62,7 +62,7 @@ TEST_CASE("test:///default: off, status, on, reboot and list within one session,
     REQUIRE(own.state("test") == VIR_DOMAIN_RUNNING);
 
     AgentRegistry reg;
-    CapturedLog log;
+    KeptLog log;
     auto s = open_libvirt(reg, {{"hypervisor_uri", "test:///default"}}, false, &log.logger);
 
     auto st = s->status("test", 5s);
@@ -114,7 +114,7 @@ TEST_CASE("test:///default: reset_method=reboot uses virDomainReset; diag inject
     Virt own("test:///default");
     REQUIRE(own.get() != nullptr);
     AgentRegistry reg;
-    CapturedLog log;
+    KeptLog log;
     auto s = open_libvirt(reg, {{"hypervisor_uri", "test:///default"}, {"reset_method", "reboot"}}, false, &log.logger);
     int id_before = own.id("test");
     auto r = s->power(PowerAction::Reboot, "test", 5s);
@@ -145,7 +145,7 @@ TEST_CASE("custom test driver file: hostlist mapping, domains starting shut off,
     std::string uri = "test://" + file;
 
     AgentRegistry reg;
-    CapturedLog log;
+    KeptLog log;
     auto s = open_libvirt(reg,
                           {{"hypervisor_uri", uri}, {"hostlist", "pm1:node1, PM2:node2 pm3:node3,pm4:ghost"}},
                           false, &log.logger);
@@ -251,7 +251,7 @@ TEST_CASE("bad URIs fail clearly, never as fenced, and libvirt prints nothing on
     for (const auto &c : cases) {
         DYNAMIC_SECTION(c.label)
         {
-            CapturedLog log;
+            KeptLog log;
             auto s = open_libvirt(reg, {{"hypervisor_uri", c.uri}}, false, &log.logger);
             OpResult off;
             std::string err = stderr_during([&] { off = s->power(PowerAction::Off, "test", 5s); });
@@ -314,7 +314,7 @@ TEST_CASE("an isolated session keeps one connection for the whole sequence", "[l
 TEST_CASE("secrets never reach a message or a log line", "[libvirt][secrets]")
 {
     AgentRegistry reg;
-    CapturedLog log;
+    KeptLog log;
     const int port = free_tcp_port(); // nobody listens: the connection is refused
     const std::string uri = "test+tcp://admin:uri-pw-4711@127.0.0.1:" + std::to_string(port) + "/default";
     auto s = open_libvirt(reg, {{"hypervisor_uri", uri}, {"login", "admin"}, {"password", "param-pw-0815"}}, false,

@@ -287,7 +287,7 @@ TEST_CASE("the password is in no argv, environment or log line, during and after
         exposing.erase(std::remove(exposing.begin(), exposing.end(), ::getpid()), exposing.end());
         CHECK(exposing.empty());
         CHECK(kept.all().find(pw) == std::string::npos);
-        CHECK_FALSE(kept.lines.empty());
+        CHECK_FALSE(kept.lines().empty());
         s->close();
     }
     CHECK(svc->open_sessions() == 0);

@@ -213,6 +213,26 @@ TEST_CASE("a caller limit below what the redfish agent needs is refused, naming 
     INFO(shorter.err);
     CHECK(shorter.exit_code == 0);
 
+    // The cluster-glue shim (as external/stockade): `status`, the monitor, refuses a stockade_timeout
+    // below the need; without one the need is the cap.
+    auto glue = [](const std::string &timeout) {
+        std::vector<std::pair<std::string, std::string>> env = {
+            {"agent", "redfish"}, {"ip", "127.0.0.1"}, {"ipport", "1"}, {"username", "admin"}, {"passwd", "secret"}};
+        if (!timeout.empty())
+            env.push_back({"stockade_timeout", timeout});
+        return run({"/bin/bash", "-c", "exec -a stockade \"$0\" status", bin_path("stockade-glue-external")}, "", 60s,
+                   env);
+    };
+    auto glue_tight = glue("30");
+    INFO(glue_tight.err);
+    CHECK(glue_tight.exit_code != 0);
+    CHECK_THAT(glue_tight.err, Catch::Contains("needs 67.6 s for off") &&
+                                   Catch::Contains("stockade_timeout allows only 30 s"));
+    auto glue_unset = glue(""); // no refusal: status goes to the (dead) BMC and fails there
+    INFO(glue_unset.err);
+    CHECK_THAT(glue_unset.err, Catch::Contains("Couldn't connect"));
+    CHECK(glue_unset.err.find("allows only") == std::string::npos);
+
     // stockade validate: a device "timeout" below the need, refused at /devices/<name>/timeout.
     TempDir d;
     nlohmann::json cfg = {{"version", 1},

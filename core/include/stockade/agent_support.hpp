@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "stockade/agent.h"
 #include "stockade/text.hpp"
@@ -29,6 +30,36 @@ inline void log(const stockade_ctx *ctx, int level, const std::string &msg)
 {
     if (ctx && ctx->log)
         ctx->log(ctx, level, msg.c_str());
+}
+
+// One configured parameter as text (a NULL name or value from the host reads as "").
+struct NamedValue {
+    std::string name, value;
+};
+
+// The parameters open()/time_needed() received, in the host's order, as text.
+inline std::vector<NamedValue> named_values(const stockade_param *params, size_t n)
+{
+    std::vector<NamedValue> out;
+    out.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+        const stockade_param *p = stockade_param_at(params, i);
+        out.push_back({p->name ? p->name : "", p->value ? p->value : ""});
+    }
+    return out;
+}
+
+// The value of parameter `name`, or `fallback` when it is absent (the host fills defaults, so an
+// optional one without a default may simply be missing).
+inline std::string param_value(const stockade_param *params, size_t n, const std::string &name,
+                               const std::string &fallback = "")
+{
+    for (size_t i = 0; i < n; ++i) {
+        const stockade_param *p = stockade_param_at(params, i);
+        if (p->name && p->value && name == p->name)
+            return p->value;
+    }
+    return fallback;
 }
 
 // Whether the host asked the running operation to stop.
