@@ -139,7 +139,7 @@ TEST_CASE("-o metadata validates against fence-agents' metadata.rng", "[frontend
     auto generic = run_stdin("fence_stockade", "action=meta-data\n");
     REQUIRE(generic.exit_code == 0);
     CHECK(validates(generic.out, d, "generic", &why));
-    CHECK(contains(generic.out, "<parameter name=\"agent\" unique=\"0\" required=\"1\">"));
+    CHECK(contains(generic.out, "<parameter name=\"agent\" unique=\"0\" required=\"0\">")); // config= replaces it
 
     auto ta = run_stdin("fence_stockade", "agent=testagent\naction=metadata\n");
     REQUIRE(ta.exit_code == 0);
