@@ -293,19 +293,12 @@ TEST_CASE("a slow peer times out on both sides and blocks nobody", "[quorum][wit
     CHECK(lab.logged("read timed out"));
 
     // Client side: a "witness" that accepts and never answers.
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
-    REQUIRE(::listen(fd, 4) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
-    WitnessPeer mute{"w", {"127.0.0.1"}, ntohs(a.sin_port)};
+    auto listener = std::make_unique<test::SilentListener>();
+    WitnessPeer mute{"w", {"127.0.0.1"}, listener->port()};
     auto t2 = monotonic_ms();
     auto s = honest.ping(mute, 700ms);
     auto took = monotonic_ms() - t2;
-    ::close(fd);
+    listener.reset();
     REQUIRE_FALSE(s);
     CHECK_THAT(s.error().message, Catch::Contains("timed out"));
     CHECK(took >= 650);

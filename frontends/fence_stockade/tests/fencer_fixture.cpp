@@ -192,11 +192,13 @@ logging {{
 }}
 )",
                                  host, corosync_log));
-    // Its own /var/lib/corosync (the ringid file) in a private mount namespace: nothing of the
-    // machine's is touched, and a parallel corosync elsewhere keeps its own.
+    // Its own /var/lib/corosync (the ringid file) and /run (corosync refuses to start while another
+    // one holds /run/corosync.pid) in a private mount namespace: nothing of the machine's is
+    // touched, and a corosync elsewhere -- another test's, a cluster's -- keeps its own.
     SpawnSpec spec;
     spec.argv = {ip_binary(), "netns", "exec", netns_, "unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
-                 "mount --bind '" + var_lib + "' /var/lib/corosync && exec '" + *bin + "' -f -c '" + conf + "'"};
+                 "mount --bind '" + var_lib + "' /var/lib/corosync && mount -t tmpfs -o mode=0755 stkcorosync /run && "
+                 "exec '" + *bin + "' -f -c '" + conf + "'"};
     auto p = Subprocess::spawn(spec);
     if (!p)
         return "cannot start corosync: " + p.error().message;

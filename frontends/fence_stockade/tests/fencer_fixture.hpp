@@ -4,7 +4,8 @@
 // stand-alone fencer otherwise) runs in a network namespace of its own, named after our PID:
 // libqb's IPC names are abstract sockets, which a network namespace keeps apart, so tests that
 // each start a fencer -- ours, another helper's, the cluster tests' -- never meet, and none has
-// to wait for another.  corosync's /var/lib/corosync is a private folder (its ringid file).
+// to wait for another.  corosync's /var/lib/corosync (its ringid file) and /run (its pid lock)
+// are private to it.
 // stonith_admin runs inside the same namespace.  The fence_* programs the fencer may run are
 // wrapper scripts with unique names in /usr/sbin (the only place it looks), each pointing at one
 // of our built fence_stockade names; they are removed, the daemons stopped by PID and the

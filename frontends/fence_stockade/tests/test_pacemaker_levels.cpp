@@ -212,6 +212,28 @@ TEST_CASE("pacemaker-fenced: helper, libvirt, meatware levels with their default
                                    Catch::Contains("127.0.0.1 answered"));
     CHECK(log.find("Timed out waiting to power OFF") == std::string::npos);
 
+    // What the admin sees of it without the fencer's log: a node whose only level is this helper
+    // (on the active node: no standby wait) fails, and stonith_admin's answer and the fencing
+    // history never speak of a timeout.
+    const std::string node2 = node + "b";
+    REQUIRE(f.admin({"-R", "helper2", "-a", helper, "-o", "pcmk_host_list=" + node2, "-o", "hostlist=" + node2, "-o",
+                     "dead_check_target=127.0.0.1", "-o", "standby_check_command=true", "-o", "pcmk_off_retries=1"})
+                .exit_code == 0);
+    REQUIRE(f.admin({"-r", node2, "-i", "1", "-v", "helper2"}).exit_code == 0);
+    auto refused = f.admin({"-F", node2, "-t", "30"});
+    auto refused_history = f.admin({"-H", node2, "--verbose"});
+    INFO("stonith_admin -F " << node2 << ": " << refused.out << refused.err << "; history: " << refused_history.out);
+    CHECK(refused.exit_code != 0);
+    CHECK((refused.out + refused.err + refused_history.out).find("imed out") == std::string::npos);
+    WARN("helper-only node: stonith_admin -F says: " << refused.out << refused.err << "; -H: " << refused_history.out);
+    std::string log2 = test::read_file(f.log);
+    CHECK(log2.find("Timed out waiting to power OFF") == std::string::npos);
+
+    // The metadata an admin reads (pcs stonith describe) says the same for the waiting agents.
+    CHECK(f.admin({"--metadata", "-a", operator_}).out.find("pcmk_off_retries=1") != std::string::npos);
+    CHECK(f.admin({"--metadata", "-a", helper}).out.find("pcmk_off_retries=1") != std::string::npos);
+    CHECK(f.admin({"--metadata", "-a", hypervisor}).out.find("pcmk_off_retries") == std::string::npos);
+
     // Nothing of ours is left running: every agent process had the fixture's run dir in its environment.
     for (int i = 0; i < 50 && !test::processes_exposing(f.dir.file("run")).empty(); ++i)
         std::this_thread::sleep_for(100ms);
