@@ -330,6 +330,13 @@ TEST_CASE("stockade witness: serves as a process, refuses an open key file, stop
     INFO(q.out << q.err);
     CHECK(q.exit_code == 0);
     CHECK_THAT(q.out, Catch::Contains("a: alive (authenticated answer)"));
+    auto qj = test::run({test::bin_path("stockade"), "-c", d.file("c.json"), "witness-query", "a", "--json"});
+    CHECK(qj.exit_code == 0);
+    auto answers = nlohmann::json::parse(qj.out);
+    REQUIRE(answers.is_array()); // --json is always an array: the one member asked
+    REQUIRE(answers.size() == 1);
+    CHECK(answers[0]["member"] == "a");
+    CHECK(answers[0]["alive"] == true);
     ::kill((*p)->pid(), SIGTERM);
     auto status = (*p)->wait(monotonic_ms() + 3000);
     REQUIRE(status);
