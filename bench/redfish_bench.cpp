@@ -226,34 +226,29 @@ double libcurl_load_ms()
 // Where the agent's part of a verified reboot goes, as fence_stockade runs it (open, status, reboot,
 // close on one session), from the agent's own debug lines: a line per request with its time and,
 // for a new connection, libcurl's TCP and TLS times.  In-process, so process start is not in it;
-// libcurl's load is measured apart (it is paid once per isolated session).
-void print_profile(RedfishService &s, int runs)
+// libcurl's load is measured apart (it is paid once per isolated session).  Once with HTTP Basic
+// (the default, as fence_redfish) and once with a Redfish session (login POST, DELETE at close).
+enum ProfileCol { Total, Open, Tcp, Tls, Login, Discovery, Reads, Resets, Between, Close, SeenOff, SeenOn, NCols };
+
+struct Profile {
+    std::vector<double> col[NCols];
+    std::vector<double> reads;
+};
+
+Profile profile_reboot(RedfishService &s, int runs, const std::string &auth)
 {
+    Profile out;
     static AgentRegistry reg;
     auto agent = reg.find("redfish");
     if (!agent)
-        return;
-    RawParams raw{{"ip", s.address()}, {"ipport", std::to_string(s.port())}, {"username", "admin"},
-                  {"password", "secret"}, {"ssl_ca_file", s.ca_file()}};
+        return out;
+    RawParams raw{{"ip", s.address()},    {"ipport", std::to_string(s.port())}, {"username", "admin"},
+                  {"password", "secret"}, {"ssl_ca_file", s.ca_file()},        {"auth_type", auth}};
     auto params = resolve_params(**agent, raw, UnknownParams::Reject);
     if (!params)
-        return;
+        return out;
     const std::regex req(R"re((GET|POST|DELETE) (\S+) -> (\d+) in ([0-9.]+) ms( \(new connection: TCP ([0-9.]+) ms, TLS ([0-9.]+) ms\))?)re");
     const std::regex confirmed(R"re(confirmed (On|Off) (\d+) ms after)re");
-    enum Col { Total, Open, Tcp, Tls, Discovery, Reads, Resets, Between, Close, SeenOff, SeenOn, NCols };
-    const char *names[NCols] = {"whole (open, status, reboot, close)",
-                                "open (parameters; no I/O)",
-                                "TCP connect",
-                                "TLS handshake (server: python ssl)",
-                                "discovery GETs (service root, Systems)",
-                                "system/PowerState reads (answer time)",
-                                "Reset POSTs: ForceOff, On (answer time; the service kills/starts the node)",
-                                "between requests (poll pauses, agent and library work)",
-                                "close (connection shut)",
-                                "ForceOff answered -> Off read back",
-                                "On answered -> On read back"};
-    std::vector<double> col[NCols];
-    std::vector<double> n_reads;
     Verify v = verify_for(s, "reboot");
     for (int i = 0; i < runs; ++i) {
         v.prepare();
@@ -297,7 +292,9 @@ void print_profile(RedfishService &s, int runs)
                     parts[Tls] += std::stod(m[7]);
                 }
                 const std::string path = m[2];
-                if (m[1] == "POST")
+                if (path.find("/SessionService/") != std::string::npos)
+                    parts[Login] += ms;
+                else if (m[1] == "POST")
                     parts[Resets] += ms;
                 else if (path.find("/Systems/") != std::string::npos) {
                     parts[Reads] += ms;
@@ -312,19 +309,38 @@ void print_profile(RedfishService &s, int runs)
         parts[Discovery] -= parts[Tcp] + parts[Tls];
         parts[Between] = t_power - t_open - in_requests;
         for (int c = 0; c < NCols; ++c)
-            col[c].push_back(parts[c]);
-        n_reads.push_back(reads);
+            out.col[c].push_back(parts[c]);
+        out.reads.push_back(reads);
     }
+    return out;
+}
+
+void print_profile(RedfishService &s, int runs)
+{
+    const char *names[NCols] = {"whole (open, status, reboot, close)",
+                                "open (parameters; no I/O)",
+                                "TCP connect",
+                                "TLS handshake (server: python ssl)",
+                                "session login POST",
+                                "discovery GETs (service root, Systems)",
+                                "system/PowerState reads (answer time)",
+                                "Reset POSTs: ForceOff, On (answer time; the service kills/starts the node)",
+                                "between requests (poll pauses, agent and library work)",
+                                "close (connection shut; session DELETE)",
+                                "ForceOff answered -> Off read back",
+                                "On answered -> On read back"};
+    Profile basic = profile_reboot(s, runs, "basic");
+    Profile session = profile_reboot(s, runs, "session");
     std::vector<double> dl;
     for (int i = 0; i < runs; ++i)
         dl.push_back(libcurl_load_ms());
     std::printf("### Where the agent's part of a verified reboot goes (in-process, as fence_stockade runs it: "
-                "open, status, reboot, close; median of %zu runs; %.0f system/PowerState reads)\n\n",
-                col[Total].size(), median(n_reads));
-    std::printf("| part | median |\n|---|---|\n");
+                "open, status, reboot, close; median of %zu/%zu runs; %.0f system/PowerState reads)\n\n",
+                basic.col[Total].size(), session.col[Total].size(), median(basic.reads));
+    std::printf("| part | auth_type=basic (default) | auth_type=session |\n|---|---|---|\n");
     for (int c = 0; c < NCols; ++c)
-        std::printf("| %s | %.1f ms |\n", names[c], median(col[c]));
-    std::printf("| not in the above: libcurl.so.4 dlopen in a fresh process (each isolated session) | %.1f ms |\n\n",
+        std::printf("| %s | %.1f ms | %.1f ms |\n", names[c], median(basic.col[c]), median(session.col[c]));
+    std::printf("| not in the above: libcurl.so.4 dlopen in a fresh process (each isolated session) | %.1f ms | |\n\n",
                 median(dl));
 }
 

@@ -18,6 +18,7 @@
 #include "ipmi_console.hpp"
 #include "ipmi_link.hpp"
 #include "stockade/agent.h"
+#include "stockade/agent_poll.hpp"
 #include "stockade/agent_support.hpp"
 
 namespace stockade::ipmi {
@@ -119,29 +120,7 @@ uint32_t report(const stockade_ctx *ctx, const Error &f)
 const char *state_name(uint32_t s) { return s == STOCKADE_POWER_ON ? "on" : s == STOCKADE_POWER_OFF ? "off" : "unknown"; }
 
 // Sleeps up to ms, waking for cancellation and never past ctx's deadline.
-Status sleep_within(const stockade_ctx *ctx, int64_t ms)
-{
-    const int64_t until = stockade_monotonic_ms() + ms;
-    for (;;) {
-        if (cancelled(ctx))
-            return Error{STOCKADE_RC_CANCELLED, "ipmi: cancelled"};
-        int64_t now = stockade_monotonic_ms();
-        if (now >= until)
-            return {};
-        int64_t step = std::min<int64_t>({until - now, 20, stockade_remaining_ms(ctx)});
-        if (step <= 0)
-            return Error{STOCKADE_RC_TIMEOUT, "ipmi: the operation deadline passed"};
-        struct timespec ts{step / 1000, (step % 1000) * 1000000L};
-        ::nanosleep(&ts, nullptr);
-    }
-}
-
-// Failures that polling again cannot cure.
-bool is_final(uint32_t rc)
-{
-    return rc == STOCKADE_RC_ACCESS_DENIED || rc == STOCKADE_RC_BAD_CONFIG || rc == STOCKADE_RC_CANCELLED ||
-           rc == STOCKADE_RC_TIMEOUT || rc == STOCKADE_RC_INTERNAL;
-}
+Status sleep_within(const stockade_ctx *ctx, int64_t ms) { return agent::sleep_within(ctx, ms, "ipmi"); }
 
 class IpmiDevice {
 public:
@@ -185,47 +164,33 @@ Error IpmiDevice::unknown_target(const std::string &target) const
 Status IpmiDevice::wait_for(const stockade_ctx *ctx, uint32_t want, const char *after, int64_t max_interval_ms)
 {
     const int64_t start = stockade_monotonic_ms();
-    const int64_t give_up = start + int64_t(cfg_.power_timeout_s) * 1000;
-    if (cfg_.status_sleep_ms)
-        max_interval_ms = std::max<int64_t>(50, *cfg_.status_sleep_ms);
-    if (cfg_.power_wait_s) {
-        Status s = sleep_within(ctx, int64_t(cfg_.power_wait_s) * 1000);
-        if (!s)
-            return s;
-    }
-    int64_t interval = 50;
-    std::string last_error;
+    agent::PollPlan plan;
+    plan.give_up_at = start + int64_t(cfg_.power_timeout_s) * 1000;
+    plan.first_pause_ms = int64_t(cfg_.power_wait_s) * 1000;
+    plan.max_interval_ms = cfg_.status_sleep_ms ? std::max<int64_t>(50, *cfg_.status_sleep_ms) : max_interval_ms;
     uint32_t last_state = STOCKADE_POWER_UNKNOWN;
-    for (;;) {
-        auto st = link_.power_state(ctx);
-        if (st.ok()) {
-            last_state = *st;
-            if (*st == want) {
-                log(ctx, STOCKADE_LOG_INFO,
-                    "ipmi " + cfg_.endpoint() + ": confirmed " + state_name(want) + " " +
-                        std::to_string(stockade_monotonic_ms() - start) + " ms after " + after);
-                return {};
-            }
-        } else {
-            if (is_final(st.error().rc))
+    Status s = agent::poll_until(
+        ctx, plan, "ipmi", state_name(want),
+        [&]() -> Result<bool> {
+            auto st = link_.power_state(ctx);
+            if (!st)
                 return st.error();
-            last_error = st.error().message;
-            log(ctx, STOCKADE_LOG_WARNING, last_error + " (still waiting for " + state_name(want) + ")");
-        }
-        const int64_t now = stockade_monotonic_ms();
-        if (now >= give_up) {
+            last_state = *st;
+            return *st == want;
+        },
+        [&](const std::string &last_error) -> Status {
             std::string msg = "ipmi " + cfg_.endpoint() + ": " + after + " accepted, but the BMC did not report " +
                               state_name(want) + " within power_timeout=" + std::to_string(cfg_.power_timeout_s) +
                               " s (last status: " + state_name(last_state) + ")";
             if (!last_error.empty())
                 msg += "; last error: " + last_error;
             return Error{STOCKADE_RC_FAILED, msg};
-        }
-        Status s = sleep_within(ctx, std::min(interval, give_up - now));
-        if (!s)
-            return s;
-        interval = std::min(interval * 2, max_interval_ms);
-    }
+        });
+    if (s)
+        log(ctx, STOCKADE_LOG_INFO,
+            "ipmi " + cfg_.endpoint() + ": confirmed " + state_name(want) + " " +
+                std::to_string(stockade_monotonic_ms() - start) + " ms after " + after);
+    return s;
 }
 
 Status IpmiDevice::set_power(const stockade_ctx *ctx, uint32_t want, uint32_t known_state)

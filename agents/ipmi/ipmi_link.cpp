@@ -167,7 +167,10 @@ Error IpmiLink::failure_from_ctx(const char *during, bool opening, void *obj_rs)
                 msg += std::string(" (") + text + ")";
             if (cc == IPMI_COMP_CODE_INSUFFICIENT_PRIVILEGE_LEVEL) {
                 rc = STOCKADE_RC_ACCESS_DENIED;
-                msg += ": privilege too low (privlvl=" + cfg_.privilege_name + ", user '" + cfg_.username + "')";
+                // Said once: FreeIPMI's own errnum usually named it already.
+                if (errnum != IPMI_ERR_PRIVILEGE_LEVEL_INSUFFICIENT &&
+                    errnum != IPMI_ERR_PRIVILEGE_LEVEL_CANNOT_BE_OBTAINED)
+                    msg += ": privilege too low (privlvl=" + cfg_.privilege_name + ", user '" + cfg_.username + "')";
             }
         }
     }

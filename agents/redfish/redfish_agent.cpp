@@ -19,6 +19,7 @@
 #include "redfish_config.hpp"
 #include "redfish_link.hpp"
 #include "stockade/agent.h"
+#include "stockade/agent_poll.hpp"
 #include "stockade/agent_support.hpp"
 
 namespace stockade::redfish {
@@ -56,35 +57,9 @@ uint32_t report(const stockade_ctx *ctx, const Error &e)
     return e.rc;
 }
 
-void sleep_ms(int64_t ms)
-{
-    struct timespec ts{ms / 1000, (ms % 1000) * 1000000L};
-    ::nanosleep(&ts, nullptr);
-}
-
 // Sleeps up to ms, waking for cancellation and never past the deadline.
-Status sleep_within(const stockade_ctx *ctx, int64_t ms)
-{
-    const int64_t until = stockade_monotonic_ms() + ms;
-    for (;;) {
-        if (cancelled(ctx))
-            return Error{STOCKADE_RC_CANCELLED, "redfish: cancelled"};
-        const int64_t now = stockade_monotonic_ms();
-        if (now >= until)
-            return {};
-        const int64_t step = std::min<int64_t>({until - now, 20, stockade_remaining_ms(ctx)});
-        if (step <= 0)
-            return Error{STOCKADE_RC_TIMEOUT, "redfish: the operation deadline passed"};
-        sleep_ms(step);
-    }
-}
-
-// Failures that asking again cannot cure.
-bool is_final(uint32_t rc)
-{
-    return rc == STOCKADE_RC_ACCESS_DENIED || rc == STOCKADE_RC_BAD_CONFIG || rc == STOCKADE_RC_CANCELLED ||
-           rc == STOCKADE_RC_TIMEOUT || rc == STOCKADE_RC_INTERNAL || rc == STOCKADE_RC_UNSUPPORTED;
-}
+Status sleep_within(const stockade_ctx *ctx, int64_t ms) { return agent::sleep_within(ctx, ms, "redfish"); }
+using agent::is_final;
 
 std::string str_at(const json &j, const char *key)
 {
@@ -405,47 +380,40 @@ Status RedfishDevice::wait_for(const stockade_ctx *ctx, const SystemInfo &sys, c
                                int64_t until)
 {
     const int64_t start = stockade_monotonic_ms();
-    const int64_t give_up = until;
-    if (first_pause_ms > 0)
-        if (Status s = sleep_within(ctx, std::min(first_pause_ms, give_up - start)); !s)
-            return s;
     // The first read goes at once, the next ones 5, 10, 20, 40 ms... apart: a BMC that switches in
     // a few milliseconds is seen within a few (a fixed 10 ms first pause was half of an in-process
     // reboot on a BMC that switches at once), one that takes seconds is read at most poll_cap_ms()
     // apart -- eight reads in a 500 ms transition.
-    int64_t interval = std::min<int64_t>(kFirstPollPauseMs, max_interval_ms);
-    std::string last_state = sys.power_state, last_error;
-    for (;;) {
-        auto st = read_power_state(ctx, sys.uri);
-        if (st) {
-            last_state = *st;
-            if (*st == want) {
-                log(ctx, STOCKADE_LOG_INFO, where() + ": " + sys.uri + " confirmed " + want + " " +
-                                                std::to_string(stockade_monotonic_ms() - start) + " ms after " + after);
-                return {};
-            }
-        } else {
-            if (is_final(st.error().rc))
+    agent::PollPlan plan;
+    plan.give_up_at = until;
+    plan.first_pause_ms = first_pause_ms;
+    plan.first_interval_ms = kFirstPollPauseMs;
+    plan.max_interval_ms = max_interval_ms;
+    std::string last_state = sys.power_state;
+    Status s = agent::poll_until(
+        ctx, plan, "redfish", want,
+        [&]() -> Result<bool> {
+            auto st = read_power_state(ctx, sys.uri);
+            if (!st)
                 return st.error();
-            last_error = st.error().message;
-            log(ctx, STOCKADE_LOG_WARNING, last_error + " (still waiting for " + want + ")");
-        }
-        const int64_t now = stockade_monotonic_ms();
-        if (now >= give_up) {
+            last_state = *st;
+            return *st == want;
+        },
+        [&](const std::string &last_error) -> Status {
             std::string msg = where() + ": " + after + " accepted, but " + sys.uri + " did not report PowerState " +
                               want + " within " + window_text() + " (last: " +
                               (last_state.empty() ? "unknown" : last_state) + ")";
             if (!last_error.empty())
                 msg += "; last error: " + last_error;
             return Error{STOCKADE_RC_FAILED, msg};
-        }
-        if (Status s = sleep_within(ctx, std::min(interval, give_up - now)); !s)
-            return s.error().rc == STOCKADE_RC_TIMEOUT
-                       ? Error{STOCKADE_RC_TIMEOUT, where() + ": the operation deadline passed waiting for " +
-                                                        sys.uri + " to report " + want + " (last: " + last_state + ")"}
-                       : s.error();
-        interval = std::min(interval * 2, max_interval_ms);
-    }
+        });
+    if (s)
+        log(ctx, STOCKADE_LOG_INFO, where() + ": " + sys.uri + " confirmed " + want + " " +
+                                        std::to_string(stockade_monotonic_ms() - start) + " ms after " + after);
+    else if (s.error().rc == STOCKADE_RC_TIMEOUT && s.error().message == "redfish: the operation deadline passed")
+        return Error{STOCKADE_RC_TIMEOUT, where() + ": the operation deadline passed waiting for " + sys.uri +
+                                              " to report " + want + " (last: " + last_state + ")"};
+    return s;
 }
 
 Status RedfishDevice::set_power(const stockade_ctx *ctx, SystemInfo &sys, bool on)

@@ -45,9 +45,9 @@ constexpr std::array<KnownOption, 31> kKnownOptions{{
     {"action", "action", 'o', true, Presence::Always, Field::Action, false, "string", "", "action",
      "Fencing action", 1, true},
     {"agent", "agent", 0, true, Presence::Generic, Field::Agent, false, "string", "", "agent",
-     "stockade agent to run (sim, ipmi, libvirt, ...)", 1, true},
+     "stockade agent to run (sim, ipmi, libvirt, ...); this or config= is required", 1, true},
     {"config", "config", 0, true, Presence::Generic, Field::Config, false, "string", "", "file",
-     "stockade JSON config: fence the target through its levels and gates there (instead of agent=)", 1, true},
+     "stockade JSON config: fence the target through its levels and gates there; this or agent= is required", 1, true},
     {"port", "plug", 'n', true, Presence::Always, Field::Plug, false, "string", "", "id",
      "Target to fence: plug number, domain or node name on the device", 1, true},
     {"nodename", "nodename", 0, true, Presence::Always, Field::Nodename, false, "string", "", "nodename",
@@ -154,13 +154,7 @@ std::optional<long long> py_int(std::string_view s)
     std::string t = strip_ws(s);
     if (!t.empty() && t[0] == '+')
         t.erase(0, 1);
-    long long v = 0;
-    if (t.empty())
-        return std::nullopt;
-    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-    if (ec != std::errc() || p != t.data() + t.size())
-        return std::nullopt;
-    return v;
+    return stockade::text::parse_int64(t);
 }
 
 } // namespace
@@ -246,8 +240,8 @@ OptionTable::OptionTable(const AgentInfo *agent, bool generic) : agent_(agent), 
             s.required = true;
             s.default_value = default_action();
         }
-        if (k.field == Field::Agent)
-            s.required = true;
+        // agent= is not required: config= replaces it (fence_stockade refuses neither and both);
+        // a required="1" here would make pcs refuse `fence_stockade config=FILE`.
         // An agent that states its own need (time_needed: an operator's answer, a standby wait)
         // gets that as its overall deadline unless total_timeout is given: 55 is not what applies.
         if (k.field == Field::TotalTimeout && agent_ && agent_->time_needed) {

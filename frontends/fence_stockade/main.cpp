@@ -540,7 +540,13 @@ int run_config(const std::string &path, const FrontendSettings &s, Logger &log, 
     if (!check.config) {
         for (const auto &e : check.errors)
             log.log(STOCKADE_LOG_ERR, e.message);
-        usage_failure("Failed: " + (check.errors.empty() ? path : check.errors.front().message));
+        if (s.action == "validate-all") { // every problem, then fence-agents' closing line
+            for (const auto &e : check.errors)
+                std::fprintf(stderr, "Failed: %s\n", e.message.c_str());
+            usage_failure("validate-all failed");
+        } else {
+            usage_failure("Failed: " + (check.errors.empty() ? path : check.errors.front().message));
+        }
         return 1;
     }
     Config &c = *check.config;
@@ -699,14 +705,28 @@ int real_main(int argc, char **argv)
         });
     }
 
-    if (auto cfg = in.get(Field::Config); cfg && generic && !cfg->empty()) {
+    // The generic program needs exactly one of agent= (one device) and config= (a node's levels
+    // from a stockade file): the metadata marks neither required, so this is where it is enforced.
+    auto cfg = generic ? in.get(Field::Config) : std::nullopt;
+    const bool has_config = cfg && !cfg->empty();
+    auto refuse = [&](const std::string &why) {
+        if (s.action == "validate-all") {
+            std::fprintf(stderr, "%s\n", why.c_str());
+            usage_failure("validate-all failed");
+        } else {
+            usage_failure(why);
+        }
+        return 1;
+    };
+    if (has_config && agent)
+        return refuse("Failed: agent= and config= exclude each other: config= names each device's agent in the file");
+    if (has_config) {
         start_orphan_guard();
         return run_config(*cfg, s, log, start_ms);
     }
-    if (!agent) {
-        usage_failure("Failed: You have to set agent (agent=NAME on stdin, --agent=NAME on the command line)");
-        return 1;
-    }
+    if (!agent)
+        return refuse("Failed: You have to set agent or config (agent=NAME or config=FILE on stdin, --agent=NAME or "
+                      "--config=FILE on the command line)");
     if (!table.accepts_action(s.action)) {
         usage_failure("Failed: Unrecognised action '" + s.action + "'");
         return 1;

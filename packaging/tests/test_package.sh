@@ -76,6 +76,17 @@ while IFS= read -r f; do
 done < <(find "$root" -type f)
 ok "contents and layout checked"
 
+# ---- license: LICENSE, the package's copyright file and CPack agree on GPL-2.0-or-later ----------
+cmp -s "$src/LICENSE" /usr/share/common-licenses/GPL-2 || fail "LICENSE is not the GPL version 2 text"
+copyright=$root/usr/share/doc/stockade/copyright
+grep -qx 'License: GPL-2+' "$copyright" && ! grep -q '^License: ' <(grep -v '^License: GPL-2+$' "$copyright") ||
+  fail "copyright: every License field must be GPL-2+"
+grep -q 'either version 2 of the License, or' "$copyright" || fail "copyright: no 'or later' grant"
+grep -q "CPACK_RESOURCE_FILE_LICENSE \"$src/LICENSE\"" "$build/CPackConfig.cmake" ||
+  fail "CPack's license file is not $src/LICENSE"
+cmp -s "$copyright" "$root/usr/share/doc/stockade-dev/copyright" || fail "stockade-dev's copyright differs"
+ok "license: GPL-2+ in LICENSE, copyright and CPack"
+
 # ---- lintian -----------------------------------------------------------------------------------
 lintian --tag-display-limit 0 "$deb" "$dev" >"$work/lintian.txt" 2>&1
 if grep -q '^E: ' "$work/lintian.txt"; then grep '^E: ' "$work/lintian.txt"; fail "lintian reports errors"; else ok "lintian: no errors"; fi

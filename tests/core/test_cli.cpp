@@ -162,7 +162,10 @@ TEST_CASE("agents and metadata describe what is installed", "[cli]")
     CHECK_THAT(agents.out, Catch::Contains("testagent") && Catch::Contains("sim"));
     auto meta = stockade_cmd({"metadata", "testagent", "--json"});
     REQUIRE(meta.exit_code == 0);
-    auto j = nlohmann::json::parse(meta.out);
+    auto all = nlohmann::json::parse(meta.out);
+    REQUIRE(all.is_array()); // --json is always an array, here of the one agent named
+    REQUIRE(all.size() == 1);
+    auto j = all[0];
     CHECK(j["name"] == "testagent");
     bool secret_seen = false;
     for (const auto &p : j["parameters"])
@@ -170,6 +173,17 @@ TEST_CASE("agents and metadata describe what is installed", "[cli]")
             secret_seen = p["secret"].get<bool>();
     CHECK(secret_seen);
     CHECK(stockade_cmd({"metadata", "nosuch"}).exit_code == 2);
+    // Several agents: one record each, in the order named; one unknown name prints nothing.
+    auto two = stockade_cmd({"--json", "metadata", "sim", "testagent"});
+    REQUIRE(two.exit_code == 0);
+    auto both = nlohmann::json::parse(two.out);
+    REQUIRE(both.size() == 2);
+    CHECK(both[0]["name"] == "sim");
+    CHECK(both[1]["name"] == "testagent");
+    auto partly = stockade_cmd({"--json", "metadata", "sim", "nosuch"});
+    CHECK(partly.exit_code == 2);
+    CHECK(partly.out.empty());
+    CHECK_THAT(partly.err, Catch::Contains("nosuch"));
 }
 
 TEST_CASE("the example config validates and the demo fences its simulated nodes truthfully", "[cli][demo]")
@@ -229,6 +243,22 @@ TEST_CASE("every subcommand has --help; options go anywhere; --json is always an
     auto st1 = stockade_cmd({"--json", "status", "n2", "--config=" + cfg});
     CHECK(st1.exit_code == 0);
     CHECK(nlohmann::json::parse(st1.out).is_array());
+    // list: one record per node, as fence and status ("node"), also for a single node.
+    std::string one_node = write_config(d, R"({
+      "devices": {"p1": {"agent": "testagent", "params": {"state_file": "@DIR@/a"}},
+                  "p2": {"agent": "testagent", "params": {"state_file": "@DIR@/b"}}},
+      "nodes": {"n1": {"levels": [["p1"], ["p1", {"device": "p2", "target": "outlet7"}]], "action": "off"}}
+    })");
+    auto ls = stockade_cmd({"list", "--json", "-c", one_node});
+    INFO(ls.out << ls.err);
+    REQUIRE(ls.exit_code == 0);
+    auto nodes = nlohmann::json::parse(ls.out);
+    REQUIRE(nodes.is_array());
+    REQUIRE(nodes.size() == 1);
+    CHECK(nodes[0]["node"] == "n1");
+    CHECK(nodes[0]["action"] == "off");
+    CHECK(nodes[0]["levels"] == nlohmann::json::parse(R"([["p1"], ["p1", {"device": "p2", "target": "outlet7"}]])"));
+    CHECK(stockade_cmd({"list", "-c", one_node}).out == "n1: level 1=p1 level 2=p1+p2[outlet7]\n");
 
     // Refused command lines: one line naming the problem; status never says 2 ("off") for one.
     auto bad = stockade_cmd({"fence", "n1", "--bogus", "-c", cfg});

@@ -39,14 +39,20 @@ struct Fence {
     nlohmann::json report;
 };
 
+// The first record of `stockade fence --json` (an array), or whatever was printed when it is not one.
+nlohmann::json first_report(const std::string &out)
+{
+    auto j = nlohmann::json::parse(out, nullptr, false);
+    return j.is_array() && !j.empty() ? j[0] : j;
+}
+
 Fence fence(const std::string &config)
 {
     Fence f;
     int64_t t0 = monotonic_ms();
     f.r = test::run({test::bin_path("stockade"), "--config", config, "fence", "n1", "--json"}, "", 60s);
     f.ms = monotonic_ms() - t0;
-    auto j = nlohmann::json::parse(f.r.out, nullptr, false);
-    f.report = j.is_array() && !j.empty() ? j[0] : j;
+    f.report = first_report(f.r.out);
     return f;
 }
 
@@ -231,8 +237,7 @@ TEST_CASE("fault: /run full (tmpfs without bytes or inodes): fenced anyway, ever
         int64_t t0 = monotonic_ms();
         f.r = test::run({*test::which("unshare"), "-m", "--propagation", "private", "/bin/sh", "-c", script}, "", 60s);
         f.ms = monotonic_ms() - t0;
-        auto j = nlohmann::json::parse(f.r.out, nullptr, false);
-        f.report = j.is_array() && !j.empty() ? j[0] : j;
+        f.report = first_report(f.r.out);
         return f;
     };
 
@@ -300,11 +305,9 @@ TEST_CASE("fault: /run full (tmpfs without bytes or inodes): fenced anyway, ever
         pid_t node = pid_t(std::atol(test::read_file(d.file("on.pid")).c_str()));
         REQUIRE(node > 0);
         CHECK(f.r.exit_code == 0);
-        auto report = [&](const std::string &file) {
-            auto j = nlohmann::json::parse(test::read_file(d.file(file)), nullptr, false);
-            return j.is_array() && !j.empty() ? j[0] : nlohmann::json::object();
-        };
-        auto ra = report("a.out"), rb = report("b.out");
+        auto ra = first_report(test::read_file(d.file("a.out"))), rb = first_report(test::read_file(d.file("b.out")));
+        REQUIRE(ra.is_object());
+        REQUIRE(rb.is_object());
         CHECK(ra.value("result", "") == "fenced");
         CHECK_THAT(test::read_file(d.file("a.err")), Catch::Contains("cannot write to the lock /run/stockade/"));
         CHECK(test::pid_gone_within(node, 5s));

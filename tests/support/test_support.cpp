@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <arpa/inet.h>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <dirent.h>
 #include <fstream>
 #include <netinet/in.h>
@@ -161,6 +163,25 @@ std::optional<std::string> which(const std::string &program)
             return cand;
     }
     return std::nullopt;
+}
+
+SilentListener::SilentListener()
+{
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 || ::listen(fd_, 8) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr *>(&a), &len) != 0)
+        throw std::runtime_error(std::string("silent listener on 127.0.0.1: ") + std::strerror(errno));
+    port_ = ntohs(a.sin_port);
+}
+
+SilentListener::~SilentListener()
+{
+    if (fd_ >= 0)
+        ::close(fd_);
 }
 
 long ms_since(std::chrono::steady_clock::time_point t0)

@@ -63,6 +63,21 @@ CommandResult run(const std::vector<std::string> &argv, const std::string &input
 // Whether a program is on PATH (for tests of optional real peers).
 std::optional<std::string> which(const std::string &program);
 
+// A TCP listener on 127.0.0.1 (a port the kernel picks) that accepts connections into its backlog
+// and never answers: a peer that is up but silent.  Closed at scope exit.
+class SilentListener {
+public:
+    SilentListener();
+    ~SilentListener();
+    SilentListener(const SilentListener &) = delete;
+    SilentListener &operator=(const SilentListener &) = delete;
+    int port() const { return port_; }
+
+private:
+    int fd_ = -1;
+    int port_ = 0;
+};
+
 // Milliseconds since t0 on the steady clock.
 long ms_since(std::chrono::steady_clock::time_point t0);
 

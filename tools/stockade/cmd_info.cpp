@@ -29,7 +29,9 @@ int run_list(const GlobalOptions &g, bool targets)
     auto config = load_checked_config(g, registry);
     if (!config)
         return 2;
-    nlohmann::json out{{"nodes", nlohmann::json::array()}, {"devices", nlohmann::json::object()}};
+    // --json: one record per node ({"node": ...}, as fence and status), then with --targets one
+    // per device that has a list ({"device": ...}); always an array.
+    nlohmann::json out = nlohmann::json::array();
     for (const auto &n : config->nodes) {
         nlohmann::json levels = nlohmann::json::array();
         std::string line = n.name + ":";
@@ -37,13 +39,17 @@ int run_list(const GlobalOptions &g, bool targets)
             nlohmann::json lv = nlohmann::json::array();
             std::string names;
             for (const auto &e : n.levels[i]) {
-                lv.push_back(e.device);
+                // As the config spells a level entry: the device's name, or device + target.
+                if (e.target.empty())
+                    lv.push_back(e.device);
+                else
+                    lv.push_back({{"device", e.device}, {"target", e.target}});
                 names += (names.empty() ? "" : "+") + e.device + (e.target.empty() ? "" : "[" + e.target + "]");
             }
             levels.push_back(lv);
             line += fmt::format(" level {}={}", i + 1, names);
         }
-        out["nodes"].push_back({{"name", n.name}, {"action", power_action_info(n.action).name}, {"levels", levels}});
+        out.push_back({{"node", n.name}, {"action", power_action_info(n.action).name}, {"levels", levels}});
         if (!json)
             fmt::print("{}\n", line);
     }
@@ -83,7 +89,7 @@ int run_list(const GlobalOptions &g, bool targets)
                 if (!json)
                     fmt::print("{}: {}{}{}\n", name, x.name, x.alias.empty() ? "" : ",", x.alias);
             }
-            out["devices"][name] = t;
+            out.push_back({{"device", name}, {"targets", t}});
         }
     }
     if (json)
@@ -115,45 +121,38 @@ int run_agents(const GlobalOptions &g)
     return rc;
 }
 
-int run_metadata(const GlobalOptions &g, const std::string &agent)
+nlohmann::json metadata_json(const AgentInfo &a)
 {
-    const bool json = g.json;
-    const std::vector<std::string> args{agent};
-    AgentRegistry registry;
-    auto r = registry.find(args[0]);
-    if (!r)
-        return fail_usage(r.error().message);
-    const AgentInfo &a = **r;
-    if (json) {
-        nlohmann::json params = nlohmann::json::array();
-        for (const auto &p : a.params) {
-            nlohmann::json j{{"name", p.name},
-                             {"type", param_type_info(p.type)->name},
-                             {"required", p.required()},
-                             {"secret", p.secret()},
-                             {"host_supplied", p.host_supplied()},
-                             {"aliases", p.aliases},
-                             {"description", p.description}};
-            if (p.default_value)
-                j["default"] = *p.default_value;
-            if (!p.choices.empty())
-                j["choices"] = p.choices;
-            params.push_back(j);
-        }
-        nlohmann::json actions = nlohmann::json::array();
-        for (const auto &c : kCapabilities)
-            if (a.capabilities & c.bit)
-                actions.push_back(c.name);
-        fmt::print("{}\n", nlohmann::json{{"name", a.name},
-                                          {"version", a.version},
-                                          {"summary", a.summary},
-                                          {"description", a.description},
-                                          {"abi", fmt::format("{}.{}", a.abi_major, a.abi_minor)},
-                                          {"actions", actions},
-                                          {"parameters", params}}
-                               .dump(2));
-        return 0;
+    nlohmann::json params = nlohmann::json::array();
+    for (const auto &p : a.params) {
+        nlohmann::json j{{"name", p.name},
+                         {"type", param_type_info(p.type)->name},
+                         {"required", p.required()},
+                         {"secret", p.secret()},
+                         {"host_supplied", p.host_supplied()},
+                         {"aliases", p.aliases},
+                         {"description", p.description}};
+        if (p.default_value)
+            j["default"] = *p.default_value;
+        if (!p.choices.empty())
+            j["choices"] = p.choices;
+        params.push_back(j);
     }
+    nlohmann::json actions = nlohmann::json::array();
+    for (const auto &c : kCapabilities)
+        if (a.capabilities & c.bit)
+            actions.push_back(c.name);
+    return {{"name", a.name},
+            {"version", a.version},
+            {"summary", a.summary},
+            {"description", a.description},
+            {"abi", fmt::format("{}.{}", a.abi_major, a.abi_minor)},
+            {"actions", actions},
+            {"parameters", params}};
+}
+
+void print_metadata_text(const AgentInfo &a)
+{
     fmt::print("{} {} -- {}\n", a.name, a.version, a.summary);
     if (!a.description.empty())
         fmt::print("{}\n", a.description);
@@ -174,6 +173,31 @@ int run_metadata(const GlobalOptions &g, const std::string &agent)
         fmt::print("      {}\n", p.description);
         if (!p.aliases.empty())
             fmt::print("      also: {}\n", fmt::join(p.aliases, ", "));
+    }
+}
+
+// Every agent named is looked up before anything is printed: an unknown one prints nothing.
+int run_metadata(const GlobalOptions &g, const std::vector<std::string> &names)
+{
+    AgentRegistry registry;
+    std::vector<const AgentInfo *> agents;
+    for (const auto &n : names) {
+        auto r = registry.find(n);
+        if (!r)
+            return fail_usage(r.error().message);
+        agents.push_back(*r);
+    }
+    if (g.json) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const AgentInfo *a : agents)
+            out.push_back(metadata_json(*a));
+        fmt::print("{}\n", out.dump(2));
+        return 0;
+    }
+    for (size_t i = 0; i < agents.size(); ++i) {
+        if (i)
+            fmt::print("\n");
+        print_metadata_text(*agents[i]);
     }
     return 0;
 }
@@ -198,6 +222,8 @@ CommandBody setup_list(CLI::App &app, const GlobalOptions &g)
 {
     auto targets = std::make_shared<bool>(false);
     app.add_flag("--targets", *targets, "also ask each device which targets it can fence");
+    app.footer("--json prints an array: one record per node ({\"node\", \"action\", \"levels\"}), then with --targets "
+               "one per device that has a list ({\"device\", \"targets\"}).");
     return [&g, targets] { return run_list(g, *targets); };
 }
 
@@ -209,9 +235,10 @@ CommandBody setup_agents(CLI::App &app, const GlobalOptions &g)
 
 CommandBody setup_metadata(CLI::App &app, const GlobalOptions &g)
 {
-    auto agent = std::make_shared<std::string>();
-    app.add_option("AGENT", *agent, "agent name (see `stockade agents`)")->required();
-    return [&g, agent] { return run_metadata(g, *agent); };
+    auto agents = std::make_shared<std::vector<std::string>>();
+    app.add_option("AGENT", *agents, "agent names (see `stockade agents`)")->required();
+    app.footer("--json prints one record per agent named, as an array.");
+    return [&g, agents] { return run_metadata(g, *agents); };
 }
 
 CommandBody setup_validate(CLI::App &app, const GlobalOptions &g)
@@ -225,7 +252,7 @@ CommandBody setup_validate(CLI::App &app, const GlobalOptions &g)
 
 STOCKADE_COMMAND("list", "configured nodes and their levels; --targets asks each device", setup_list);
 STOCKADE_COMMAND("agents", "agents found in the search path, with summaries", setup_agents);
-STOCKADE_COMMAND("metadata", "an agent's parameters and actions", setup_metadata);
+STOCKADE_COMMAND("metadata", "agents' parameters and actions", setup_metadata);
 STOCKADE_COMMAND("validate", "check a configuration against the schema and the agents", setup_validate);
 
 } // namespace stockade::cli

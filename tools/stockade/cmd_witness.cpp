@@ -87,20 +87,26 @@ int run_witness_query(const GlobalOptions &g, const std::string &member, const s
     WitnessClient client(*config, *key, config->local_node);
     if (!about) {
         auto s = client.ping(*peer, config->witness.timeout);
-        if (json)
-            fmt::print("{}\n", nlohmann::json{{"member", peer->name}, {"alive", s.ok()},
-                                              {"error", s ? "" : s.error().message}}.dump());
+        if (json) // --json is always an array: here of the one member asked
+            fmt::print("{}\n", nlohmann::json::array({{{"member", peer->name}, {"alive", s.ok()},
+                                                       {"error", s ? "" : s.error().message}}})
+                                   .dump());
         else
             fmt::print("{}: {}\n", peer->name, s ? "alive (authenticated answer)" : s.error().message);
         return s ? 0 : 1;
     }
     auto v = client.observe(*peer, *about, config->witness.timeout * 2 + std::chrono::milliseconds(1000));
     if (!v) {
-        fmt::print("{}: {}\n", peer->name, v.error().message);
+        if (json)
+            fmt::print("{}\n", nlohmann::json::array({{{"member", peer->name}, {"about", *about},
+                                                       {"error", v.error().message}}})
+                                   .dump());
+        else
+            fmt::print("{}: {}\n", peer->name, v.error().message);
         return 1;
     }
     if (json)
-        fmt::print("{}\n", v->to_json().dump());
+        fmt::print("{}\n", nlohmann::json::array({v->to_json()}).dump());
     else
         fmt::print("{} sees {} {}: {}\n", peer->name, v->node, v->alive ? "ALIVE" : "dead", fmt::join(v->evidence, "; "));
     return 0;
@@ -122,9 +128,14 @@ int run_quorum(const GlobalOptions &g)
         key = *k;
     }
     QuorumVerdict v = check_quorum(*config, key, log);
-    if (json)
-        fmt::print("{}\n", nlohmann::json{{"mode", quorum_mode_name(config->quorum.mode)}, {"quorate", v.quorate},
-                                          {"votes", v.votes}, {"total", v.total}, {"details", v.details}}.dump());
+    if (json) // always an array: one record, this node's verdict
+        fmt::print("{}\n", nlohmann::json::array({{{"node", config->local_node},
+                                                   {"mode", quorum_mode_name(config->quorum.mode)},
+                                                   {"quorate", v.quorate},
+                                                   {"votes", v.votes},
+                                                   {"total", v.total},
+                                                   {"details", v.details}}})
+                               .dump());
     else
         fmt::print("{}: {} ({})\n", config->local_node, v.quorate ? "quorate" : "NO QUORUM", v.summary());
     return v.quorate ? 0 : 3;
@@ -163,11 +174,13 @@ CommandBody setup_witness_query(CLI::App &app, const GlobalOptions &g)
     auto about = std::make_shared<std::optional<std::string>>();
     app.add_option("MEMBER", *member, "node or witness node to ask")->required();
     app.add_option("--about", *about, "ask what MEMBER sees of this node instead of whether it is alive");
+    app.footer("--json prints an array holding the one answer (or the error).");
     return [&g, member, about] { return run_witness_query(g, *member, *about); };
 }
 
-CommandBody setup_quorum(CLI::App &, const GlobalOptions &g)
+CommandBody setup_quorum(CLI::App &app, const GlobalOptions &g)
 {
+    app.footer("--json prints an array holding this node's verdict (node, mode, quorate, votes, total, details).");
     return [&g] { return run_quorum(g); };
 }
 

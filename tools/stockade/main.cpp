@@ -45,7 +45,7 @@ int main(int argc, char **argv)
     app.require_subcommand(0, 1);
     app.set_version_flag("-V,--version", std::string("stockade ") + stockade::kVersion);
     app.add_option("-c,--config", g.config_path, "configuration file")->default_str(g.config_path);
-    app.add_flag("--json", g.json, "machine-readable output on stdout (a JSON array for node and agent lists)");
+    app.add_flag("--json", g.json, "machine-readable output on stdout: always a JSON array of records");
     app.add_flag("-v,--verbose", g.verbosity, "more log detail (debug); repeatable");
     app.add_flag("-q,--quiet", g.quiet, "warnings and errors only");
     app.footer("--config defaults to /etc/stockade/stockade.json.  `stockade COMMAND --help` describes a "

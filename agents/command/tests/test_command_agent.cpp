@@ -301,6 +301,16 @@ TEST_CASE("a refused fence exits 3 without touching any device", "[quorum][cli]"
     // With a listener on the quorum host the same fence goes through.
     auto q = stockade_cmd({"-c", d.file("c.json"), "quorum"});
     CHECK(q.exit_code == 3);
+    auto qj = stockade_cmd({"-c", d.file("c.json"), "quorum", "--json"});
+    CHECK(qj.exit_code == 3);
+    auto verdict = nlohmann::json::parse(qj.out);
+    REQUIRE(verdict.is_array()); // --json is always an array: this node's one verdict
+    REQUIRE(verdict.size() == 1);
+    CHECK(verdict[0]["node"] == "n1");
+    CHECK(verdict[0]["mode"] == "tcp_remote");
+    CHECK(verdict[0]["quorate"] == false);
+    CHECK(verdict[0]["votes"] == 0);
+    CHECK(verdict[0]["total"] == 1);
     // fastkill without allow_self_fence: only the hook runs (this machine is not powered off).
     test::write_file(d.file("hook.sh"), "#!/bin/sh\necho \"$STOCKADE_LOSS_ACTION $STOCKADE_NODE $STOCKADE_REASON\" > " +
                                             d.file("hook.out") + "\n", 0755);

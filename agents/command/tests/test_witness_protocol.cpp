@@ -293,19 +293,12 @@ TEST_CASE("a slow peer times out on both sides and blocks nobody", "[quorum][wit
     CHECK(lab.logged("read timed out"));
 
     // Client side: a "witness" that accepts and never answers.
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
-    REQUIRE(::listen(fd, 4) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
-    WitnessPeer mute{"w", {"127.0.0.1"}, ntohs(a.sin_port)};
+    auto listener = std::make_unique<test::SilentListener>();
+    WitnessPeer mute{"w", {"127.0.0.1"}, listener->port()};
     auto t2 = monotonic_ms();
     auto s = honest.ping(mute, 700ms);
     auto took = monotonic_ms() - t2;
-    ::close(fd);
+    listener.reset();
     REQUIRE_FALSE(s);
     CHECK_THAT(s.error().message, Catch::Contains("timed out"));
     CHECK(took >= 650);
@@ -337,6 +330,13 @@ TEST_CASE("stockade witness: serves as a process, refuses an open key file, stop
     INFO(q.out << q.err);
     CHECK(q.exit_code == 0);
     CHECK_THAT(q.out, Catch::Contains("a: alive (authenticated answer)"));
+    auto qj = test::run({test::bin_path("stockade"), "-c", d.file("c.json"), "witness-query", "a", "--json"});
+    CHECK(qj.exit_code == 0);
+    auto answers = nlohmann::json::parse(qj.out);
+    REQUIRE(answers.is_array()); // --json is always an array: the one member asked
+    REQUIRE(answers.size() == 1);
+    CHECK(answers[0]["member"] == "a");
+    CHECK(answers[0]["alive"] == true);
     ::kill((*p)->pid(), SIGTERM);
     auto status = (*p)->wait(monotonic_ms() + 3000);
     REQUIRE(status);

@@ -227,20 +227,12 @@ TEST_CASE("scsi: a target that is down or never answers is never reported fenced
     CHECK(r.out.find("Success") == std::string::npos);
 
     // A port that accepts the connection and never answers: the deadline ends it.
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
-    REQUIRE(::listen(fd, 8) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len) == 0);
-    std::string silent = fmt::format("iscsi://127.0.0.1:{}/iqn.2024-01.test.stockade:none/1", ntohs(a.sin_port));
+    auto listener = std::make_unique<test::SilentListener>();
+    std::string silent = fmt::format("iscsi://127.0.0.1:{}/iqn.2024-01.test.stockade:none/1", listener->port());
     auto t0 = std::chrono::steady_clock::now();
     auto slow = s.agent("node-a", silent, {"-o", "off", "-n", "node-b", "--login-timeout=1", "--power-timeout=1"});
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    ::close(fd);
+    listener.reset();
     INFO(slow.out << slow.err);
     CHECK(slow.exit_code == 1);
     CHECK(slow.out.find("Success") == std::string::npos);

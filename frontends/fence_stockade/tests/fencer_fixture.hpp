@@ -48,6 +48,10 @@ public:
     // The timings of every admin() call, on stderr and in $STOCKADE_BUILD_DIR/<file_name>.
     void report(const std::string &file_name = "frontend-pacemaker-timings.txt");
 
+    // The fencer's network namespace (after start()): peers it must reach (an ipmi_sim BMC) run
+    // inside it too.
+    const std::string &netns() const { return netns_; }
+
     // The simulated node's process for `node` in state_dir, or 0 when it is off.
     pid_t sim_node(const std::string &node) const;
     static std::string tail(const std::string &s);

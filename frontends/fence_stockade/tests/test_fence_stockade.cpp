@@ -9,6 +9,7 @@
 #include <chrono>
 #include <csignal>
 #include <dirent.h>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -138,7 +139,7 @@ TEST_CASE("-o metadata validates against fence-agents' metadata.rng", "[frontend
     auto generic = run_stdin("fence_stockade", "action=meta-data\n");
     REQUIRE(generic.exit_code == 0);
     CHECK(validates(generic.out, d, "generic", &why));
-    CHECK(contains(generic.out, "<parameter name=\"agent\" unique=\"0\" required=\"1\">"));
+    CHECK(contains(generic.out, "<parameter name=\"agent\" unique=\"0\" required=\"0\">")); // config= replaces it
 
     auto ta = run_stdin("fence_stockade", "agent=testagent\naction=metadata\n");
     REQUIRE(ta.exit_code == 0);
@@ -287,7 +288,7 @@ TEST_CASE("generic fence_stockade takes agent=; never a false success", "[fronte
     std::string state = d.file("state");
     auto noagent = run_stdin("fence_stockade", "action=off\nplug=x\n");
     CHECK(noagent.exit_code == 1);
-    CHECK(contains(noagent.err, "Failed: You have to set agent"));
+    CHECK(contains(noagent.err, "Failed: You have to set agent or config"));
     auto unknown = run_stdin("fence_stockade", "agent=nosuch\naction=off\nplug=x\n");
     CHECK(unknown.exit_code == 1);
     CHECK(contains(unknown.err, "nosuch"));
@@ -315,6 +316,46 @@ TEST_CASE("generic fence_stockade takes agent=; never a false success", "[fronte
     auto on = run_stdin("fence_stockade", "agent=testagent\nstate_file=" + state + "\nplug=t1\naction=on\n");
     CHECK(on.out == "Success: Powered ON\n");
     CHECK(test::read_file(state) == "on\n");
+}
+
+TEST_CASE("generic fence_stockade: agent= or config=, exactly one; the metadata requires neither", "[frontend]")
+{
+    // pcs refuses a device that lacks a parameter the metadata marks required, so neither may be.
+    auto meta = run_args("fence_stockade", {"-o", "metadata"});
+    REQUIRE(meta.exit_code == 0);
+    CHECK(contains(meta.out, "<parameter name=\"agent\" unique=\"0\" required=\"0\">"));
+    CHECK(contains(meta.out, "<parameter name=\"config\" unique=\"0\" required=\"0\">"));
+
+    test::TempDir d;
+    std::string cfg = d.file("stockade.json");
+    test::write_file(cfg, R"({"devices": {"p1": {"agent": "testagent", "params": {"state_file": ")" + d.file("a") +
+                              R"("}}}, "nodes": {"n1": {"levels": [["p1"]]}}})");
+    // config= alone: validate-all and monitor check the file and its agents.
+    auto v = run_stdin("fence_stockade", "action=validate-all\nconfig=" + cfg + "\n");
+    INFO(v.err);
+    CHECK(v.exit_code == 0);
+    CHECK(run_args("fence_stockade", {"--config", cfg, "-o", "validate-all"}).exit_code == 0);
+    CHECK(run_stdin("fence_stockade", "action=monitor\nconfig=" + cfg + "\n").exit_code == 0);
+    // agent= alone, as before.
+    CHECK(run_stdin("fence_stockade", "action=validate-all\nagent=testagent\n").exit_code == 0);
+    // Neither: named, in validate-all's format.
+    auto neither = run_stdin("fence_stockade", "action=validate-all\n");
+    CHECK(neither.exit_code == 1);
+    CHECK(contains(neither.err, "Failed: You have to set agent or config"));
+    CHECK(contains(neither.err, "validate-all failed"));
+    // Both: refused, nothing runs.
+    auto both = run_stdin("fence_stockade", "action=off\nplug=n1\nagent=testagent\nconfig=" + cfg + "\n");
+    CHECK(both.exit_code == 1);
+    CHECK(contains(both.err, "agent= and config= exclude each other"));
+    CHECK_FALSE(std::filesystem::exists(d.file("a")));
+    // A broken file: every error, then 'validate-all failed'.
+    test::write_file(d.file("bad.json"), R"({"devices": {"p1": {"agent": "testagent"}}, "nodes": {"n1": {"levels": [["p2"], ["p3"]]}}})");
+    auto bad = run_stdin("fence_stockade", "action=validate-all\nconfig=" + d.file("bad.json") + "\n");
+    INFO(bad.err);
+    CHECK(bad.exit_code == 1);
+    CHECK(contains(bad.err, "Failed: " + d.file("bad.json") + ": /nodes/n1/levels/0/0: unknown device 'p2'"));
+    CHECK(contains(bad.err, "Failed: " + d.file("bad.json") + ": /nodes/n1/levels/1/0: unknown device 'p3'"));
+    CHECK(contains(bad.err, "validate-all failed"));
 }
 
 TEST_CASE("deadlines are ours, also under pacemaker-fenced; delay only before off/reboot", "[frontend]")
