@@ -49,17 +49,19 @@ constexpr const char *kPass = "secret";
 
 struct Run {
     double ms = 0;
-    long maxrss_kb = 0;
     int exit_code = -1;
+    std::string out; // stdout, for checking every answer
 };
 
-// Runs a command with stdout/stderr discarded; wall time, exit code and peak RSS (with children).
+std::string g_out_file; // where run_cmd puts a command's stdout (a file: no pipe to drain while timing)
+
+// Runs a command with stderr discarded; wall time, exit code and stdout.
 Run run_cmd(const std::vector<std::string> &argv)
 {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, g_out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     std::vector<char *> args;
     for (const auto &a : argv)
@@ -81,12 +83,45 @@ Run run_cmd(const std::vector<std::string> &argv)
     }
     posix_spawn_file_actions_destroy(&fa);
     int st = 0;
-    rusage ru{};
-    wait4(pid, &st, 0, &ru);
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
     r.ms = since_ms(t0);
-    r.maxrss_kb = ru.ru_maxrss;
     r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (FILE *f = std::fopen(g_out_file.c_str(), "r")) {
+        char buf[4096];
+        for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;)
+            r.out.append(buf, n);
+        std::fclose(f);
+    }
     return r;
+}
+
+// Peak RSS of one run of argv (the largest process among it and the children it waited for), read
+// by GNU time.  Not wait4's ru_maxrss of our own child: posix_spawn shares our address space until
+// exec, and the kernel counts that (the bench's own RSS) into the child's high-water mark.
+long peak_rss_kb(const std::vector<std::string> &argv)
+{
+    const std::string rss_file = g_out_file + ".rss";
+    std::vector<std::string> cmd{"/usr/bin/time", "-f", "%M", "-o", rss_file};
+    cmd.insert(cmd.end(), argv.begin(), argv.end());
+    (void)run_cmd(cmd);
+    long kb = 0;
+    if (FILE *f = std::fopen(rss_file.c_str(), "r")) {
+        if (std::fscanf(f, "%ld", &kb) != 1)
+            kb = 0;
+        std::fclose(f);
+    }
+    return kb;
+}
+
+// How many lines of `out` contain `needle`.
+size_t count_lines(const std::string &out, const std::string &needle)
+{
+    size_t n = 0;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);)
+        n += line.find(needle) != std::string::npos;
+    return n;
 }
 
 
@@ -113,7 +148,7 @@ bool bare_status(const SimBmc &b)
 // many-BMC runs give every tool the same longer timeouts: 10 s session, 1.5 s resend.
 constexpr int kManySessionMs = 10000, kManyRetransmitMs = 1500;
 
-nlohmann::json device_json(const SimBmc &b, const std::string &node, bool many)
+nlohmann::json device_json(const SimBmc &b, const std::string &node, bool many, bool isolate = true)
 {
     nlohmann::json p = {{"ip", b.address()},         {"ipport", b.port()},     {"username", kUser},
                         {"password", kPass},         {"workarounds", "opensesspriv"}, {"hostlist", node}};
@@ -121,7 +156,10 @@ nlohmann::json device_json(const SimBmc &b, const std::string &node, bool many)
         p["session_timeout"] = kManySessionMs;
         p["retransmission_timeout"] = kManyRetransmitMs;
     }
-    return {{"agent", "ipmi"}, {"timeout", 60}, {"params", p}};
+    nlohmann::json d = {{"agent", "ipmi"}, {"timeout", 60}, {"params", p}};
+    if (!isolate)
+        d["isolate"] = false;
+    return d;
 }
 
 std::string write_config(const fs::path &dir, std::vector<std::unique_ptr<SimBmc>> &bmcs, size_t n,
@@ -130,9 +168,7 @@ std::string write_config(const fs::path &dir, std::vector<std::unique_ptr<SimBmc
     nlohmann::json devices = nlohmann::json::object(), nodes = nlohmann::json::object();
     for (size_t i = 0; i < n; ++i) {
         std::string node = "node" + std::to_string(i + 1);
-        devices["bmc" + std::to_string(i + 1)] = device_json(*bmcs[i], node, n > 1);
-        if (!isolate)
-            devices["bmc" + std::to_string(i + 1)]["isolate"] = false;
+        devices["bmc" + std::to_string(i + 1)] = device_json(*bmcs[i], node, n > 1, isolate);
         nodes[node] = {{"levels", {{"bmc" + std::to_string(i + 1)}}}, {"action", "reboot"}};
     }
     nlohmann::json cfg = {{"version", 1},
@@ -168,12 +204,19 @@ std::vector<std::string> ipmipower(const std::string &hosts, const char *op, siz
     return v;
 }
 
+// One row of the closing "against issue 14's targets" table.
+struct Target {
+    std::string what, result, target;
+    bool met = false;
+};
+
 struct Args {
     int runs = 7;
     int reboot_runs = 3;
     std::vector<size_t> counts{1, 16, 64, 256};
     std::string stockade;
     bool single = true;
+    std::vector<size_t> fence_counts{16, 64};
     bool hold = false; // start the BMCs, write the configs, print their paths, wait for EOF on stdin (profiling)
 };
 
@@ -201,11 +244,19 @@ int main(int argc, char **argv)
             std::string x;
             while (std::getline(ss, x, ','))
                 a.counts.push_back(std::stoul(x));
+        } else if (k == "--fence-counts") {
+            a.fence_counts.clear();
+            std::stringstream ss(next());
+            std::string x;
+            while (std::getline(ss, x, ','))
+                a.fence_counts.push_back(std::stoul(x));
         } else {
-            std::fprintf(stderr, "usage: ipmi_bench --stockade PATH [--runs N] [--reboot-runs N] [--counts 1,16,64,256]\n");
+            std::fprintf(stderr, "usage: ipmi_bench --stockade PATH [--runs N] [--reboot-runs N] [--counts 1,16,64,256] [--fence-counts 16,64]\n");
             return 2;
         }
     }
+    // Like every front-end: in-process isolated sessions (the escalation rows) fork from this.
+    (void)start_fork_template();
     if (a.stockade.empty()) {
         std::fprintf(stderr, "ipmi_bench: --stockade PATH is required\n");
         return 2;
@@ -216,7 +267,12 @@ int main(int argc, char **argv)
     }
     char tmpl[] = "/tmp/stockade-ipmi-bench-XXXXXX";
     fs::path dir = ::mkdtemp(tmpl);
-    const size_t max_n = *std::max_element(a.counts.begin(), a.counts.end());
+    size_t max_n = *std::max_element(a.counts.begin(), a.counts.end());
+    for (size_t n : a.fence_counts)
+        max_n = std::max(max_n, n);
+    g_out_file = (dir / "stdout.txt").string();
+    const std::string bare = (fs::absolute(argv[0]).parent_path() / "bare_ipmi").string();
+    std::vector<Target> summary;
     std::fprintf(stderr, "starting %zu ipmi_sim BMCs...\n", max_n);
     auto t_start = Clock::now();
     std::vector<std::unique_ptr<SimBmc>> bmcs;
@@ -280,10 +336,12 @@ int main(int argc, char **argv)
                     before();
                 Run r = run_cmd(cmd);
                 c.ms.push_back(r.ms);
-                c.maxrss_kb = std::max(c.maxrss_kb, r.maxrss_kb);
                 if (!check(r))
                     ++c.failures;
             }
+            if (before)
+                before();
+            c.maxrss_kb = peak_rss_kb(cmd);
         };
         auto libcall = [&](const std::string &op, int runs, const std::function<void()> &before,
                            const std::function<bool()> &call) {
@@ -402,30 +460,28 @@ int main(int argc, char **argv)
                     "(STOCKADE_FORK_SERVER=0) | stockade CLI, devices isolate=false | stockade runner in-process | "
                     "ipmipower host list (fanout N) | loop of fence_ipmilan | stockade CLI / ipmipower | "
                     "exec per device / ipmipower | CLI isolate=false / ipmipower | runner in-process / ipmipower | "
-                    "loop / stockade CLI | stockade CLI peak RSS |\n"
-                    "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                    "loop / stockade CLI | stockade CLI peak RSS | ipmipower peak RSS |\n"
+                    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (size_t n : a.counts) {
             std::fprintf(stderr, "status of %zu BMCs...\n", n);
             const std::string cfg = write_config(dir, bmcs, n, "n" + std::to_string(n) + ".json");
             int runs = std::min(a.runs, 3);
             const std::string cfg_noiso = write_config(dir, bmcs, n, "n" + std::to_string(n) + "-noiso.json", false);
             Cell cli, cli_exec, cli_noiso, inproc, ipp, loop;
+            // Every answer checked: exit 0 and one "nodeK: on (...)" line per node.
+            auto cli_run = [&](Cell &c, const std::string &config) {
+                Run r = run_cmd({a.stockade, "--config", config, "-q", "status"});
+                c.ms.push_back(r.ms);
+                c.failures += r.exit_code != 0 || count_lines(r.out, ": on (") != n;
+            };
             for (int i = 0; i < runs; ++i) {
-                Run r = run_cmd({a.stockade, "--config", cfg, "-q", "status"});
-                cli.ms.push_back(r.ms);
-                cli.maxrss_kb = std::max(cli.maxrss_kb, r.maxrss_kb);
-                cli.failures += r.exit_code != 0;
+                cli_run(cli, cfg);
                 ::setenv("STOCKADE_FORK_SERVER", "0", 1); // the agent host exec'd per device, as before
-                r = run_cmd({a.stockade, "--config", cfg, "-q", "status"});
+                cli_run(cli_exec, cfg);
                 ::unsetenv("STOCKADE_FORK_SERVER");
-                cli_exec.ms.push_back(r.ms);
-                cli_exec.maxrss_kb = std::max(cli_exec.maxrss_kb, r.maxrss_kb);
-                cli_exec.failures += r.exit_code != 0;
-                r = run_cmd({a.stockade, "--config", cfg_noiso, "-q", "status"});
-                cli_noiso.ms.push_back(r.ms);
-                cli_noiso.maxrss_kb = std::max(cli_noiso.maxrss_kb, r.maxrss_kb);
-                cli_noiso.failures += r.exit_code != 0;
+                cli_run(cli_noiso, cfg_noiso);
             }
+            cli.maxrss_kb = peak_rss_kb({a.stockade, "--config", cfg, "-q", "status"});
             {
                 auto parsed = stockade::load_config(cfg);
                 if (parsed) {
@@ -451,8 +507,9 @@ int main(int argc, char **argv)
             for (int i = 0; i < runs; ++i) {
                 Run r = run_cmd(ipmipower(hosts, "--stat", std::max<size_t>(n, 1)));
                 ipp.ms.push_back(r.ms);
-                ipp.failures += r.exit_code != 0;
+                ipp.failures += r.exit_code != 0 || count_lines(r.out, ": on") != n;
             }
+            ipp.maxrss_kb = peak_rss_kb(ipmipower(hosts, "--stat", std::max<size_t>(n, 1)));
             {
                 auto t0 = Clock::now();
                 for (size_t i = 0; i < n; ++i) {
@@ -461,13 +518,164 @@ int main(int argc, char **argv)
                 }
                 loop.ms.push_back(since_ms(t0));
             }
-            std::printf("| %zu | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f MB |\n", n, fmt_ms(cli).c_str(),
-                        fmt_ms(cli_exec).c_str(), fmt_ms(cli_noiso).c_str(), fmt_ms(inproc).c_str(), fmt_ms(ipp).c_str(),
-                        fmt_ms(loop).c_str(), ratio(cli, ipp).c_str(), ratio(cli_exec, ipp).c_str(),
+            std::printf("| %zu | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f MB | %.1f MB |\n", n,
+                        fmt_ms(cli).c_str(), fmt_ms(cli_exec).c_str(), fmt_ms(cli_noiso).c_str(), fmt_ms(inproc).c_str(),
+                        fmt_ms(ipp).c_str(), fmt_ms(loop).c_str(), ratio(cli, ipp).c_str(), ratio(cli_exec, ipp).c_str(),
                         ratio(cli_noiso, ipp).c_str(), ratio(inproc, ipp).c_str(), ratio(loop, cli).c_str(),
-                        double(cli.maxrss_kb) / 1024.0);
+                        double(cli.maxrss_kb) / 1024.0, double(ipp.maxrss_kb) / 1024.0);
+            summary.push_back({"status of " + std::to_string(n) + " BMCs: CLI / ipmipower", ratio(cli, ipp), "<= 1.00x",
+                               cli.med() <= ipp.med() && !cli.failures});
             std::fflush(stdout);
         }
+        if (a.single) {
+            // ---- one status, whole processes: the CLI vs a bare libfreeipmi program ----------------
+            std::fprintf(stderr, "single status, whole process...\n");
+            const std::string cfg_t = write_config(dir, bmcs, 1, "one-timeouts.json"); // same timeouts as bare_ipmi
+            const std::string cfg_t_noiso = write_config(dir, bmcs, 1, "one-timeouts-noiso.json", false);
+            const int runs = std::max(a.runs * 3, 9);
+            Cell cli, cli_noiso, bare_p;
+            for (int i = 0; i < runs; ++i) { // interleaved, so drift in the machine's load hits all three
+                for (auto [c, config] : {std::pair{&cli, &cfg_t}, std::pair{&cli_noiso, &cfg_t_noiso}}) {
+                    Run r = run_cmd({a.stockade, "--config", *config, "-q", "status", "node1"});
+                    c->ms.push_back(r.ms);
+                    c->failures += r.exit_code != 0 || count_lines(r.out, "node1: on (") != 1;
+                }
+                Run r = run_cmd({bare, "status", kUser, pwfile, std::to_string(kManySessionMs),
+                                 std::to_string(kManyRetransmitMs), b.endpoint()});
+                bare_p.ms.push_back(r.ms);
+                bare_p.failures += r.exit_code != 0 || r.out != "on\n";
+            }
+            cli.maxrss_kb = peak_rss_kb({a.stockade, "--config", cfg_t, "-q", "status", "node1"});
+            cli_noiso.maxrss_kb = peak_rss_kb({a.stockade, "--config", cfg_t_noiso, "-q", "status", "node1"});
+            bare_p.maxrss_kb = peak_rss_kb({bare, "status", kUser, pwfile, std::to_string(kManySessionMs),
+                                            std::to_string(kManyRetransmitMs), b.endpoint()});
+            std::printf("\n### One status as a whole process (median of %d runs, interleaved; 10 s session / 1.5 s "
+                        "resend for both)\n\n| program | time | peak RSS | / bare libfreeipmi process |\n|---|---|---|---|\n"
+                        "| stockade CLI (isolated agent, forked from the template) | %s | %.1f MB | %s |\n"
+                        "| stockade CLI, device isolate=false | %s | %.1f MB | %s |\n"
+                        "| bare libfreeipmi process (bench/bare_ipmi.c) | %s | %.1f MB | 1.00x |\n",
+                        runs, fmt_ms(cli).c_str(), double(cli.maxrss_kb) / 1024.0, ratio(cli, bare_p).c_str(),
+                        fmt_ms(cli_noiso).c_str(), double(cli_noiso.maxrss_kb) / 1024.0, ratio(cli_noiso, bare_p).c_str(),
+                        fmt_ms(bare_p).c_str(), double(bare_p.maxrss_kb) / 1024.0);
+            std::fflush(stdout);
+            summary.push_back({"one status, CLI / bare libfreeipmi process", ratio(cli, bare_p), "<= 1.15x",
+                               cli.med() <= 1.15 * bare_p.med() && !cli.failures});
+        }
+
+        // ---- fence N nodes at once (each its own BMC): the CLI vs a threaded bare program ----------
+        if (!a.fence_counts.empty()) {
+            std::printf("\n### Fence N nodes at once, off confirmed (median of %d runs; 10 s session / 1.5 s resend for "
+                        "both; every node checked gone after every run)\n\n| N | stockade fence (CLI, concurrency N) | "
+                        "threaded bare libfreeipmi (off + confirm) | CLI / bare | stockade CLI peak RSS |\n|---|---|---|---|---|\n",
+                        std::min(a.runs, 3));
+        }
+        for (size_t n : a.fence_counts) {
+            std::fprintf(stderr, "fence of %zu nodes...\n", n);
+            const std::string cfg = write_config(dir, bmcs, n, "fence" + std::to_string(n) + ".json");
+            std::vector<std::string> fence_cmd{a.stockade, "--config", cfg, "-q", "fence", "--action", "off"};
+            std::vector<std::string> bare_cmd{bare, "off", kUser, pwfile, std::to_string(kManySessionMs),
+                                              std::to_string(kManyRetransmitMs)};
+            for (size_t i = 0; i < n; ++i) {
+                fence_cmd.push_back("node" + std::to_string(i + 1));
+                bare_cmd.push_back(bmcs[i]->endpoint());
+            }
+            auto all_on = [&] {
+                for (size_t i = 0; i < n; ++i)
+                    bmcs[i]->set_node_power(true);
+            };
+            auto all_dead = [&] {
+                for (size_t i = 0; i < n; ++i)
+                    if (bmcs[i]->node_alive())
+                        return false;
+                return true;
+            };
+            Cell cli, bare_f;
+            for (int i = 0; i < std::min(a.runs, 3); ++i) {
+                all_on();
+                Run r = run_cmd(fence_cmd);
+                cli.ms.push_back(r.ms);
+                cli.failures += r.exit_code != 0 || !all_dead();
+                all_on();
+                r = run_cmd(bare_cmd);
+                bare_f.ms.push_back(r.ms);
+                bare_f.failures += r.exit_code != 0 || count_lines(r.out, ": off") != n || !all_dead();
+            }
+            all_on();
+            cli.maxrss_kb = peak_rss_kb(fence_cmd);
+            all_on();
+            std::printf("| %zu | %s | %s | %s | %.1f MB |\n", n, fmt_ms(cli).c_str(), fmt_ms(bare_f).c_str(),
+                        ratio(cli, bare_f).c_str(), double(cli.maxrss_kb) / 1024.0);
+            std::fflush(stdout);
+            summary.push_back({"fence " + std::to_string(n) + " nodes at once: CLI / threaded bare", ratio(cli, bare_f),
+                               "<= 1.20x", cli.med() <= 1.2 * bare_f.med() && !cli.failures});
+        }
+
+        // ---- escalation overhead: 10 levels that fail at once, then a working 11th ----------------
+        {
+            std::fprintf(stderr, "escalation overhead...\n");
+            const std::string state = (dir / "sim-state").string();
+            nlohmann::json devices = nlohmann::json::object(), levels = nlohmann::json::array();
+            for (int i = 1; i <= 10; ++i) {
+                devices["dead" + std::to_string(i)] = {{"agent", "sim"}, {"params", {{"state_dir", state}, {"reachable", "0"}}}};
+                levels.push_back({"dead" + std::to_string(i)});
+            }
+            devices["good"] = {{"agent", "sim"}, {"params", {{"state_dir", state}}}};
+            levels.push_back({"good"});
+            nlohmann::json cfg = {{"version", 1},
+                                  {"escalation", {{"max_loops", 1}, {"retry_delay", 0}}},
+                                  {"devices", devices},
+                                  {"nodes", {{"eleven", {{"levels", levels}, {"action", "off"}}},
+                                             {"alone", {{"levels", {{"good"}}}, {"action", "off"}}}}}};
+            const std::string path = (dir / "escalation.json").string();
+            {
+                FILE *f = std::fopen(path.c_str(), "w");
+                std::fputs(cfg.dump(2).c_str(), f);
+                std::fclose(f);
+            }
+            const int runs = std::max(a.runs * 3, 9);
+            Cell eleven, alone, eleven_lib, alone_lib;
+            for (int i = 0; i < runs; ++i) {
+                for (auto [c, node] : {std::pair{&eleven, "eleven"}, std::pair{&alone, "alone"}}) {
+                    Run r = run_cmd({a.stockade, "--config", path, "--json", "fence", node});
+                    c->ms.push_back(r.ms);
+                    // fenced, and (for "eleven") by level 11 after ten failed levels
+                    c->failures += r.exit_code != 0 || r.out.find("\"level\": " + std::string(c == &eleven ? "11" : "1") + ",") ==
+                                                           std::string::npos;
+                }
+            }
+            if (auto parsed = stockade::load_config(path)) {
+                EscalationRunner runner(*parsed, reg, Logger::null());
+                for (int i = 0; i < runs; ++i)
+                    for (auto [c, node, level] : {std::tuple{&eleven_lib, "eleven", 11u}, std::tuple{&alone_lib, "alone", 1u}}) {
+                        auto t0 = Clock::now();
+                        FenceReport rep = runner.fence(node);
+                        c->ms.push_back(since_ms(t0));
+                        c->failures += !rep.success || rep.level != level;
+                    }
+            }
+            auto per_level = [](const Cell &with, const Cell &without) {
+                return (with.med() - without.med()) / 10.0;
+            };
+            std::printf("\n### Escalation overhead: 10 levels of `sim` devices with reachable=0, then a working 11th "
+                        "(median of %d runs; isolated sessions)\n\n| runs through | 11 levels | the 11th level alone | "
+                        "overhead per failed level |\n|---|---|---|---|\n"
+                        "| stockade CLI (`stockade fence`) | %s | %s | %.2f ms |\n"
+                        "| runner in-process (EscalationRunner::fence, bench process's template) | %s | %s | %.2f ms |\n",
+                        runs, fmt_ms(eleven).c_str(), fmt_ms(alone).c_str(), per_level(eleven, alone),
+                        fmt_ms(eleven_lib).c_str(), fmt_ms(alone_lib).c_str(), per_level(eleven_lib, alone_lib));
+            std::fflush(stdout);
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "%.2f ms (runner %.2f ms)", per_level(eleven, alone),
+                          per_level(eleven_lib, alone_lib));
+            summary.push_back({"escalation overhead per failed level (CLI)", buf, "< 1 ms",
+                               per_level(eleven, alone) < 1.0 && !eleven.failures && !alone.failures});
+        }
+
+        std::printf("\n### Against issue 14's targets (this run)\n\n| measure | result | target | met? |\n|---|---|---|---|\n");
+        for (const auto &t : summary)
+            std::printf("| %s | %s | %s | %s |\n", t.what.c_str(), t.result.c_str(), t.target.c_str(),
+                        t.met ? "yes" : "**no**");
+
         rusage self{};
         getrusage(RUSAGE_SELF, &self);
         std::printf("\nbench process (fixture + in-process agent calls) peak RSS: %.1f MB\n", double(self.ru_maxrss) / 1024.0);

@@ -10,13 +10,15 @@
 // then exactly one {"type":"result","rc":R,"message":"...","verified":V,"state":S,
 //   "targets":[[name,alias],...]} per request.  Secrets only ever travel in "open" over the pipe.
 //
-// Fork server (stockade-agent-host --serve PATH FD): one SOCK_SEQPACKET datagram per message on
+// Fork server (stockade-agent-host --serve PATH FD, or the template a front-end forked from
+// itself, start_fork_template; PATH may be empty for the former): one SOCK_SEQPACKET datagram per message on
 // the control socket FD, "VERB VALUE TEXT", descriptors as SCM_RIGHTS.  Client -> server:
-//   "fork" + the session's stdin (read end), stdout and stderr (write ends)
+//   "fork 0 PATH" + the session's stdin (read end), stdout and stderr (write ends)
 //        -> "pid N" (the session child, in process group N, speaking the protocol above)
 //        |  "error 0 why" (e.g. the server has threads: the client falls back to exec)
 //   "reap N" (only once N exited and the client killed its group)
 //        -> "status S" (the wait status) | "unknown" (the server could not read it)
+//   "load 0 PATH": start loading PATH now (a hint from the registry; no reply)
 // EOF on the control socket ends the server.
 #pragma once
 

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent_host.hpp"
 #include "paths.hpp"
 #include "stockade/agent_v1_0.h"
 #include "stockade/code_tables.hpp"
@@ -314,6 +315,7 @@ Result<const AgentInfo *> AgentRegistry::find(std::string_view name) const
         if (path.empty())
             return make_error(STOCKADE_RC_BAD_CONFIG, "agent '{}' not found in {}", name, join(path_, ":"));
     }
+    agent_host::preload_in_template(path); // its dlopen overlaps ours
     auto info = load_agent_file(path);
     if (!info)
         return info.error();

@@ -10,11 +10,13 @@
 #include <fcntl.h>
 #include <map>
 #include <mutex>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent_calls.hpp"
+#include "agent_host.hpp"
 #include "host_protocol.hpp"
 #include "paths.hpp"
 #include "stockade/process.hpp"
@@ -201,26 +203,50 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------------
-// ---------------------------------------------------------------------------------------------
-// The fork-server agent hosts of this process: one `stockade-agent-host --serve` per agent file,
-// started on first use and kept for the life of the process (it exits on EOF of its control
-// socket, i.e. when we do).  It loads the agent once; each session is a child it forks, with
-// our pipes, in a process group of its own, and whose deadline we own.  Any trouble (spawn
-// failure, a server with threads, a server that died) and sessions fall back to exec per session.
+// The fork servers of this process.  Preferred: the template a front-end forked from itself
+// before it started any thread or read any secret (start_fork_template): isolation then costs a
+// fork, not an exec + dynamic linking of the agent host.  It loads each agent file on first use.
+// Otherwise (a library user, a test, a custom agent host): one `stockade-agent-host --serve` per
+// agent file, started on first use.  Either is kept for the life of the process (it exits on EOF
+// of its control socket, i.e. when we do).  Each session is a child the server forks, with our
+// pipes, in a process group of its own, and whose deadline we own.  Any trouble (spawn failure,
+// a server with threads, a server that died) and sessions fall back to exec per session.
 class ForkServer {
 public:
     static ForkServer *get(const std::string &host, const std::string &agent_path)
     {
-        static std::mutex pool_mu;
-        static auto *pool = new std::map<std::string, std::unique_ptr<ForkServer>>(); // never torn down
-        std::lock_guard lock(pool_mu);
-        auto &fs = (*pool)[host + '\n' + agent_path];
-        if (!fs)
-            fs.reset(new ForkServer(host, agent_path));
+        std::lock_guard lock(pool_mu());
+        auto &fs = pool()[host + '\n' + agent_path];
+        if (!fs) {
+            fs.reset(new ForkServer(agent_path));
+            fs->spawn_host(host, agent_path);
+        }
         return fs->broken_ ? nullptr : fs.get();
     }
 
-    Result<std::unique_ptr<Subprocess>> start_session()
+    // The template, if this process started one and it still works.
+    static ForkServer *template_server()
+    {
+        std::lock_guard lock(pool_mu());
+        auto it = pool().find(kTemplateKey);
+        return it != pool().end() && !it->second->broken_ ? it->second.get() : nullptr;
+    }
+
+    static Status start_template(int argc, char **argv)
+    {
+        if (template_server())
+            return {};
+        // Forked with no lock held, so the template's copy of this process has none held either
+        // (a session child that nests agents takes them).
+        std::unique_ptr<ForkServer> fs(new ForkServer(""));
+        if (auto st = fs->fork_template(argc, argv); !st)
+            return st;
+        std::lock_guard lock(pool_mu());
+        pool()[kTemplateKey] = std::move(fs);
+        return {};
+    }
+
+    Result<std::unique_ptr<Subprocess>> start_session(const std::string &agent_path)
     {
         int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
         auto close_all = [&] {
@@ -236,7 +262,7 @@ public:
         host_protocol::ControlMessage reply;
         {
             std::lock_guard lock(mu_);
-            if (broken_ || !host_protocol::send(ctl_, {"fork", 0, "", {in[0], out[1], err[1]}}) ||
+            if (broken_ || !host_protocol::send(ctl_, {"fork", 0, agent_path, {in[0], out[1], err[1]}}) ||
                 !host_protocol::receive(ctl_, reply))
                 broken_ = true;
         }
@@ -248,7 +274,7 @@ public:
             close_all();
             if (!broken_ && reply.verb == "error")
                 broken_ = true; // e.g. it has threads: it will not get better
-            return make_error(STOCKADE_RC_INTERNAL, "fork server for {}: {}", agent_path_,
+            return make_error(STOCKADE_RC_INTERNAL, "fork server for {}: {}", agent_path,
                               reply.text.empty() ? "gone" : reply.text);
         }
         SpawnSpec spec;
@@ -260,8 +286,31 @@ public:
         return sp;
     }
 
+    // Starts loading an agent file in the server, without waiting for it (no reply).
+    void preload(const std::string &agent_path)
+    {
+        std::lock_guard lock(mu_);
+        if (!broken_ && !host_protocol::send(ctl_, {"load", 0, agent_path, {}}))
+            broken_ = true;
+    }
+
 private:
-    ForkServer(const std::string &host, const std::string &agent_path) : agent_path_(agent_path)
+    static constexpr const char *kTemplateKey = "\ntemplate";
+
+    static std::mutex &pool_mu()
+    {
+        static std::mutex mu;
+        return mu;
+    }
+    static std::map<std::string, std::unique_ptr<ForkServer>> &pool()
+    {
+        static auto *p = new std::map<std::string, std::unique_ptr<ForkServer>>(); // never torn down
+        return *p;
+    }
+
+    explicit ForkServer(const std::string &agent_path) : agent_path_(agent_path) {}
+
+    void spawn_host(const std::string &host, const std::string &agent_path)
     {
         int sv[2];
         if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -273,7 +322,44 @@ private:
         spec.keep_fds = {sv[1]};
         spec.stdout_to = ChildStream::Null;
         spec.stderr_to = ChildStream::Null;
-        auto sp = Subprocess::spawn(spec);
+        adopt_server(Subprocess::spawn(spec), sv);
+    }
+
+    Status fork_template(int argc, char **argv)
+    {
+        if (int threads = agent_host::thread_count(); threads != 1) {
+            broken_ = true;
+            return make_error(STOCKADE_RC_INTERNAL, "fork template: this process has {} threads", threads);
+        }
+        int sv[2];
+        if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+            broken_ = true;
+            return make_error(STOCKADE_RC_INTERNAL, "fork template: socketpair: {}", std::strerror(errno));
+        }
+        SpawnSpec spec;
+        spec.argv = {"stockade agent template"};
+        spec.keep_fds = {sv[1]};
+        spec.stdout_to = ChildStream::Null;
+        spec.stderr_to = ChildStream::Null;
+        std::fflush(nullptr); // nothing buffered in our stdio may be written twice
+        const int ctl = sv[1];
+        auto sp = Subprocess::fork_function(spec, [ctl, argc, argv] {
+            ::prctl(PR_SET_NAME, "stockade-tmpl");
+            // Our copy of the front-end's argv is what /proc/<pid>/cmdline shows: it may hold a
+            // secret the front-end scrubs from its own copy only later.
+            for (int i = 1; i < argc && argv; ++i)
+                std::memset(argv[i], 0, std::strlen(argv[i]));
+            agent_host::install_cancel_handler();
+            return agent_host::serve_forks(ctl);
+        });
+        if (!sp)
+            return sp.error();
+        adopt_server(std::move(sp), sv);
+        return {};
+    }
+
+    void adopt_server(Result<std::unique_ptr<Subprocess>> sp, int sv[2])
+    {
         ::close(sv[1]);
         if (!sp) {
             ::close(sv[0]);
@@ -310,18 +396,29 @@ bool fork_server_enabled()
     return !(env && std::string_view(env) == "0");
 }
 
-// A stockade-agent-host child speaking host_protocol.hpp on its stdin/stdout for one session.
-Result<std::unique_ptr<Subprocess>> start_agent_host(const std::string &host, const std::string &agent_path,
-                                                     Logger *logger)
+// A child speaking host_protocol.hpp on its stdin/stdout for one session: forked by this
+// process's template, else by the fork server of `host`, else `host` exec'd for this session.
+Result<std::unique_ptr<Subprocess>> start_agent_host(const std::string &host, bool custom_host,
+                                                     const std::string &agent_path, Logger *logger)
 {
-    if (fork_server_enabled())
-        if (ForkServer *fs = ForkServer::get(host, agent_path)) {
-            auto sp = fs->start_session();
+    auto fallback = [&](const Error &e, const char *next) {
+        if (logger)
+            logger->log(STOCKADE_LOG_DEBUG, e.message + "; " + next);
+    };
+    if (fork_server_enabled()) {
+        if (ForkServer *t = custom_host ? nullptr : ForkServer::template_server()) {
+            auto sp = t->start_session(agent_path);
             if (sp)
                 return sp;
-            if (logger)
-                logger->log(STOCKADE_LOG_DEBUG, sp.error().message + "; starting the agent host per session");
+            fallback(sp.error(), "using the agent host's fork server");
         }
+        if (ForkServer *fs = ForkServer::get(host, agent_path)) {
+            auto sp = fs->start_session(agent_path);
+            if (sp)
+                return sp;
+            fallback(sp.error(), "starting the agent host per session");
+        }
+    }
     SpawnSpec spec;
     spec.argv = {host, "--agent", agent_path};
     return Subprocess::spawn(spec);
@@ -340,8 +437,9 @@ public:
     {
         if (child_)
             return fail(STOCKADE_RC_INTERNAL, "session already open");
-        std::string host = opt_.agent_host.empty() ? locate_agent_host() : opt_.agent_host;
-        auto sp = start_agent_host(host, agent_.path, opt_.logger);
+        const bool custom_host = !opt_.agent_host.empty();
+        auto sp = start_agent_host(custom_host ? opt_.agent_host : locate_agent_host(), custom_host, agent_.path,
+                                   opt_.logger);
         if (!sp)
             return fail(STOCKADE_RC_INTERNAL, sp.error().message);
         child_ = std::move(sp.value());
@@ -480,6 +578,21 @@ std::unique_ptr<AgentSession> make_session(const AgentInfo &agent, SessionOption
         return std::make_unique<IsolatedSession>(agent, std::move(options));
     return std::make_unique<InProcessSession>(agent, std::move(options));
 }
+
+Status start_fork_template(int argc, char **argv)
+{
+    if (!fork_server_enabled())
+        return make_error(STOCKADE_RC_UNSUPPORTED, "fork template: STOCKADE_FORK_SERVER=0");
+    return ForkServer::start_template(argc, argv);
+}
+
+namespace agent_host {
+void preload_in_template(const std::string &agent_path)
+{
+    if (ForkServer *t = ForkServer::template_server())
+        t->preload(agent_path);
+}
+} // namespace agent_host
 
 std::string locate_agent_host()
 {

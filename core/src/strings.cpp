@@ -28,17 +28,6 @@ std::string join(const std::vector<std::string> &v, std::string_view sep)
     return out;
 }
 
-std::optional<int64_t> parse_int64(std::string_view s)
-{
-    int64_t v = 0;
-    if (s.empty())
-        return std::nullopt;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size())
-        return std::nullopt;
-    return v;
-}
-
 std::optional<bool> parse_bool(std::string_view s)
 {
     std::string l = text::ascii_lower(s);

@@ -16,7 +16,7 @@ namespace stockade {
 
 std::string trim(std::string_view s);
 std::string join(const std::vector<std::string> &v, std::string_view sep);
-std::optional<int64_t> parse_int64(std::string_view s);
+using text::parse_int64;
 std::optional<bool> parse_bool(std::string_view s);
 // Lower-case, '-' -> '_': the form under which parameter names are compared.
 std::string normalise_key(std::string_view s);

@@ -154,13 +154,7 @@ std::optional<long long> py_int(std::string_view s)
     std::string t = strip_ws(s);
     if (!t.empty() && t[0] == '+')
         t.erase(0, 1);
-    long long v = 0;
-    if (t.empty())
-        return std::nullopt;
-    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-    if (ec != std::errc() || p != t.data() + t.size())
-        return std::nullopt;
-    return v;
+    return stockade::text::parse_int64(t);
 }
 
 } // namespace

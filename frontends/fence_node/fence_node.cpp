@@ -212,6 +212,7 @@ int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    (void)stockade::start_fork_template(argc, argv); // isolated sessions fork from it (before threads, secrets)
     try {
         return run(argc, argv);
     } catch (const std::exception &e) {

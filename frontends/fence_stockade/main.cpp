@@ -787,6 +787,9 @@ int real_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    // Isolated agent sessions are forked from this template: before any thread, before the
+    // options (and their password) are read from stdin, before our signal handlers.
+    (void)start_fork_template(argc, argv);
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     ::sigaction(SIGTERM, &sa, nullptr);

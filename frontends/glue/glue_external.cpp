@@ -241,6 +241,9 @@ int run(int argc, char **argv)
     }
 
     RawParams raw = take_params_from_env(*agent);
+    // Isolated sessions fork from this template: started only now that the parameters (secrets
+    // among them) are wiped from our environment, and before any thread.
+    (void)start_fork_template(argc, argv);
     int timeout_s = kDefaultTimeoutS;
     if (const char *t = std::getenv(std::string(kTimeoutParam).c_str())) {
         char *end = nullptr;

@@ -6,43 +6,19 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
-#include <regex>
 #include <sstream>
 #include <thread>
 
 #include "stockade/process.hpp"
 #include "stockade/registry.hpp"
 #include "stockade/session.hpp"
+#include "fork_server_support.hpp"
 #include "test_support.hpp"
 
 using namespace stockade;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct Calls {
-    int calls = -1, pid = -1, ppid = -1, loaded_by = -1, pgid = -1;
-};
-
-Calls parse(const std::string &msg)
-{
-    Calls c;
-    std::smatch m;
-    if (std::regex_search(msg, m, std::regex("calls=(\\d+) pid=(\\d+) ppid=(\\d+) loaded_by=(\\d+) pgid=(\\d+)")))
-        c = {std::stoi(m[1]), std::stoi(m[2]), std::stoi(m[3]), std::stoi(m[4]), std::stoi(m[5])};
-    return c;
-}
-
-std::unique_ptr<AgentSession> open_session(const AgentInfo &a, const RawParams &raw)
-{
-    auto params = resolve_params(a, raw, UnknownParams::Reject);
-    REQUIRE(params.ok());
-    SessionOptions o;
-    o.isolate = true;
-    auto s = make_session(a, o);
-    REQUIRE(s->open(*params, 10s).ok());
-    return s;
-}
 
 std::string cmdline(pid_t pid)
 {
@@ -52,14 +28,6 @@ std::string cmdline(pid_t pid)
     return c;
 }
 
-int threads_of(pid_t pid)
-{
-    int n = 0;
-    for ([[maybe_unused]] const auto &e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task"))
-        ++n;
-    return n;
-}
-
 } // namespace
 
 TEST_CASE("fork server: no state leaks from one session to the next; agent code runs only in the child",
@@ -67,14 +35,14 @@ TEST_CASE("fork server: no state leaks from one session to the next; agent code 
 {
     AgentRegistry reg;
     const AgentInfo &a = **reg.find("counteragent");
-    auto s1 = open_session(a, {});
-    Calls first = parse(s1->status("n1", 10s).message);
-    Calls second = parse(s1->status("n1", 10s).message);
+    auto s1 = test::open_session(a, {});
+    test::CounterCalls first = test::parse_counter(s1->status("n1", 10s).message);
+    test::CounterCalls second = test::parse_counter(s1->status("n1", 10s).message);
     CHECK(first.calls == 1);
     CHECK(second.calls == 2); // state lives as long as its session
     s1->close();
-    auto s2 = open_session(a, {});
-    Calls other = parse(s2->status("n1", 10s).message);
+    auto s2 = test::open_session(a, {});
+    test::CounterCalls other = test::parse_counter(s2->status("n1", 10s).message);
     CHECK(other.calls == 1); // ...and not one session longer
     s2->close();
 
@@ -86,7 +54,7 @@ TEST_CASE("fork server: no state leaks from one session to the next; agent code 
     CHECK_THAT(cmdline(first.ppid), Catch::Contains("--serve") && Catch::Contains("counteragent"));
     CHECK(first.loaded_by == first.ppid); // loaded once, by the server...
     CHECK(test::pid_alive(first.ppid));
-    CHECK(threads_of(first.ppid) == 1); // ...which forks only while it has a single thread
+    CHECK(test::threads_of(first.ppid) == 1); // ...which forks only while it has a single thread
     CHECK_FALSE(test::pid_alive(first.pid));
 }
 
@@ -95,8 +63,8 @@ TEST_CASE("STOCKADE_FORK_SERVER=0 starts the agent host per session", "[session]
     ::setenv("STOCKADE_FORK_SERVER", "0", 1);
     AgentRegistry reg;
     const AgentInfo &a = **reg.find("counteragent");
-    auto s = open_session(a, {});
-    Calls c = parse(s->status("n1", 10s).message);
+    auto s = test::open_session(a, {});
+    test::CounterCalls c = test::parse_counter(s->status("n1", 10s).message);
     s->close();
     ::unsetenv("STOCKADE_FORK_SERVER");
     CHECK(c.calls == 1);
@@ -110,7 +78,7 @@ TEST_CASE("fork server: a session's deadline kills its whole tree (setsid child 
     test::TempDir d;
     AgentRegistry reg;
     const AgentInfo &a = **reg.find("testagent");
-    auto hung = open_session(a, {{"mode", "hang"}, {"fork_child", "1"}, {"pid_file", d.file("pids")}});
+    auto hung = test::open_session(a, {{"mode", "hang"}, {"fork_child", "1"}, {"pid_file", d.file("pids")}});
     std::vector<pid_t> pids;
     int64_t t0 = monotonic_ms();
     OpResult r = hung->power(PowerAction::Off, "n1", 1500ms);
@@ -128,12 +96,12 @@ TEST_CASE("fork server: a session's deadline kills its whole tree (setsid child 
     hung->close();
 
     // The server that forked it still serves: a crash is one failed device, then a good session.
-    auto crash = open_session(a, {{"mode", "crash"}});
+    auto crash = test::open_session(a, {{"mode", "crash"}});
     OpResult c = crash->power(PowerAction::Off, "n1", 5s);
     CHECK(c.rc != STOCKADE_RC_OK);
     CHECK_THAT(c.message, Catch::Contains("signal 11"));
     crash->close();
-    auto good = open_session(a, {{"status_mode", "on"}});
+    auto good = test::open_session(a, {{"status_mode", "on"}});
     OpResult g = good->status("n1", 5s);
     CHECK(g.ok());
     CHECK(g.power_state == STOCKADE_POWER_ON);

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "command.hpp"
+#include "stockade/session.hpp"
 #include "stockade_paths.h"
 
 namespace stockade::cli {
@@ -95,6 +96,9 @@ int main(int argc, char **argv)
         fmt::print(stderr, "stockade: help: unknown command '{}'\n", help_about);
         return 2;
     }
+    // Isolated agent sessions are forked from this template, before any thread or secret exists
+    // here; if it cannot start, they use the agent host as before.
+    (void)stockade::start_fork_template(argc, argv);
     for (const auto &[sub, body] : bodies)
         if (sub->parsed())
             return body();

@@ -101,6 +101,17 @@ public:
 
 std::unique_ptr<AgentSession> make_session(const AgentInfo &agent, SessionOptions options);
 
+// Forks this process's agent template: a single-threaded copy of it that isolated sessions of
+// this process are then forked from (loading each agent file on first use), instead of exec'ing
+// stockade-agent-host -- isolation for the cost of a fork.  Call it early in main(), before any
+// thread is started and before any secret is read into memory or still sits in the environment
+// (the template, and every session, holds a copy of this process's memory and environment as
+// they are now).  main's argc/argv, when given, are blanked in the template's copy (all but
+// argv[0]), so its /proc/<pid>/cmdline never shows a secret the caller scrubs from its own argv
+// later.  Fails, and sessions use the agent host as before, when this process already has
+// threads or STOCKADE_FORK_SERVER=0.  Sessions with SessionOptions::agent_host set never use it.
+Status start_fork_template(int argc = 0, char **argv = nullptr);
+
 // Path of the agent host: $STOCKADE_AGENT_HOST, else next to the running binary's libexec
 // folder, else the compiled-in install path.
 std::string locate_agent_host();

@@ -6,6 +6,9 @@
 // different details ("a;b" was one host for some agents and two for others).
 #pragma once
 
+#include <charconv>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,5 +92,17 @@ inline std::string xml_escape(std::string_view s)
 // environment, agent parameters) would be cut silently at the first NUL, so a value with one is
 // an error naming its key, never a shorter value.
 inline bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+
+// The whole of `s` as a decimal integer (optional '-'; no blanks, no '+'), or nothing.
+inline std::optional<int64_t> parse_int64(std::string_view s)
+{
+    int64_t v = 0;
+    if (s.empty())
+        return std::nullopt;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size())
+        return std::nullopt;
+    return v;
+}
 
 } // namespace stockade::text

@@ -1,0 +1,38 @@
+// fork_server_support.hpp -- what the fork-server and fork-template isolation tests share: the
+// counter agent's answer ("calls=N pid=P ppid=Q loaded_by=L pgid=G") and a process's thread
+// count (sessions come from test::open_session).
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <regex>
+#include <string>
+
+#include "stockade/registry.hpp"
+#include "stockade/session.hpp"
+
+namespace stockade::test {
+
+struct CounterCalls {
+    int calls = -1, pid = -1, ppid = -1, loaded_by = -1, pgid = -1;
+};
+
+inline CounterCalls parse_counter(const std::string &msg)
+{
+    CounterCalls c;
+    std::smatch m;
+    if (std::regex_search(msg, m, std::regex("calls=(\\d+) pid=(\\d+) ppid=(\\d+) loaded_by=(\\d+) pgid=(\\d+)")))
+        c = {std::stoi(m[1]), std::stoi(m[2]), std::stoi(m[3]), std::stoi(m[4]), std::stoi(m[5])};
+    return c;
+}
+
+inline int threads_of(pid_t pid)
+{
+    int n = 0;
+    for ([[maybe_unused]] const auto &e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task"))
+        ++n;
+    return n;
+}
+
+} // namespace stockade::test
