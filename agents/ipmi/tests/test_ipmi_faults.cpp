@@ -254,8 +254,10 @@ TEST_CASE("ipmi: the password is never in any process's argv or environment", "[
     stop = true;
     if (scanner.joinable())
         scanner.join();
+    // A full /proc scan takes tens of ms on a loaded machine and the three operations little more
+    // (fork server): require that scanning went on across them, not a count that load decides.
     INFO("scans: " << scans.load());
-    CHECK(scans.load() > 5);
+    CHECK(scans.load() >= 2);
     CHECK(seen.empty());
 }
 
