@@ -4,8 +4,12 @@
 // Single BMC: status, off and reboot through `stockade` (CLI, and the library in-process), a bare
 // libfreeipmi session (the floor), fence_ipmilan -C 3, ipmitool -C 3 and ipmipower -W opensesspriv.
 // Many BMCs: status of N BMCs at once through `stockade status` and the runner, vs ipmipower with a
-// host list and a loop of fence_ipmilan.  Prints medians, ratios and peak RSS as a Markdown table.
-// Not a test: numbers depend on the machine; the point is that every column comes from this run.
+// host list and a loop of fence_ipmilan.  Issue 14's rows: one status as a whole process (the CLI
+// vs bench/bare_ipmi.c), fence of N nodes at once (the CLI vs bare_ipmi's one thread per node, off
+// + confirm), escalation overhead (10 failing `sim` levels before a working 11th, minus the 11th
+// alone); every answer is checked (exit code, each node's line, each node process gone), and a
+// closing table compares with the issue's targets.  Prints medians, ratios and peak RSS (GNU time)
+// as Markdown.  Not a test: numbers depend on the machine; the point is that every column comes from this run.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

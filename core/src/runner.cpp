@@ -30,43 +30,72 @@ void sleep_until(int64_t until_ms, const std::atomic<bool> *cancel)
 }
 
 // While one operation runs, calls tick(elapsed) every `interval` on its own thread (the operation
-// blocks the runner's), so a long wait (an operator, a slow BMC) is never silent.
+// blocks the runner's), so a long wait (an operator, a slow BMC) is never silent.  One thread
+// serves every operation of a level (started at the first), so a quick failing device costs no
+// thread creation of its own.
 class WaitTicker {
 public:
     WaitTicker() = default;
     WaitTicker(const WaitTicker &) = delete;
     WaitTicker &operator=(const WaitTicker &) = delete;
-    ~WaitTicker() { stop(); }
-
-    void start(Millis interval, std::function<void(int64_t elapsed_ms)> tick)
-    {
-        stop();
-        if (interval.count() <= 0)
-            return;
-        stopping_ = false;
-        thread_ = std::thread([this, interval, tick = std::move(tick)] {
-            int64_t t0 = monotonic_ms();
-            std::unique_lock lock(mu_);
-            while (!cv_.wait_for(lock, interval, [this] { return stopping_; }))
-                tick(monotonic_ms() - t0);
-        });
-    }
-    void stop()
+    ~WaitTicker()
     {
         if (!thread_.joinable())
             return;
         {
             std::lock_guard lock(mu_);
-            stopping_ = true;
+            quit_ = true;
         }
         cv_.notify_all();
         thread_.join();
     }
 
+    void start(Millis interval, std::function<void(int64_t elapsed_ms)> tick)
+    {
+        if (interval.count() <= 0) {
+            stop();
+            return;
+        }
+        std::lock_guard lock(mu_);
+        tick_ = std::move(tick);
+        interval_ = interval;
+        t0_ = monotonic_ms();
+        ++generation_;
+        if (!thread_.joinable())
+            thread_ = std::thread([this] { run(); });
+        cv_.notify_all();
+    }
+    void stop()
+    {
+        std::lock_guard lock(mu_);
+        tick_ = nullptr;
+        ++generation_;
+        cv_.notify_all();
+    }
+
 private:
+    void run()
+    {
+        std::unique_lock lock(mu_);
+        while (!quit_) {
+            if (!tick_) {
+                cv_.wait(lock);
+                continue;
+            }
+            const uint64_t gen = generation_;
+            if (cv_.wait_for(lock, interval_, [&] { return quit_ || generation_ != gen; }))
+                continue; // stopped, restarted or quitting
+            tick_(monotonic_ms() - t0_);
+        }
+    }
+
     std::mutex mu_;
     std::condition_variable cv_;
-    bool stopping_ = false;
+    std::function<void(int64_t)> tick_;
+    Millis interval_{0};
+    int64_t t0_ = 0;
+    uint64_t generation_ = 0;
+    bool quit_ = false;
     std::thread thread_;
 };
 
