@@ -94,11 +94,16 @@ endfunction()
 
 # stockade_add_fixture(NAME SOURCES a.cpp ... [LIBS ...])
 # A static library of test set-up (a real peer started and stopped by PID) shared by an agent's
-# tests, other folders' tests and bench/; its folder's tests/ is on the include path.
+# tests, other folders' tests and bench/; its folder's tests/ (tests/support for the fixtures of
+# tests/CMakeLists.txt) is on the include path.
 function(stockade_add_fixture name)
   cmake_parse_arguments(F "" "" "SOURCES;LIBS" ${ARGN})
   add_library(${name} STATIC ${F_SOURCES})
-  target_include_directories(${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/tests)
+  if(CMAKE_CURRENT_SOURCE_DIR STREQUAL "${PROJECT_SOURCE_DIR}/tests")
+    target_include_directories(${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/support)
+  else()
+    target_include_directories(${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/tests)
+  endif()
   target_link_libraries(${name} PUBLIC stockade::core ${F_LIBS})
   stockade_set_warnings(${name})
 endfunction()

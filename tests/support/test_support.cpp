@@ -9,8 +9,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
+#include <fcntl.h>
 #include <fstream>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sstream>
 #include <stdexcept>
@@ -148,6 +150,28 @@ CommandResult run(const std::vector<std::string> &argv, const std::string &input
     if (!r)
         throw std::runtime_error(r.error().message);
     return r.value();
+}
+
+void in_netns(const std::string &ns, const std::function<void()> &fn)
+{
+    std::exception_ptr err;
+    std::thread t([&] {
+        try {
+            int fd = ::open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
+                if (fd >= 0)
+                    ::close(fd);
+                throw std::runtime_error("cannot join network namespace " + ns);
+            }
+            ::close(fd);
+            fn();
+        } catch (...) {
+            err = std::current_exception();
+        }
+    });
+    t.join();
+    if (err)
+        std::rethrow_exception(err);
 }
 
 std::optional<std::string> which(const std::string &program)

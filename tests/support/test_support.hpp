@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -62,6 +63,11 @@ CommandResult run(const std::vector<std::string> &argv, const std::string &input
 
 // Whether a program is on PATH (for tests of optional real peers).
 std::optional<std::string> which(const std::string &program);
+
+// Runs fn on a thread that has joined the network namespace /run/netns/<ns>: sockets it opens
+// live there (a peer's 127.0.0.1 inside a test's namespace).  fn's exceptions reach the caller;
+// throws std::runtime_error when the namespace cannot be joined.
+void in_netns(const std::string &ns, const std::function<void()> &fn);
 
 // A TCP listener on 127.0.0.1 (a port the kernel picks) that accepts connections into its backlog
 // and never answers: a peer that is up but silent.  Closed at scope exit.

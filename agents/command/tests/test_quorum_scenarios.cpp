@@ -119,11 +119,7 @@ private:
 int listen_in_netns(const std::string &ns, const std::string &addr, int port)
 {
     int result = -1;
-    std::thread([&] {
-        int nsfd = ::open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
-        if (nsfd < 0 || ::setns(nsfd, CLONE_NEWNET) != 0)
-            return;
-        ::close(nsfd);
+    test::in_netns(ns, [&] {
         int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_in a{};
         a.sin_family = AF_INET;
@@ -133,7 +129,7 @@ int listen_in_netns(const std::string &ns, const std::string &addr, int port)
             result = fd;
         else
             ::close(fd);
-    }).join();
+    });
     return result;
 }
 

@@ -73,6 +73,5 @@ bool NetnsPair::add_udp_loss(int port, int percent, std::string *error)
     return rc == 0;
 }
 
-int NetnsPair::client_ns_fd() const { return ::open(("/run/netns/" + a_).c_str(), O_RDONLY | O_CLOEXEC); }
 
 } // namespace stockade::test

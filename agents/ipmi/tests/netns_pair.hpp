@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "test_support.hpp"
+
 namespace stockade::test {
 
 class NetnsPair {
@@ -31,9 +33,7 @@ public:
     bool add_udp_loss(int port, int percent, std::string *error);
 
     // Runs fn on a thread that has joined the client namespace (sockets it opens live there).
-    template <class Fn>
-    void run_in_client(Fn &&fn) const;
-    int client_ns_fd() const; // an fd on /run/netns/<client> (caller closes)
+    void run_in_client(const std::function<void()> &fn) const { in_netns(a_, fn); }
 
 private:
     NetnsPair() = default;
@@ -42,32 +42,3 @@ private:
 };
 
 } // namespace stockade::test
-
-#include <fcntl.h>
-#include <sched.h>
-#include <stdexcept>
-#include <thread>
-#include <unistd.h>
-
-template <class Fn>
-void stockade::test::NetnsPair::run_in_client(Fn &&fn) const
-{
-    std::exception_ptr err;
-    std::thread t([&] {
-        try {
-            int fd = client_ns_fd();
-            if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
-                if (fd >= 0)
-                    ::close(fd);
-                throw std::runtime_error("setns into " + a_ + " failed");
-            }
-            ::close(fd);
-            fn();
-        } catch (...) {
-            err = std::current_exception();
-        }
-    });
-    t.join();
-    if (err)
-        std::rethrow_exception(err);
-}

@@ -161,9 +161,10 @@ std::unique_ptr<RedfishService> RedfishService::start(const fs::path &dir, Redfi
     fs::remove(dir / "ready", ec);
     fs::remove(dir / "requests.log", ec);
 
+    const std::string netns_exec = s->opt_.netns.empty() ? "" : "ip netns exec '" + s->opt_.netns + "' ";
     SpawnSpec spec;
     spec.argv = {"/bin/sh", "-c",
-                 "exec setpriv --pdeathsig KILL /usr/bin/python3 '" + std::string(REDFISH_SERVICE_PY) + "' '" + dir.string() +
+                 "exec setpriv --pdeathsig KILL " + netns_exec + "/usr/bin/python3 '" + std::string(REDFISH_SERVICE_PY) + "' '" + dir.string() +
                      "' >'" + (dir / "service.out").string() + "' 2>&1"};
     auto p = Subprocess::spawn(spec);
     if (!p)

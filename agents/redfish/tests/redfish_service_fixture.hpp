@@ -34,6 +34,9 @@ struct RedfishServiceOptions {
     std::vector<std::string> initially_on; // systems whose node runs at start; empty = all
     bool wrong_name_certificate = false;   // a certificate (from the same CA) for another host name
     std::string cert_dir;                  // reuse the CA/keys made here by an earlier service ("" = own)
+    // Run the service inside this network namespace (e.g. a FencerFixture's netns()): its address is
+    // then that namespace's, so call reset/set_power/read_power_state on a thread in it (in_netns).
+    std::string netns;
 };
 
 class RedfishService {

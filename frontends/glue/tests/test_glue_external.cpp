@@ -1,6 +1,6 @@
 // The external plugin shim against its real consumers: Debian's cluster-glue `stonith` command
 // (-n, -m, -l, -S, -T on|off|reset, name=value and -E) and Pacemaker's fence_legacy path
-// (pacemaker-fenced -s + stonith_admin), fencing sim nodes (local processes) and checking the
+// (the shared FencerFixture's pacemaker-fenced + stonith_admin), fencing sim nodes (local processes) and checking the
 // process table afterwards.  The plugin is installed for the test under a unique name into
 // cluster-glue's external folder (a 0755 wrapper exec'ing the build-tree binary) and removed after.
 #include <catch2/catch.hpp>
@@ -12,6 +12,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "fencer_fixture.hpp"
 #include "stockade/process.hpp"
 #include "test_support.hpp"
 
@@ -202,16 +203,10 @@ TEST_CASE("an unreachable device fails -S and -T off and leaves the node running
     kill(p, SIGKILL);
 }
 
-TEST_CASE("Pacemaker's fence_legacy path: pacemaker-fenced -s fences through external/<shim>", "[glue]")
+TEST_CASE("Pacemaker's fence_legacy path: pacemaker-fenced fences through external/<shim>", "[glue]")
 {
-    const std::string fenced = "/usr/lib/pacemaker/pacemaker-fenced";
-    auto admin = test::which("stonith_admin");
-    if (access(fenced.c_str(), X_OK) != 0 || !admin || access("/usr/sbin/fence_legacy", X_OK) != 0) {
-        WARN("SKIPPED: pacemaker-fenced, stonith_admin or fence_legacy is not installed");
-        return;
-    }
-    if (geteuid() != 0) {
-        WARN("SKIPPED: pacemaker-fenced needs root");
+    if (access("/usr/sbin/fence_legacy", X_OK) != 0) {
+        WARN("SKIPPED: fence_legacy is not installed (package pacemaker)");
         return;
     }
     InstalledPlugin plugin("stockade-sim");
@@ -219,58 +214,41 @@ TEST_CASE("Pacemaker's fence_legacy path: pacemaker-fenced -s fences through ext
         WARN("SKIPPED: " << plugin.why);
         return;
     }
-    test::TempDir d;
-    std::string log = d.file("fenced.log");
-    SpawnSpec spec;
-    spec.argv = {fenced, "-s", "-l", log};
-    spec.env_set = {{"PCMK_logfile", log}};
-    auto proc = Subprocess::spawn(spec);
-    REQUIRE(proc.ok());
-    bool started = false;
-    for (int i = 0; i < 150 && !started; ++i) {
-        std::this_thread::sleep_for(100ms);
-        started = test::read_file(log).find("successfully started") != std::string::npos;
-    }
-    if (!started) {
-        WARN("SKIPPED: pacemaker-fenced -s did not start (another fencer running?): " << test::read_file(log));
+    test::FencerFixture f; // no wrapper: the fencer runs /usr/sbin/fence_legacy, which runs `stonith`
+    f.keep_log_as = "glue-fenced.log";
+    if (std::string skip = f.start(""); !skip.empty()) {
+        WARN("SKIPPED: " << skip);
         return;
     }
     std::string dev = "stockade-glue-" + std::to_string(getpid());
-    auto reg = test::run({*admin, "-R", dev, "-a", plugin.type, "-o", "state_dir=" + d.file("state"), "-o",
-                          "hostlist=n1 n2"}, "", 30s);
+    auto reg = f.admin({"-R", dev, "-a", plugin.type, "-o", "state_dir=" + f.state_dir, "-o", "hostlist=n1 n2"}, 30s);
     INFO(info(reg));
     REQUIRE(reg.exit_code == 0);
 
     // Bring n1 up with the plugin itself, then fence it through the fencer.
-    auto on = stonith({"-t", plugin.type, "state_dir=" + d.file("state"), "-T", "on", "n1"});
+    auto on = stonith({"-t", plugin.type, "state_dir=" + f.state_dir, "-T", "on", "n1"});
     INFO(info(on));
     REQUIRE(on.exit_code == 0);
-    pid_t p = node_pid(d, "n1");
-    REQUIRE(test::pid_alive(p));
+    pid_t p = f.sim_node("n1");
+    REQUIRE(p > 0);
     auto t0 = std::chrono::steady_clock::now();
-    auto f = test::run({*admin, "-F", "n1", "-t", "30"}, "", 40s);
-    INFO(info(f) + "\nfenced log:\n" + test::read_file(log));
-    REQUIRE(f.exit_code == 0);
+    auto fence = f.admin({"-F", "n1", "-t", "30"}, 40s);
+    INFO(info(fence) + "\nfenced log:\n" + test::FencerFixture::tail(test::read_file(f.log)));
+    REQUIRE(fence.exit_code == 0);
     CHECK_FALSE(test::pid_alive(p));
-    WARN("stonith_admin -F through fence_legacy + stonith + shim: "
-         << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
-         << " ms");
+    WARN("stonith_admin -F through fence_legacy + stonith + shim: " << test::ms_since(t0) << " ms");
     // Reboot through the fencer: fence_legacy maps it to `stonith -T reset`; the node comes back.
-    auto b = test::run({*admin, "-B", "n1", "-t", "30"}, "", 40s);
+    auto b = f.admin({"-B", "n1", "-t", "30"}, 40s);
     INFO(info(b));
     CHECK(b.exit_code == 0);
-    pid_t back = node_pid(d, "n1");
+    pid_t back = f.sim_node("n1");
     CHECK(back > 0);
     CHECK(back != p);
-    CHECK(test::pid_alive(back));
     // A node the device does not list is not fenced and the fencer says so.
-    auto bad = test::run({*admin, "-F", "n9", "-t", "20"}, "", 30s);
+    auto bad = f.admin({"-F", "n9", "-t", "20"}, 30s);
     CHECK(bad.exit_code != 0);
-    test::run({*admin, "-D", dev}, "", 20s);
-    proc.value()->kill_tree();
-    if (back > 0 && test::pid_alive(back))
-        kill(back, SIGKILL);
-}
+    CHECK(f.admin({"-D", dev}, 20s).exit_code == 0);
+} // the fixture stops the fencer and kills what is left of n1
 
 TEST_CASE("secrets from the plugin environment never reach the agent host; stockade_timeout kills a hung agent",
           "[glue]")

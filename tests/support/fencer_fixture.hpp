@@ -1,4 +1,5 @@
-// fencer_fixture.hpp -- Pacemaker's real fencer for the front-end tests, one private copy per test.
+// fencer_fixture.hpp -- Pacemaker's real fencer for tests, one private copy per test: the one way
+// a test runs pacemaker-fenced (fence_stockade's, the redfish agent's, the cluster-glue shim's).
 //
 // pacemaker-fenced (with a single-node corosync on 127.0.0.1, so fencing topology works; the
 // stand-alone fencer otherwise) runs in a network namespace of its own, named after our PID:
@@ -10,6 +11,8 @@
 // wrapper scripts with unique names in /usr/sbin (the only place it looks), each pointing at one
 // of our built fence_stockade names; they are removed, the daemons stopped by PID and the
 // namespace deleted, whatever happens.
+// Peers the fencer's agents talk to (an ipmi_sim BMC, the Redfish service) listen on 127.0.0.1 of
+// this namespace: started with `ip netns exec <netns()>`, read back from a thread in it (in_netns).
 #pragma once
 
 #include <chrono>
@@ -37,8 +40,9 @@ public:
     std::string corosync_skip;                  // why topology cannot be tested, "" when corosync runs
     std::string keep_log_as = "frontend-fenced.log"; // the fencer's log is copied to $STOCKADE_BUILD_DIR/this
 
-    // Starts the fencer with one wrapper for `program` (a built fence_stockade name).  Returns ""
-    // when ready, else why the test must be skipped.
+    // Starts the fencer with one wrapper for `program` (a built fence_stockade name; "" for none:
+    // the fencer then runs what /usr/sbin has, e.g. fence_legacy).  Returns "" when ready, else why
+    // the test must be skipped.
     std::string start(const std::string &program = "fence_stockade_sim");
     // One more fence_* wrapper for `program` (after start()); returns the name the fencer knows.
     std::string add_wrapper(const std::string &program);

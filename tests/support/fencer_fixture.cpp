@@ -134,7 +134,8 @@ std::string FencerFixture::start(const std::string &program)
         return kFencer + " or stonith_admin missing (packages pacemaker, pacemaker-cli-utils)";
     if (auto why = make_namespace(); !why.empty())
         return why;
-    wrapper_name = add_wrapper(program);
+    if (!program.empty())
+        wrapper_name = add_wrapper(program);
 
     // Topology needs the fencer's cluster path (CPG), so a single-node corosync on 127.0.0.1
     // when one can run; otherwise the stand-alone fencer, which ignores topology.
