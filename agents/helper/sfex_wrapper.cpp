@@ -403,7 +403,7 @@ struct WrapperDevice : Wrapper {
 const stockade_agent kAgent = {
     STOCKADE_AGENT_HEADER,
     .capabilities =
-        STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_MONITOR | STOCKADE_CAP_EXTRA_PARAMS,
+        STOCKADE_CAP_OFF | STOCKADE_CAP_ON | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_MONITOR | STOCKADE_CAP_EXTRA_PARAMS | STOCKADE_CAP_WAITS,
     .name = "sfex_wrapper",
     .version = "1.0",
     .summary = "SFEX-aware guard around a real fencing agent: the lock holder shoots first",

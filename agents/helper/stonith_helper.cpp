@@ -306,7 +306,7 @@ struct HelperDevice : Helper {
 
 const stockade_agent kAgent = {
     STOCKADE_AGENT_HEADER,
-    .capabilities = STOCKADE_CAP_OFF | STOCKADE_CAP_REBOOT | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR,
+    .capabilities = STOCKADE_CAP_OFF | STOCKADE_CAP_REBOOT | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR | STOCKADE_CAP_WAITS,
     .name = "stonith_helper",
     .version = "1.0",
     .summary = "Death check (ICMP) and standby wait before the real fencing device",

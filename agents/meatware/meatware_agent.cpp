@@ -405,7 +405,7 @@ struct MeatwareDevice : Meatware {
 const stockade_agent kDescriptor = {
     STOCKADE_AGENT_HEADER,
     .capabilities =
-        STOCKADE_CAP_OFF | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR,
+        STOCKADE_CAP_OFF | STOCKADE_CAP_REBOOT | STOCKADE_CAP_STATUS | STOCKADE_CAP_LIST | STOCKADE_CAP_MONITOR | STOCKADE_CAP_WAITS,
     .name = "meatware",
     .version = "1.0",
     .summary = "Ask a human operator to power a node off and wait for the confirmation",

@@ -46,12 +46,16 @@ std::string metadata_xml(const OptionTable &table, std::string_view program_name
                                "the agent is chosen with agent=.";
     if (a)
         longdesc += fmt::format(" (stockade agent '{}' {})", a->name, a->version);
-    // An agent whose work is waiting (time_needed) needs two device settings under Pacemaker that
-    // only the cluster configuration can carry (the fencer passes no pcmk_* to the agent).
-    if (a && a->time_needed)
+    // An agent that states its own need (time_needed) needs a device setting under Pacemaker that
+    // only the cluster configuration can carry (the fencer passes no pcmk_* to the agent); one whose
+    // work is waiting (STOCKADE_CAP_WAITS) also one attempt only.
+    if (a && a->time_needed && a->can(STOCKADE_CAP_WAITS))
         longdesc += " Under Pacemaker give this device pcmk_off_timeout (and pcmk_reboot_timeout) at least what "
                     "-o validate-all prints, and pcmk_off_retries=1 (pcmk_reboot_retries=1): a retry would start "
                     "its wait again.";
+    else if (a && a->time_needed)
+        longdesc += " Under Pacemaker give this device pcmk_off_timeout (and pcmk_reboot_timeout) at least what "
+                    "-o validate-all prints.";
 
     std::vector<Entry> entries;
     for (const auto &s : table.specs()) {

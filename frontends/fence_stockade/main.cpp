@@ -217,13 +217,15 @@ bool Run::settle_limits(const ParamList &params, std::string &refusal)
         if (!need->has_value())
             continue;
         // The advised Pacemaker settings, shown without -v (stonith_admin --validate and pcs show
-        // stderr): a timeout that holds the agent's own wait, and one attempt only -- a retry
-        // would restart the wait and, for meatware, replace the operator's request (docs/deadlines.md).
+        // stderr): a timeout that holds the agent's own need, and for an agent whose work is
+        // waiting one attempt only -- a retry would restart the wait and, for meatware, replace
+        // the operator's request (docs/deadlines.md).  A power device keeps Pacemaker's retries.
         if (s_.action == "validate-all")
-            log_.logf(STOCKADE_LOG_WARNING,
-                      "{} needs up to {} for {}; under Pacemaker give this device pcmk_{}_timeout={}s "
-                      "pcmk_{}_retries=1 (a retry would start the wait again)",
-                      agent_.name, seconds_text(**need), a, a, ((**need).count() + 999) / 1000, a);
+            log_.logf(STOCKADE_LOG_WARNING, "{} needs up to {} for {}; under Pacemaker give this device pcmk_{}_timeout={}s{}",
+                      agent_.name, seconds_text(**need), a, a, ((**need).count() + 999) / 1000,
+                      agent_.can(STOCKADE_CAP_WAITS)
+                          ? fmt::format(" pcmk_{}_retries=1 (a retry would start the wait again)", a)
+                          : std::string());
         if (!s_.total_timeout_set) {
             // Nobody told us the caller's limit: the agent's own wait decides (the docs and the
             // metadata tell Pacemaker users to set pcmk_<action>_timeout to at least this).

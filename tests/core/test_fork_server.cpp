@@ -35,16 +35,7 @@ TEST_CASE("fork server: no state leaks from one session to the next; agent code 
 {
     AgentRegistry reg;
     const AgentInfo &a = **reg.find("counteragent");
-    auto s1 = test::open_session(a, {});
-    test::CounterCalls first = test::parse_counter(s1->status("n1", 10s).message);
-    test::CounterCalls second = test::parse_counter(s1->status("n1", 10s).message);
-    CHECK(first.calls == 1);
-    CHECK(second.calls == 2); // state lives as long as its session
-    s1->close();
-    auto s2 = test::open_session(a, {});
-    test::CounterCalls other = test::parse_counter(s2->status("n1", 10s).message);
-    CHECK(other.calls == 1); // ...and not one session longer
-    s2->close();
+    auto [first, other] = test::two_counter_sessions(a);
 
     CHECK(first.ppid == other.ppid); // the same server forked both sessions
     CHECK(first.pid != other.pid);

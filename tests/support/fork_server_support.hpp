@@ -8,6 +8,9 @@
 #include <filesystem>
 #include <regex>
 #include <string>
+#include <utility>
+
+#include "test_support.hpp"
 
 #include "stockade/registry.hpp"
 #include "stockade/session.hpp"
@@ -25,6 +28,25 @@ inline CounterCalls parse_counter(const std::string &msg)
     if (std::regex_search(msg, m, std::regex("calls=(\\d+) pid=(\\d+) ppid=(\\d+) loaded_by=(\\d+) pgid=(\\d+)")))
         c = {std::stoi(m[1]), std::stoi(m[2]), std::stoi(m[3]), std::stoi(m[4]), std::stoi(m[5])};
     return c;
+}
+
+// Two isolated sessions on the counter agent, one after the other: its global counter must live
+// exactly as long as one session (1, 2 in the first; 1 again in the second).  Returns the first
+// session's first answer and the second session's answer.
+inline std::pair<CounterCalls, CounterCalls> two_counter_sessions(const AgentInfo &a)
+{
+    using namespace std::chrono_literals;
+    auto s1 = open_session(a, {});
+    CounterCalls first = parse_counter(s1->status("n1", 10s).message);
+    CounterCalls second = parse_counter(s1->status("n1", 10s).message);
+    CHECK(first.calls == 1);
+    CHECK(second.calls == 2); // state lives as long as its session
+    s1->close();
+    auto s2 = open_session(a, {});
+    CounterCalls other = parse_counter(s2->status("n1", 10s).message);
+    CHECK(other.calls == 1); // ...and not one session longer
+    s2->close();
+    return {first, other};
 }
 
 inline int threads_of(pid_t pid)

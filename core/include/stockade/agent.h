@@ -144,6 +144,11 @@ extern "C" {
                                        each node as that node joins, on the node itself
                                        (fence-agents metadata automatic="1" on_target="1"); the
                                        host never uses it as the second half of a reboot */
+#define STOCKADE_CAP_WAITS   0x200u /* the agent's work is waiting (an operator's answer, a standby
+                                       wait) that a repeated attempt would start again: under
+                                       Pacemaker one attempt (pcmk_<action>_retries=1) with a
+                                       timeout of time_needed() is advised.  A power device whose
+                                       quick failures a retry may cure leaves it clear. */
 /* A host ignores capability bits it does not know (they come from a newer minor). */
 
 /* ---- Log levels (syslog numbering) --------------------------------------------------------- */

@@ -112,7 +112,7 @@ struct CapabilityInfo {
     std::string_view name;
 };
 
-inline constexpr std::array<CapabilityInfo, 8> kCapabilities{{
+inline constexpr std::array<CapabilityInfo, 9> kCapabilities{{
     {STOCKADE_CAP_OFF, "off"},
     {STOCKADE_CAP_ON, "on"},
     {STOCKADE_CAP_REBOOT, "reboot"},
@@ -121,6 +121,7 @@ inline constexpr std::array<CapabilityInfo, 8> kCapabilities{{
     {STOCKADE_CAP_MONITOR, "monitor"},
     {STOCKADE_CAP_DIAG, "diag"},
     {STOCKADE_CAP_UNFENCE, "unfence"},
+    {STOCKADE_CAP_WAITS, "waits"},
 }};
 
 // Parameter types.
