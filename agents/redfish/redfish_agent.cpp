@@ -406,13 +406,14 @@ Status RedfishDevice::wait_for(const stockade_ctx *ctx, const SystemInfo &sys, c
             if (!last_error.empty())
                 msg += "; last error: " + last_error;
             return Error{STOCKADE_RC_FAILED, msg};
+        },
+        [&]() -> Status {
+            return Error{STOCKADE_RC_TIMEOUT, where() + ": the operation deadline passed waiting for " + sys.uri +
+                                                  " to report " + want + " (last: " + last_state + ")"};
         });
     if (s)
         log(ctx, STOCKADE_LOG_INFO, where() + ": " + sys.uri + " confirmed " + want + " " +
                                         std::to_string(stockade_monotonic_ms() - start) + " ms after " + after);
-    else if (s.error().rc == STOCKADE_RC_TIMEOUT && s.error().message == "redfish: the operation deadline passed")
-        return Error{STOCKADE_RC_TIMEOUT, where() + ": the operation deadline passed waiting for " + sys.uri +
-                                              " to report " + want + " (last: " + last_state + ")"};
     return s;
 }
 

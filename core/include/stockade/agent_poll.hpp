@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <ctime>
 #include <string>
+#include <type_traits>
 
 #include "stockade/agent.h"
 #include "stockade/agent_support.hpp"
@@ -53,15 +54,22 @@ struct PollPlan {
 // Reads with `read()` -> Result<bool> (true = confirmed) until it confirms (returns {}), a final
 // error appears (returned as it is), or plan.give_up_at passes: then `closed(last_error)` makes
 // the failure (last_error = the last non-final read error, "" if none).  Non-final read errors are
-// logged as warnings with `waiting_for` ("still waiting for off").  A cancel or the operation
-// deadline during a pause ends it with sleep_within's error.
-template <class Read, class Closed>
+// logged as warnings with `waiting_for` ("still waiting for off").  A cancel during a pause ends
+// it with sleep_within's error; so does the operation deadline, unless `on_deadline()` is given:
+// then its Error (saying what was still awaited) replaces sleep_within's timeout line.
+template <class Read, class Closed, class OnDeadline = std::nullptr_t>
 Status poll_until(const stockade_ctx *ctx, const PollPlan &plan, const std::string &who,
-                  const std::string &waiting_for, Read read, Closed closed)
+                  const std::string &waiting_for, Read read, Closed closed, OnDeadline on_deadline = nullptr)
 {
+    auto pause = [&](int64_t ms) -> Status {
+        Status s = sleep_within(ctx, ms, who);
+        if constexpr (!std::is_null_pointer_v<OnDeadline>)
+            if (!s && s.error().rc == STOCKADE_RC_TIMEOUT)
+                return on_deadline();
+        return s;
+    };
     if (plan.first_pause_ms > 0)
-        if (Status s = sleep_within(ctx, std::min(plan.first_pause_ms, plan.give_up_at - stockade_monotonic_ms()), who);
-            !s)
+        if (Status s = pause(std::min(plan.first_pause_ms, plan.give_up_at - stockade_monotonic_ms())); !s)
             return s;
     int64_t interval = std::min(plan.first_interval_ms, plan.max_interval_ms);
     std::string last_error;
@@ -78,7 +86,7 @@ Status poll_until(const stockade_ctx *ctx, const PollPlan &plan, const std::stri
         const int64_t now = stockade_monotonic_ms();
         if (now >= plan.give_up_at)
             return closed(last_error);
-        if (Status s = sleep_within(ctx, std::min(interval, plan.give_up_at - now), who); !s)
+        if (Status s = pause(std::min(interval, plan.give_up_at - now)); !s)
             return s;
         interval = std::min(interval * 2, plan.max_interval_ms);
     }
