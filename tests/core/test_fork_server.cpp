@@ -69,22 +69,7 @@ TEST_CASE("fork server: a session's deadline kills its whole tree (setsid child 
     test::TempDir d;
     AgentRegistry reg;
     const AgentInfo &a = **reg.find("testagent");
-    auto hung = test::open_session(a, {{"mode", "hang"}, {"fork_child", "1"}, {"pid_file", d.file("pids")}});
-    std::vector<pid_t> pids;
-    int64_t t0 = monotonic_ms();
-    OpResult r = hung->power(PowerAction::Off, "n1", 1500ms);
-    CHECK(r.rc == STOCKADE_RC_TIMEOUT);
-    CHECK(monotonic_ms() - t0 < 6000);
-    std::istringstream in(test::read_file(d.file("pids")));
-    for (long x; in >> x;)
-        pids.push_back(pid_t(x));
-    REQUIRE(pids.size() == 2); // the session child and the child it forked (which called setsid)
-    for (pid_t p : pids) {
-        for (int i = 0; i < 100 && test::pid_alive(p); ++i)
-            std::this_thread::sleep_for(20ms);
-        CHECK_FALSE(test::pid_alive(p));
-    }
-    hung->close();
+    test::check_hang_killed_with_setsid_child(a, d);
 
     // The server that forked it still serves: a crash is one failed device, then a good session.
     auto crash = test::open_session(a, {{"mode", "crash"}});

@@ -7,6 +7,9 @@
 
 #include <filesystem>
 #include <regex>
+#include <sstream>
+#include <thread>
+#include <vector>
 #include <string>
 #include <utility>
 
@@ -47,6 +50,29 @@ inline std::pair<CounterCalls, CounterCalls> two_counter_sessions(const AgentInf
     CHECK(other.calls == 1); // ...and not one session longer
     s2->close();
     return {first, other};
+}
+
+// A session on the test agent that hangs in power(off) after forking a child that calls setsid():
+// at its 1.5 s deadline the operation ends TIMEOUT and both processes are gone.
+inline void check_hang_killed_with_setsid_child(const AgentInfo &a, const TempDir &d)
+{
+    using namespace std::chrono_literals;
+    auto hung = open_session(a, {{"mode", "hang"}, {"fork_child", "1"}, {"pid_file", d.file("pids")}});
+    int64_t t0 = stockade_monotonic_ms();
+    OpResult r = hung->power(PowerAction::Off, "n1", 1500ms);
+    CHECK(r.rc == STOCKADE_RC_TIMEOUT);
+    CHECK(stockade_monotonic_ms() - t0 < 6000);
+    std::vector<pid_t> pids;
+    std::istringstream in(read_file(d.file("pids")));
+    for (long x; in >> x;)
+        pids.push_back(pid_t(x));
+    REQUIRE(pids.size() == 2); // the session child and the child it forked (which called setsid)
+    for (pid_t p : pids) {
+        for (int i = 0; i < 100 && pid_alive(p); ++i)
+            std::this_thread::sleep_for(20ms);
+        CHECK_FALSE(pid_alive(p));
+    }
+    hung->close();
 }
 
 inline int threads_of(pid_t pid)
