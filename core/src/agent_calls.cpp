@@ -2,6 +2,8 @@
 #include "agent_calls.hpp"
 
 #include <cstdio>
+#include <mutex>
+#include <set>
 
 namespace stockade::agent_calls {
 
@@ -32,8 +34,22 @@ CParams::CParams(const AgentInfo &agent, const ParamList &params) : size_(params
     current_.push_back({STOCKADE_ABI_MAJOR, sizeof(stockade_param), nullptr, nullptr});
 }
 
+void prepare_once(const AgentInfo &a)
+{
+    if (!a.prepare)
+        return;
+    // Keyed by the descriptor: one per loaded file, whichever AgentInfo copy describes it.  A
+    // forked child inherits the set, so a session forked from a prepared template skips it.
+    static std::mutex mu;
+    static auto *done = new std::set<const stockade_agent *>(); // never torn down
+    std::lock_guard lock(mu);
+    if (done->insert(a.desc).second)
+        (void)a.prepare(0);
+}
+
 uint32_t open(const AgentInfo &a, const ParamList &params, const stockade_ctx *ctx, uint32_t flags, void **handle)
 {
+    prepare_once(a);
     CParams cp(a, params);
     if (a.desc_v1_0) {
         if (uint32_t rc = refuse_flags_v1_0(ctx, flags))

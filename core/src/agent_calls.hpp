@@ -29,6 +29,11 @@ private:
     size_t size_ = 0;
 };
 
+// The agent's prepare (ABI 1.2), at most once per agent per process (the first caller runs it, the
+// others wait for it); nothing when it has none.  Its result is only "prepared or not": an agent
+// that was not prepared does the same work in open(), so nothing is reported.
+void prepare_once(const AgentInfo &a);
+// Runs prepare_once(a) first.
 uint32_t open(const AgentInfo &a, const ParamList &params, const stockade_ctx *ctx, uint32_t flags, void **handle);
 void close(const AgentInfo &a, void *handle, uint32_t flags);
 uint32_t power(const AgentInfo &a, void *handle, const stockade_ctx *ctx, uint32_t action, const char *target,

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent_calls.hpp"
 #include "host_protocol.hpp"
 #include "stockade/process.hpp"
 #include "stockade/session.hpp"
@@ -135,7 +136,8 @@ host_protocol::ControlMessage fork_session(const Result<AgentInfo> &agent, const
     host_protocol::ControlMessage reply;
     if (int threads = thread_count(); threads != 1) {
         reply.verb = "error";
-        reply.text = "agent host has " + std::to_string(threads) + " threads; it forks only with one";
+        reply.text = "agent host has " + std::to_string(threads) +
+                     " threads (an agent's prepare left one running?); it forks only with one";
     } else if (pid_t pid = ::fork(); pid == 0) {
         ::prctl(PR_SET_NAME, "stockade-agent"); // in ps, as the exec'd host's sessions are
         become_forked_child(fds[0], fds[1], fds[2]);
@@ -159,8 +161,14 @@ int serve_forks(int ctl, const std::string &preloaded_path)
     std::map<std::string, Result<AgentInfo>> agents;
     auto agent_for = [&](const std::string &path) -> const Result<AgentInfo> & {
         auto it = agents.find(path);
-        if (it == agents.end())
+        if (it == agents.end()) {
             it = agents.emplace(path, load_agent_file(path)).first;
+            // Before any session of it is forked, so each inherits what it loaded.  Should it
+            // leave a thread behind, fork_session refuses from then on and the client starts its
+            // sessions another way.
+            if (it->second)
+                agent_calls::prepare_once(*it->second);
+        }
         return it->second;
     };
     if (!preloaded_path.empty())

@@ -242,6 +242,8 @@ Result<AgentInfo> load_agent_file(const std::string &path)
         info.desc = d;
     if (info.desc && STOCKADE_HAS_FIELD(d, stockade_agent, time_needed))
         info.time_needed = d->time_needed;
+    if (info.desc && STOCKADE_HAS_FIELD(d, stockade_agent, prepare))
+        info.prepare = d->prepare;
     const auto *base = reinterpret_cast<const unsigned char *>(d->params);
     for (size_t i = 0; i < d->n_params; ++i) {
         const auto *pd = reinterpret_cast<const stockade_param_desc *>(base + i * d->param_struct_size);

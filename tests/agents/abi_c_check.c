@@ -83,7 +83,8 @@ AT(stockade_agent, status, 96);
 AT(stockade_agent, list, 104);
 AT(stockade_agent, monitor, 112);
 AT(stockade_agent, time_needed, 120); /* 1.1 */
-SIZE(stockade_agent, 128);
+AT(stockade_agent, prepare, 128); /* 1.2 */
+SIZE(stockade_agent, 136);
 
 AT(stockade_v1_0_param, name, 0);
 AT(stockade_v1_0_param, value, 8);

@@ -13,7 +13,13 @@
  *   - TESTAGENT_LATER_MINOR: as if from a later minor: a larger descriptor with an entry point
  *     today's host does not know, larger parameter rows, a larger stockade_param expected (with
  *     a field read only when the host provides it), and a capability bit no host knows yet.
+ *   - TESTAGENT_V1_1: the ABI 1.1 descriptor (it ends at time_needed; its prepare, which a 1.1
+ *     agent could not have, must never be called);
+ *   - TESTAGENT_PREPARE_THREAD: a prepare that breaks its rule and leaves a thread running.
  *   (TESTAGENT_ABI_MAJOR=2 builds one the host must refuse.)
+ * With report_prepare=1, open() journals how often this process ran prepare, in which process
+ * (by=) and in which process the session runs (in=): a session forked from a prepared template
+ * shows count=1 and by != in.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +31,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "stockade/agent.h"
@@ -58,6 +65,7 @@ typedef struct {
     long delay_ms;
     int verify;
     int fork_child;
+    int report_prepare;
 } testagent;
 
 #if !defined(TESTAGENT_LATER_MINOR)
@@ -89,6 +97,8 @@ static const stockade_param_desc params[] = {
         .description = "A secret; never shown"),
     ROW(.name = "needed_ms", .type = STOCKADE_PARAM_INTEGER, .default_value = "0",
         .description = "What time_needed states for power actions (0 = no statement, the host's formula applies)"),
+    ROW(.name = "report_prepare", .type = STOCKADE_PARAM_BOOLEAN, .default_value = "0",
+        .description = "open() journals the calls of prepare this process saw"),
 };
 #undef ROW
 #endif
@@ -216,6 +226,7 @@ static int take_param(testagent *t, const char *k, const char *v)
     else if (!strcmp(k, "fork_child")) t->fork_child = !strcmp(v, "1");
     else if (!strcmp(k, "password")) { /* accepted, never used or shown */ }
     else if (!strcmp(k, "needed_ms")) { /* read by time_needed only */ }
+    else if (!strcmp(k, "report_prepare")) t->report_prepare = !strcmp(v, "1");
     else return 0;
     return 1;
 }
@@ -239,6 +250,17 @@ static uint32_t unknown_param(const stockade_ctx *ctx, testagent *t, const char 
     set_err(ctx, "unknown parameter '%s'", k);
     free(t);
     return STOCKADE_RC_BAD_CONFIG;
+}
+
+/* What prepare did in this process (a forked session inherits the template's values). */
+static int prepare_count;
+static long prepare_pid;
+
+static void report_prepare(const testagent *t)
+{
+    char buf[96];
+    snprintf(buf, sizeof buf, "count=%d,by=%ld,in=%ld", prepare_count, prepare_pid, (long)getpid());
+    journal(t, "prepared", buf);
 }
 
 static uint32_t ta_power(void *h, const stockade_ctx *ctx, uint32_t action, const char *target, uint32_t flags,
@@ -346,6 +368,8 @@ static uint32_t ta_open(const stockade_v1_0_param *p, size_t n, const stockade_c
         if (!take_param(t, p[i].name, p[i].value))
             return unknown_param(ctx, t, p[i].name);
     journal(t, "open", "abi-1.0");
+    if (t->report_prepare)
+        report_prepare(t);
     *handle = t;
     return STOCKADE_RC_OK;
 }
@@ -419,9 +443,12 @@ static uint32_t ta_open(const stockade_param *p, size_t n, const stockade_ctx *c
     if (STOCKADE_HAS_FIELD(ctx, later_ctx, trace_id))
         later_fields = 1;
     journal(t, "open", later_fields ? "later-fields-present" : "later-fields-absent");
+    t->report_prepare = 1;
 #else
     (void)later_fields;
 #endif
+    if (t->report_prepare)
+        report_prepare(t);
     *handle = t;
     return STOCKADE_RC_OK;
 }
@@ -463,6 +490,31 @@ static uint32_t ta_time_needed(const stockade_param *p, size_t n, const stockade
     if (v <= 0 || action == 0)
         return STOCKADE_RC_UNSUPPORTED;
     *needed_ms = (uint32_t)v;
+    return STOCKADE_RC_OK;
+}
+
+#if defined(TESTAGENT_PREPARE_THREAD)
+static void *idle_thread(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+#endif
+
+static uint32_t ta_prepare(uint32_t flags)
+{
+    STOCKADE_CHECK_FLAGS(flags, 0, (const stockade_ctx *)NULL);
+    ++prepare_count;
+    prepare_pid = (long)getpid();
+#if defined(TESTAGENT_PREPARE_THREAD)
+    {
+        pthread_t th;
+        if (pthread_create(&th, NULL, idle_thread, NULL) == 0)
+            pthread_detach(th);
+    }
+#endif
     return STOCKADE_RC_OK;
 }
 
@@ -527,6 +579,7 @@ static const later_agent descriptor = {
             .list = ta_list,
             .monitor = ta_monitor,
             .time_needed = ta_time_needed,
+            .prepare = ta_prepare,
         },
     .fence_check = ta_fence_check,
 };
@@ -539,8 +592,13 @@ STOCKADE_EXPORT const stockade_agent *stockade_agent_entry(void)
 #else
 static const stockade_agent descriptor = {
     .abi_major = TESTAGENT_ABI_MAJOR,
+#if defined(TESTAGENT_V1_1)
+    .struct_size = offsetof(stockade_agent, prepare), /* 1.1 ended at time_needed */
+    .abi_minor = 1,
+#else
     .struct_size = sizeof(stockade_agent),
     .abi_minor = STOCKADE_ABI_MINOR,
+#endif
     .capabilities = TESTAGENT_CAPS,
     .name = TESTAGENT_NAME,
     .version = "1",
@@ -556,6 +614,7 @@ static const stockade_agent descriptor = {
     .list = ta_list,
     .monitor = ta_monitor,
     .time_needed = ta_time_needed,
+    .prepare = ta_prepare, /* past a 1.1 descriptor's end: a host must not see it there */
 };
 
 STOCKADE_EXPORT const stockade_agent *stockade_agent_entry(void)

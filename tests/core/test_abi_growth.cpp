@@ -1,7 +1,10 @@
 // ABI growth: the test agent built in the frozen 1.0 layout and as if from a later minor (larger
 // descriptor, larger parameter rows, an entry point and a capability bit today's host does not
 // know) both load and fence through today's host, in-process and isolated; unknown flag bits are
-// refused by STOCKADE_CHECK_FLAGS; the agent's own time statement reaches the host.
+// refused by STOCKADE_CHECK_FLAGS; the agent's own time statement reaches the host; ABI 1.2's
+// prepare runs once per process before the first open (in the fork server before it forks the
+// sessions), is never looked for in a 1.1 descriptor, and a prepare that leaves a thread running
+// does not stop the agent from fencing.
 #include <catch2/catch.hpp>
 
 #include "stockade/registry.hpp"
@@ -59,6 +62,7 @@ TEST_CASE("an agent built against ABI 1.0 loads and fences through today's host"
     CHECK((*a)->desc_v1_0 != nullptr);
     CHECK((*a)->desc == nullptr);
     CHECK((*a)->time_needed == nullptr); // 1.0 had no such entry point
+    CHECK((*a)->prepare == nullptr);
     for (bool isolate : {false, true}) {
         DYNAMIC_SECTION("isolate=" << isolate)
         {
@@ -111,6 +115,98 @@ TEST_CASE("an agent built as if from a later minor loads and fences through toda
     REQUIRE(need.ok());
     REQUIRE(need->has_value());
     CHECK(**need == 90000ms + kHostSlack);
+    // Its prepare (a 1.2 entry point) too: run once, before the first open of each process.
+    CHECK((*a)->prepare != nullptr);
+}
+
+namespace {
+
+// Two sessions one after the other, each opened with report_prepare=1: what each one's journal
+// said about prepare.
+std::vector<test::PrepareReport> two_sessions_report(const AgentInfo &a, bool isolate)
+{
+    test::TempDir d;
+    for (int i = 0; i < 2; ++i) {
+        auto s = test::open_session(a, {{"journal", d.file("journal")}, {"report_prepare", "1"}}, isolate);
+        CHECK(s->status("n1", 5s).ok());
+        s->close();
+    }
+    return test::prepare_reports(d.file("journal"));
+}
+
+} // namespace
+
+TEST_CASE("prepare (ABI 1.2) runs once per process, before the first open, and is inherited by forked sessions",
+          "[abi][prepare]")
+{
+    AgentRegistry reg;
+    const AgentInfo &a = **reg.find("testagent");
+    CHECK(a.abi_minor == STOCKADE_ABI_MINOR);
+    REQUIRE(a.prepare != nullptr);
+    SECTION("in-process: this process prepares once, whatever the number of sessions")
+    {
+        auto r = two_sessions_report(a, false);
+        REQUIRE(r.size() == 2);
+        for (const auto &x : r) {
+            CHECK(x.count == 1);
+            CHECK(x.by == ::getpid());
+            CHECK(x.in == ::getpid());
+        }
+    }
+    SECTION("isolated: the fork server prepared before forking; its sessions inherit it")
+    {
+        auto r = two_sessions_report(a, true);
+        REQUIRE(r.size() == 2);
+        for (const auto &x : r) {
+            CHECK(x.count == 1);
+            CHECK(x.by != x.in); // prepared in the server, not in the session
+            CHECK(x.by != ::getpid());
+        }
+        CHECK(r[0].by == r[1].by); // one server, prepared once
+        CHECK(r[0].in != r[1].in);
+    }
+}
+
+TEST_CASE("an agent built against ABI 1.1 loads, fences, and is never asked to prepare", "[abi][growth][prepare]")
+{
+    AgentRegistry reg({agents_dir("agents-v1_1")});
+    auto a = reg.find("testagent");
+    REQUIRE(a.ok());
+    CHECK((*a)->abi_minor == 1);
+    REQUIRE((*a)->desc != nullptr);
+    CHECK((*a)->desc->struct_size == offsetof(stockade_agent, prepare));
+    CHECK((*a)->time_needed != nullptr);
+    // Its static descriptor does hold a prepare pointer past struct_size: the host must not see it.
+    CHECK((*a)->prepare == nullptr);
+    for (bool isolate : {false, true}) {
+        DYNAMIC_SECTION("isolate=" << isolate)
+        {
+            test::TempDir d;
+            fence_and_read_back(**a, isolate, d.file("state"), d.file("journal"));
+            auto r = two_sessions_report(**a, isolate);
+            REQUIRE(r.size() == 2);
+            CHECK(r[0].count == 0);
+            CHECK(r[1].count == 0);
+        }
+    }
+}
+
+TEST_CASE("an agent whose prepare leaves a thread running still fences, isolated; its server forks no session",
+          "[abi][prepare][forkserver]")
+{
+    AgentRegistry reg({agents_dir("agents-threaded")});
+    const AgentInfo &a = **reg.find("testagent");
+    REQUIRE(a.prepare != nullptr);
+    test::TempDir d;
+    fence_and_read_back(a, true, d.file("state"), d.file("journal"));
+    // The fork server prepared and then had two threads: it refused to fork, and each session
+    // was an agent host of its own, which prepared for itself.
+    auto r = two_sessions_report(a, true);
+    REQUIRE(r.size() == 2);
+    for (const auto &x : r) {
+        CHECK(x.count == 1);
+        CHECK(x.by == x.in);
+    }
 }
 
 TEST_CASE("the time an agent states for itself becomes the cap, and what cannot fit is refused", "[abi][budget]")

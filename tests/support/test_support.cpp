@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
@@ -206,6 +207,19 @@ SilentListener::~SilentListener()
 {
     if (fd_ >= 0)
         ::close(fd_);
+}
+
+std::vector<PrepareReport> prepare_reports(const std::string &journal)
+{
+    std::vector<PrepareReport> out;
+    std::istringstream in(read_file(journal));
+    for (std::string line; std::getline(in, line);) {
+        PrepareReport r;
+        char label[64];
+        if (std::sscanf(line.c_str(), "%63s prepared count=%d,by=%ld,in=%ld", label, &r.count, &r.by, &r.in) == 4)
+            out.push_back(r);
+    }
+    return out;
 }
 
 long ms_since(std::chrono::steady_clock::time_point t0)

@@ -84,6 +84,15 @@ private:
     int port_ = 0;
 };
 
+// What tests/agents/testagent.c journals at open() with report_prepare=1: how often its process
+// had run the agent's prepare (ABI 1.2), in which process, and the session's own process.
+struct PrepareReport {
+    int count = -1;
+    long by = 0, in = 0;
+};
+// Every such line of a journal file, in order.
+std::vector<PrepareReport> prepare_reports(const std::string &journal);
+
 // Milliseconds since t0 on the steady clock.
 long ms_since(std::chrono::steady_clock::time_point t0);
 

@@ -101,3 +101,31 @@ TEST_CASE("fork template: the password reaches the session over its pipe only", 
     t.join();
     s->close();
 }
+
+TEST_CASE("fork template: an agent's prepare (ABI 1.2) runs once, in the template, before it forks sessions",
+          "[session][isolation][template][prepare]")
+{
+    test::TempDir d;
+    AgentRegistry reg;
+    const AgentInfo &c = **reg.find("counteragent");
+    auto probe = test::open_session(c, {});
+    const pid_t tmpl = test::parse_counter(probe->status("n1", 10s).message).ppid;
+    probe->close();
+
+    const AgentInfo &a = **reg.find("testagent");
+    REQUIRE(a.prepare != nullptr);
+    for (int i = 0; i < 2; ++i) {
+        auto s = test::open_session(a, {{"journal", d.file("journal")}, {"report_prepare", "1"}});
+        CHECK(s->status("n1", 5s).ok());
+        s->close();
+    }
+    auto r = test::prepare_reports(d.file("journal"));
+    REQUIRE(r.size() == 2);
+    for (const auto &x : r) {
+        CHECK(x.count == 1);  // once...
+        CHECK(x.by == tmpl);  // ...by the template, inherited by each session it forked
+        CHECK(x.in != tmpl);
+    }
+    CHECK(r[0].in != r[1].in);
+    CHECK(test::threads_of(tmpl) == 1);
+}

@@ -31,7 +31,7 @@
  *     only when STOCKADE_HAS_FIELD says it is there, and walks parameter arrays with
  *     stockade_param_at() (the stride is the host's struct_size, not the agent's sizeof).
  *   - History: 1.0 first release.  1.1 versioned stockade_param, `flags` on open, close,
- *     status, list and monitor, and the time_needed entry point.
+ *     status, list and monitor, and the time_needed entry point.  1.2 the prepare entry point.
  *   - A NULL operation pointer means "unsupported"; the host reports that in one place.  The
  *     capability bits must agree with the non-NULL pointers (checked at load).
  *   - Operations return a STOCKADE_RC_* code and write a human-readable reason into the
@@ -64,7 +64,7 @@ extern "C" {
 /* ABI version.  A host accepts agents of its own major only, of any minor (see "Versions and
  * growth" above). */
 #define STOCKADE_ABI_MAJOR 1u
-#define STOCKADE_ABI_MINOR 1u
+#define STOCKADE_ABI_MINOR 2u
 
 /* The one symbol an agent exports: `const stockade_agent *stockade_agent_entry(void)`. */
 #define STOCKADE_AGENT_ENTRY_SYMBOL "stockade_agent_entry"
@@ -303,6 +303,21 @@ typedef struct stockade_agent {
      * (a plain power device). */
     uint32_t (*time_needed)(const stockade_param *params, size_t n_params, const stockade_ctx *ctx,
                             uint32_t action, uint32_t flags, uint32_t *needed_ms);
+
+    /* ---- added in 1.2 (read only when STOCKADE_HAS_FIELD(desc, stockade_agent, prepare)) ---- */
+
+    /* Work every session of this agent would otherwise repeat in its own process: loading and
+     * initialising libraries (a dlopen, a library's global init).  The host calls it at most once
+     * per process, after loading the agent file and before that process's first open() of the
+     * agent; the fork template calls it before it forks any session, so every session inherits
+     * the result instead of paying for it.  Process-wide and without parameters or ctx: it must
+     * not start threads (the template forks only while it has one thread; if prepare leaves
+     * another, sessions are started without it), leave descriptors open, connect anywhere, read
+     * secrets or touch a device.  What it creates belongs to the agent for the life of the
+     * process (never freed by the host).  Every open() of the agent in that process waits for it
+     * to return.  A result other than STOCKADE_RC_OK only means "not prepared":
+     * open() must still work (do the same work lazily there).  NULL = nothing to prepare. */
+    uint32_t (*prepare)(uint32_t flags);
 } stockade_agent;
 
 typedef const stockade_agent *(*stockade_agent_entry_fn)(void);

@@ -82,6 +82,9 @@ inline bool cancelled(const stockade_ctx *ctx) { return ctx && ctx->is_cancelled
 //   uint32_t monitor(const stockade_ctx *ctx);
 //   // called on a device open()ed from the same params, never on one that did I/O:
 //   uint32_t time_needed(const stockade_ctx *ctx, uint32_t action, uint32_t *needed_ms) const;
+//   // once per process before the first open (agent.h `prepare`: no threads, no descriptors left
+//   // open, no connections, no secrets):
+//   static uint32_t prepare();
 //
 // and fills its descriptor's entry points with STOCKADE_AGENT_ENTRY_POINTS(D).  A NULL target
 // reaches D as "".  No flag bit is defined yet, so every thunk refuses any.
@@ -187,6 +190,12 @@ struct Thunks {
                 return std::as_const(*dev).time_needed(ctx, action, needed_ms);
             });
         }
+
+        static uint32_t prepare(uint32_t flags)
+        {
+            STOCKADE_CHECK_FLAGS(flags, 0, static_cast<const stockade_ctx *>(nullptr));
+            return guarded(nullptr, "prepare", [] { return D::prepare(); });
+        }
     };
 
     static constexpr auto open = &Fn::open;
@@ -224,10 +233,18 @@ struct Thunks {
         else
             return nullptr;
     }
+    static constexpr decltype(&Fn::prepare) pick_prepare()
+    {
+        if constexpr (requires { D::prepare(); })
+            return &Fn::prepare;
+        else
+            return nullptr;
+    }
     static constexpr auto status = pick_status();
     static constexpr auto list = pick_list();
     static constexpr auto monitor = pick_monitor();
     static constexpr auto time_needed = pick_time_needed();
+    static constexpr auto prepare = pick_prepare();
 };
 
 } // namespace stockade::agent
@@ -236,10 +253,10 @@ struct Thunks {
 #define STOCKADE_AGENT_PARAM_TABLE(table) \
     .params = (table), .n_params = sizeof(table) / sizeof((table)[0]), .param_struct_size = sizeof(stockade_param_desc)
 
-// The entry points of a descriptor (open ... time_needed, in declaration order) from a device class;
+// The entry points of a descriptor (open ... prepare, in declaration order) from a device class;
 // see Thunks above.
 #define STOCKADE_AGENT_ENTRY_POINTS(D)                                                                  \
     .open = ::stockade::agent::Thunks<D>::open, .close = ::stockade::agent::Thunks<D>::close,            \
     .power = ::stockade::agent::Thunks<D>::power, .status = ::stockade::agent::Thunks<D>::status,         \
     .list = ::stockade::agent::Thunks<D>::list, .monitor = ::stockade::agent::Thunks<D>::monitor,         \
-    .time_needed = ::stockade::agent::Thunks<D>::time_needed
+    .time_needed = ::stockade::agent::Thunks<D>::time_needed, .prepare = ::stockade::agent::Thunks<D>::prepare

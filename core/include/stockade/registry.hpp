@@ -54,6 +54,8 @@ struct AgentInfo {
     const stockade_v1_0_agent *desc_v1_0 = nullptr; // minor 0 (stockade/agent_v1_0.h)
     // The agent's own time budget entry point (ABI 1.1), or null: see agent_time_needed().
     decltype(stockade_agent::time_needed) time_needed = nullptr;
+    // Its once-per-process preparation (ABI 1.2), or null: see agent_calls::prepare_once().
+    decltype(stockade_agent::prepare) prepare = nullptr;
 
     bool can(uint32_t cap) const { return (capabilities & cap) == cap; }
     // Looks a parameter up by canonical name or alias; '-' and '_' are equivalent, case ignored.
