@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "redfish_config.hpp"
+#include "redfish_curl.hpp"
 #include "redfish_link.hpp"
 #include "stockade/agent.h"
 #include "stockade/agent_poll.hpp"
@@ -44,8 +45,11 @@ const ResetChoice kOn{"power on", {"On", "ForceOn"}};
 const ResetChoice kRestart{"restart", {"ForceRestart", "PowerCycle"}};
 const ResetChoice kNmi{"diagnostic interrupt", {"Nmi"}};
 
-// Pause after the first PowerState read that did not show the new state; doubles after each.
-constexpr int64_t kFirstPollPauseMs = 5;
+// Pause after the first PowerState read that did not show the new state; doubles after each, so
+// a wait reads at 0, 1, 3, 7, 15, 31, 63... ms: a BMC that switches within a few milliseconds is
+// seen within one or two, and the fast reads are bounded by the doubling itself -- three pauses
+// shorter than 5 ms per wait, never more (a real BMC is never polled faster than that for long).
+constexpr int64_t kFirstPollPauseMs = 1;
 
 // Task states that mean "still running" (Redfish TaskState).
 constexpr const char *kRunningTaskStates[] = {"New", "Starting", "Running", "Pending", "Stopping", "Suspended",
@@ -120,6 +124,9 @@ public:
     // What the agent's own limits allow an action (time_needed_ms in redfish_config.hpp).  Pure: the
     // link loads libcurl only at its first request.
     uint32_t time_needed(const stockade_ctx *ctx, uint32_t action, uint32_t *needed_ms) const;
+    // ABI 1.2, once per process before any session (the fork template's, so its sessions inherit
+    // it): libcurl loaded, OpenSSL initialised and warm (redfish_curl.hpp prepare_curl).
+    static uint32_t prepare() { return prepare_curl() ? STOCKADE_RC_OK : STOCKADE_RC_UNSUPPORTED; }
 
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
     uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
@@ -380,10 +387,10 @@ Status RedfishDevice::wait_for(const stockade_ctx *ctx, const SystemInfo &sys, c
                                int64_t until)
 {
     const int64_t start = stockade_monotonic_ms();
-    // The first read goes at once, the next ones 5, 10, 20, 40 ms... apart: a BMC that switches in
-    // a few milliseconds is seen within a few (a fixed 10 ms first pause was half of an in-process
-    // reboot on a BMC that switches at once), one that takes seconds is read at most poll_cap_ms()
-    // apart -- eight reads in a 500 ms transition.
+    // The first read goes at once, the next ones 1, 2, 4, 8 ms... apart (kFirstPollPauseMs): a BMC
+    // that switches in a few milliseconds is seen within a few (a fixed 10 ms first pause was half
+    // of an in-process reboot on a BMC that switches at once), one that takes seconds is read at
+    // most poll_cap_ms() apart -- ten reads in a 500 ms transition.
     agent::PollPlan plan;
     plan.give_up_at = until;
     plan.first_pause_ms = first_pause_ms;

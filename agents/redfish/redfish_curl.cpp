@@ -19,6 +19,21 @@ bool resolve(void *lib, const char *name, Fn &out, std::string &why)
     return true;
 }
 
+// libcurl.so.4, loaded once (never dlclosed: curl keeps global state and threads may still hold
+// handles), or nullptr.
+void *curl_library(std::string *error)
+{
+    static void *lib = [error] {
+        void *l = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+        if (!l) {
+            const char *e = ::dlerror();
+            *error = std::string("cannot load libcurl.so.4 (package libcurl4): ") + (e ? e : "unknown error");
+        }
+        return l;
+    }();
+    return lib;
+}
+
 } // namespace
 
 const CurlApi *curl_api(std::string *why)
@@ -28,13 +43,9 @@ const CurlApi *curl_api(std::string *why)
     static bool loaded = false;
     static std::string error;
     std::call_once(once, [] {
-        // Never dlclosed: curl keeps global state and threads may still hold handles.
-        void *lib = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-        if (!lib) {
-            const char *e = ::dlerror();
-            error = std::string("cannot load libcurl.so.4 (package libcurl4): ") + (e ? e : "unknown error");
+        void *lib = curl_library(&error);
+        if (!lib)
             return;
-        }
         loaded = resolve(lib, "curl_global_init", api.global_init, error) &&
                  resolve(lib, "curl_easy_init", api.easy_init, error) &&
                  resolve(lib, "curl_easy_setopt", api.easy_setopt, error) &&
@@ -55,6 +66,23 @@ const CurlApi *curl_api(std::string *why)
     if (!loaded && why)
         *why = error;
     return loaded ? &api : nullptr;
+}
+
+bool prepare_curl()
+{
+    if (!curl_api(nullptr))
+        return false;
+    std::string unused;
+    void *lib = curl_library(&unused);
+    const SSL_METHOD *(*client_method)() = nullptr;
+    SSL_CTX *(*ctx_new)(const SSL_METHOD *) = nullptr;
+    void (*ctx_free)(SSL_CTX *) = nullptr;
+    if (!resolve(lib, "TLS_client_method", client_method, unused) || !resolve(lib, "SSL_CTX_new", ctx_new, unused) ||
+        !resolve(lib, "SSL_CTX_free", ctx_free, unused))
+        return true; // loaded all the same; only the warm-up is skipped
+    if (SSL_CTX *warm = ctx_new(client_method()))
+        ctx_free(warm);
+    return true;
 }
 
 } // namespace stockade::redfish

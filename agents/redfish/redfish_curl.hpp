@@ -37,4 +37,13 @@ struct CurlApi {
 // The loaded API (once per process, thread-safe), or nullptr with the reason in *why.
 const CurlApi *curl_api(std::string *why);
 
+// For the agent's prepare (ABI 1.2: once per process, before any session, in the fork template):
+// loads libcurl as curl_api() does (curl_global_init initialises OpenSSL), then makes and frees
+// one client SSL_CTX, so OpenSSL 3 has fetched and cached its ciphers, digests and groups in the
+// process-wide library context (the first SSL_CTX_new of a process costs ~0.9 ms, a later one
+// ~0.2).  No thread, no descriptor left open, no connection, nothing secret: the context's random
+// ticket keys are freed with it, and a forked session's DRBG reseeds itself (its pid differs).
+// False when libcurl cannot be loaded (the first handle then reports why).
+bool prepare_curl();
+
 } // namespace stockade::redfish
