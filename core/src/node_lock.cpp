@@ -152,6 +152,11 @@ Status NodeLease::finish(const std::string &action, bool success, const std::str
         e = errno ? errno : ENOSPC;
     if (tfd >= 0 && ::close(tfd) != 0 && !e)
         e = errno;
+    // The old outcome goes first: ext4 (a /run that is not a tmpfs) writes a file's data back to
+    // disk at once when a rename replaces another file (auto_da_alloc), a few ms per fenced node.
+    // We still hold the lock, so no waiter reads in between.
+    if (!e && ::unlink(result_path_.c_str()) != 0 && errno != ENOENT)
+        e = errno;
     if (!e && ::rename(tmp.c_str(), result_path_.c_str()) != 0)
         e = errno;
     if (e)
