@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <dirent.h>
-#include <iostream>
+#include <cerrno>
 #include <map>
 #include <mutex>
 #include <sys/prctl.h>
@@ -30,6 +30,38 @@ FILE *g_out = nullptr;
 std::atomic<bool> g_cancel{false};
 
 extern "C" void on_term(int) { g_cancel.store(true); }
+
+// One request line from fd 0 (requests are a few hundred bytes; std::getline on std::cin read
+// them one locked getc at a time: ~13 % of a forked session's CPU).  False at EOF or error.
+class RequestReader {
+public:
+    bool next(std::string &line)
+    {
+        for (;;) {
+            if (size_t nl = buf_.find('\n', pos_); nl != std::string::npos) {
+                line.assign(buf_, pos_, nl - pos_);
+                pos_ = nl + 1;
+                return true;
+            }
+            buf_.erase(0, pos_);
+            pos_ = 0;
+            char chunk[4096];
+            ssize_t n = ::read(0, chunk, sizeof chunk);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) { // a last line without its newline still counts
+                line = std::move(buf_);
+                buf_.clear();
+                return !line.empty();
+            }
+            buf_.append(chunk, size_t(n));
+        }
+    }
+
+private:
+    std::string buf_;
+    size_t pos_ = 0;
+};
 
 void send(const nlohmann::json &j)
 {
@@ -68,7 +100,8 @@ int serve_session(const Result<AgentInfo> &agent)
     std::unique_ptr<AgentSession> session;
 
     std::string line;
-    while (std::getline(std::cin, line)) {
+    RequestReader requests;
+    while (requests.next(line)) {
         auto parsed = host_protocol::parse_request(line);
         if (!parsed) {
             send(host_protocol::result_to_json({parsed.error().rc, parsed.error().message, 0, 0, {}, 0}));

@@ -2,6 +2,7 @@
 #include "stockade/json_schema.hpp"
 
 #include <cmath>
+#include <map>
 #include <optional>
 #include <regex>
 
@@ -125,7 +126,7 @@ public:
             if (auto m = schema.find("maxLength"); m != schema.end() && s.size() > m->get<size_t>())
                 fail("is longer than " + m->dump() + " characters");
             if (auto p = schema.find("pattern"); p != schema.end())
-                if (!std::regex_search(s, std::regex(p->get<std::string>())))
+                if (!std::regex_search(s, compiled(p->get_ref<const std::string &>())))
                     fail("'" + s + "' does not match " + p->get<std::string>());
         }
         if (v.is_array()) {
@@ -239,7 +240,18 @@ private:
         }
     }
 
+    // A schema's pattern compiled once per validation, not once per value it checks (a config
+    // with 256 devices checked every device's patterns again: ~10 % of `stockade status`'s CPU).
+    const std::regex &compiled(const std::string &pattern) const
+    {
+        auto it = patterns_.find(pattern);
+        if (it == patterns_.end())
+            it = patterns_.emplace(pattern, std::regex(pattern)).first;
+        return it->second;
+    }
+
     const json &root_;
+    mutable std::map<std::string, std::regex> patterns_;
 };
 
 } // namespace

@@ -60,6 +60,11 @@ std::string read_all(int fd)
     return out;
 }
 
+std::string first_line(const std::string &s)
+{
+    return s.substr(0, s.find('\n'));
+}
+
 std::string new_token()
 {
     std::random_device rd;
@@ -75,9 +80,11 @@ pid_t pid_of_token(const std::string &token)
 // filesystem: the lock still holds, waiters just cannot see who holds it).
 std::string write_token(int fd, const std::string &token, const std::string &path)
 {
+    // Written over the old token, then cut to length: never truncated to 0 first, because ext4
+    // (a /run that is not a tmpfs) flushes a file emptied and rewritten to disk when it is closed
+    // (auto_da_alloc).  Readers take the first line, so a moment of "new\nold tail" is harmless.
     std::string line = token + "\n";
-    if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) != 0 ||
-        ::write(fd, line.data(), line.size()) != ssize_t(line.size())) {
+    if (::pwrite(fd, line.data(), line.size(), 0) != ssize_t(line.size()) || ::ftruncate(fd, off_t(line.size())) != 0) {
         int e = errno;
         (void)!::ftruncate(fd, 0); // never half a token
         return fmt::format("cannot write to the lock {}: {}; a second request for this node will wait for this "
@@ -152,6 +159,11 @@ Status NodeLease::finish(const std::string &action, bool success, const std::str
         e = errno ? errno : ENOSPC;
     if (tfd >= 0 && ::close(tfd) != 0 && !e)
         e = errno;
+    // The old outcome goes first: ext4 (a /run that is not a tmpfs) writes a file's data back to
+    // disk at once when a rename replaces another file (auto_da_alloc), a few ms per fenced node.
+    // We still hold the lock, so no waiter reads in between.
+    if (!e && ::unlink(result_path_.c_str()) != 0 && errno != ENOENT)
+        e = errno;
     if (!e && ::rename(tmp.c_str(), result_path_.c_str()) != 0)
         e = errno;
     if (e)
@@ -196,7 +208,7 @@ Result<NodeLockResult> lock_node(const std::string &dir, const std::string &scop
     for (;;) {
         // The token first: a holder that finishes right now leaves it there with its outcome.
         if (holder.empty())
-            holder = trim(read_all(fd));
+            holder = trim(first_line(read_all(fd)));
         if (::flock(fd, LOCK_EX | LOCK_NB) == 0)
             break;
         if (!announced && (!holder.empty() || monotonic_ms() >= name_wait_until)) {
