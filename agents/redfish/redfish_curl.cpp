@@ -1,36 +1,26 @@
 // redfish_curl.cpp -- see redfish_curl.hpp.
 #include "redfish_curl.hpp"
 
-#include <dlfcn.h>
 #include <mutex>
+
+#include "stockade/lazy_library.hpp"
 
 namespace stockade::redfish {
 namespace {
 
+constexpr const char *kSoname = "libcurl.so.4";
+
 template <class Fn>
 bool resolve(void *lib, const char *name, Fn &out, std::string &why)
 {
-    void *sym = ::dlsym(lib, name);
-    if (!sym) {
-        why = std::string("libcurl.so.4 has no ") + name;
-        return false;
-    }
-    out = reinterpret_cast<Fn>(sym);
-    return true;
+    return resolve_symbol(lib, kSoname, name, out, why);
 }
 
-// libcurl.so.4, loaded once (never dlclosed: curl keeps global state and threads may still hold
-// handles), or nullptr.
+// libcurl, opened once (never dlclosed: curl keeps global state and threads may still hold
+// handles), or nullptr with *error set.
 void *curl_library(std::string *error)
 {
-    static void *lib = [error] {
-        void *l = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-        if (!l) {
-            const char *e = ::dlerror();
-            *error = std::string("cannot load libcurl.so.4 (package libcurl4): ") + (e ? e : "unknown error");
-        }
-        return l;
-    }();
+    static void *lib = open_library(kSoname, "libcurl4", *error);
     return lib;
 }
 

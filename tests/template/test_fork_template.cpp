@@ -20,6 +20,19 @@
 using namespace stockade;
 using namespace std::chrono_literals;
 
+namespace {
+
+// The template's pid: the parent of a counteragent session.
+pid_t template_pid(const AgentRegistry &reg)
+{
+    auto probe = test::open_session(**reg.find("counteragent"), {});
+    const pid_t tmpl = test::parse_counter(probe->status("n1", 10s).message).ppid;
+    probe->close();
+    return tmpl;
+}
+
+} // namespace
+
 
 TEST_CASE("fork template: no state leaks between sessions, agent code only in the child, no exec",
           "[session][isolation][forkserver][template]")
@@ -51,10 +64,8 @@ TEST_CASE("fork template: a session's deadline kills its whole tree (setsid chil
 {
     test::TempDir d;
     AgentRegistry reg;
+    const pid_t tmpl = template_pid(reg);
     const AgentInfo &c = **reg.find("counteragent");
-    auto probe = test::open_session(c, {});
-    const pid_t tmpl = test::parse_counter(probe->status("n1", 10s).message).ppid;
-    probe->close();
 
     const AgentInfo &a = **reg.find("testagent");
     test::check_hang_killed_with_setsid_child(a, d);
@@ -107,10 +118,7 @@ TEST_CASE("fork template: an agent's prepare (ABI 1.2) runs once, in the templat
 {
     test::TempDir d;
     AgentRegistry reg;
-    const AgentInfo &c = **reg.find("counteragent");
-    auto probe = test::open_session(c, {});
-    const pid_t tmpl = test::parse_counter(probe->status("n1", 10s).message).ppid;
-    probe->close();
+    const pid_t tmpl = template_pid(reg);
 
     const AgentInfo &a = **reg.find("testagent");
     REQUIRE(a.prepare != nullptr);
