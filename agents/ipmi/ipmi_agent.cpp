@@ -136,7 +136,7 @@ public:
 private:
     // Polls status until it reads `want` or power_timeout passes (a failure).
     Status wait_for(const stockade_ctx *ctx, uint32_t want, const char *after, int64_t max_interval_ms);
-    // Reads status, sends the command unless already there, then confirms.
+    // Sends the command unless `known_state` is already `want` (UNKNOWN: sent anyway), then confirms.
     Status set_power(const stockade_ctx *ctx, uint32_t want, uint32_t known_state);
     Status reboot(const stockade_ctx *ctx, uint32_t *verified);
     void nmi_before_off(const stockade_ctx *ctx);
@@ -195,24 +195,25 @@ Status IpmiDevice::wait_for(const stockade_ctx *ctx, uint32_t want, const char *
 
 Status IpmiDevice::set_power(const stockade_ctx *ctx, uint32_t want, uint32_t known_state)
 {
-    uint32_t cur = known_state;
-    if (cur == STOCKADE_POWER_UNKNOWN) {
-        auto st = link_.power_state(ctx);
-        if (!st)
-            return st.error();
-        cur = *st;
-    }
-    if (cur == want) {
+    // No status read first unless the caller has one: power-down of an off node and power-up of
+    // an on node change nothing (IPMI Chassis Control), and the confirming read that follows says
+    // whether it is there.  That read first was a third BMC exchange per off (the bare off +
+    // confirm client issue 14 compares with sends two), one BMC round trip on every fence.
+    if (known_state == want) {
         log(ctx, STOCKADE_LOG_NOTICE, "ipmi " + cfg_.endpoint() + ": already " + state_name(want));
         return {};
     }
     const bool off = want == STOCKADE_POWER_OFF;
     const char *what = off ? "power down" : "power up";
+    // A BMC that does not answer at all has been sent nothing: that is the answer, at once.
+    if (Status open = link_.ensure_open(ctx); !open)
+        return open;
     Status c = link_.chassis_control(ctx, off ? IPMI_CHASSIS_CONTROL_POWER_DOWN : IPMI_CHASSIS_CONTROL_POWER_UP, what);
     if (!c) {
-        if (c.error().rc != STOCKADE_RC_UNREACHABLE)
+        // The reply may be what got lost, or the BMC refuses the command in the state the node
+        // is already in: read the state back once (a fresh session if the link failed).
+        if (c.error().rc != STOCKADE_RC_UNREACHABLE && known_state != STOCKADE_POWER_UNKNOWN)
             return c;
-        // The reply may be what got lost: read the state back once on a fresh session.
         auto again = link_.power_state(ctx);
         if (!again || *again != want)
             return c;
@@ -261,7 +262,10 @@ void IpmiDevice::console_before_off(const stockade_ctx *ctx, const std::string &
 
 Status IpmiDevice::reboot(const stockade_ctx *ctx, uint32_t *verified)
 {
-    auto st = link_.power_state(ctx);
+    // A power cycle needs a node that is on; onoff does not ask (see set_power).
+    Result<uint32_t> st = uint32_t(STOCKADE_POWER_UNKNOWN);
+    if (cfg_.method == RebootMethod::Cycle)
+        st = link_.power_state(ctx);
     if (!st)
         return st.error();
     if (*st == STOCKADE_POWER_ON && cfg_.method == RebootMethod::Cycle) {
@@ -282,7 +286,7 @@ Status IpmiDevice::reboot(const stockade_ctx *ctx, uint32_t *verified)
             log(ctx, STOCKADE_LOG_WARNING, "reboot: node confirmed off, but not back on: " + on.error().message);
         return {};
     }
-    if (*st == STOCKADE_POWER_ON) {
+    if (*st != STOCKADE_POWER_OFF) {
         Status off = set_power(ctx, STOCKADE_POWER_OFF, *st);
         if (!off)
             return off;
@@ -312,15 +316,19 @@ uint32_t IpmiDevice::power(const stockade_ctx *ctx, uint32_t action, const std::
 
     switch (action) {
     case STOCKADE_ACTION_OFF: {
-        auto st = link_.power_state(ctx);
-        if (!st)
-            return report(ctx, st.error());
-        if (*st == STOCKADE_POWER_ON) {
-            link_.close(); // no idle session held open while the console is recorded
-            console_before_off(ctx, target);
-            nmi_before_off(ctx);
+        uint32_t known = STOCKADE_POWER_UNKNOWN;
+        if (!cfg_.capture_console.empty() || cfg_.nmi_wait_s) { // only a node that is on gets them
+            auto st = link_.power_state(ctx);
+            if (!st)
+                return report(ctx, st.error());
+            known = *st;
+            if (known == STOCKADE_POWER_ON) {
+                link_.close(); // no idle session held open while the console is recorded
+                console_before_off(ctx, target);
+                nmi_before_off(ctx);
+            }
         }
-        Status s = set_power(ctx, STOCKADE_POWER_OFF, *st);
+        Status s = set_power(ctx, STOCKADE_POWER_OFF, known);
         if (!s)
             return report(ctx, s.error());
         *verified = STOCKADE_VERIFIED_OFF;
