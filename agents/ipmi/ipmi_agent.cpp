@@ -126,6 +126,12 @@ class IpmiDevice {
 public:
     explicit IpmiDevice(IpmiConfig cfg) : cfg_(std::move(cfg)), link_(cfg_) {}
 
+    static uint32_t prepare()
+    {
+        IpmiLink::init_crypto();
+        return STOCKADE_RC_OK;
+    }
+
     static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
                          std::unique_ptr<IpmiDevice> &out);
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);

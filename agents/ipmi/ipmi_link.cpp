@@ -55,13 +55,6 @@ const ErrnumInfo *errnum_info(int errnum)
     return nullptr;
 }
 
-// libgcrypt thread set-up inside FreeIPMI: once per process, before threads race to open sessions.
-void init_crypto_once()
-{
-    static std::once_flag once;
-    std::call_once(once, [] { (void)ipmi_rmcpplus_init(); });
-}
-
 struct FiidObj {
     explicit FiidObj(fiid_template_t tmpl) : obj(fiid_obj_create(tmpl)) {}
     ~FiidObj()
@@ -191,7 +184,7 @@ Status IpmiLink::ensure_open(const stockade_ctx *ctx)
         return {};
     close();
 
-    init_crypto_once();
+    init_crypto();
     if (!ctx_ && !(ctx_ = ipmi_ctx_create()))
         return Error{STOCKADE_RC_INTERNAL, "ipmi: cannot create a FreeIPMI context (out of memory)"};
 
@@ -253,6 +246,12 @@ Result<uint32_t> IpmiLink::power_state(const stockade_ctx *ctx)
         return Error{STOCKADE_RC_FAILED, "ipmi " + cfg_.endpoint() + ": Get Chassis Status: malformed reply (" +
                                             fiid_obj_errormsg(rs.obj) + ")"};
     return on ? uint32_t(STOCKADE_POWER_ON) : uint32_t(STOCKADE_POWER_OFF);
+}
+
+void IpmiLink::init_crypto()
+{
+    static std::once_flag once;
+    std::call_once(once, [] { (void)ipmi_rmcpplus_init(); });
 }
 
 Status IpmiLink::chassis_control(const stockade_ctx *ctx, uint8_t value, const char *what)
