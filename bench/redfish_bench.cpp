@@ -206,8 +206,9 @@ Cell measure_library(RedfishService &s, const std::string &action, int runs)
     return c;
 }
 
-// libcurl.so.4's dlopen in a fresh process (the agent loads it at its first request; an isolated
-// session is a fresh process each time).  This process already has libcurl (the service fixture
+// libcurl.so.4's dlopen in a fresh process (the agent's prepare loads it once per front-end run, in
+// the fork template before its sessions fork; a host that does not prepare loads it at the first
+// request of each session).  This process already has libcurl (the service fixture
 // links it), so python3's ctypes (dlopen with RTLD_NOW, as the agent) times it in a new one.
 double libcurl_load_ms()
 {
@@ -226,7 +227,7 @@ double libcurl_load_ms()
 // Where the agent's part of a verified reboot goes, as fence_stockade runs it (open, status, reboot,
 // close on one session), from the agent's own debug lines: a line per request with its time and,
 // for a new connection, libcurl's TCP and TLS times.  In-process, so process start is not in it;
-// libcurl's load is measured apart (it is paid once per isolated session).  Once with HTTP Basic
+// libcurl's load is measured apart (paid once per front-end run, by its fork template).  Once with HTTP Basic
 // (the default, as fence_redfish) and once with a Redfish session (login POST, DELETE at close).
 enum ProfileCol { Total, Open, Tcp, Tls, Login, Discovery, Reads, Resets, Between, Close, SeenOff, SeenOn, NCols };
 
@@ -340,7 +341,7 @@ void print_profile(RedfishService &s, int runs)
     std::printf("| part | auth_type=basic (default) | auth_type=session |\n|---|---|---|\n");
     for (int c = 0; c < NCols; ++c)
         std::printf("| %s | %.1f ms | %.1f ms |\n", names[c], median(basic.col[c]), median(session.col[c]));
-    std::printf("| not in the above: libcurl.so.4 dlopen in a fresh process (each isolated session) | %.1f ms | |\n\n",
+    std::printf("| not in the above: libcurl.so.4 dlopen in a fresh process (once per front-end run: its fork template's prepare) | %.1f ms | |\n\n",
                 median(dl));
 }
 

@@ -45,11 +45,12 @@ const ResetChoice kOn{"power on", {"On", "ForceOn"}};
 const ResetChoice kRestart{"restart", {"ForceRestart", "PowerCycle"}};
 const ResetChoice kNmi{"diagnostic interrupt", {"Nmi"}};
 
-// Pause after the first PowerState read that did not show the new state; doubles after each, so
-// a wait reads at 0, 1, 3, 7, 15, 31, 63... ms: a BMC that switches within a few milliseconds is
-// seen within one or two, and the fast reads are bounded by the doubling itself -- three pauses
-// shorter than 5 ms per wait, never more (a real BMC is never polled faster than that for long).
-constexpr int64_t kFirstPollPauseMs = 1;
+// Pauses between PowerState reads that did not show the new state: first kFastPollPauses short ones
+// (1, 2 ms), then kFirstPollPauseMs doubling -- reads at 0, 1, 3, 8, 18, 38, 78, 158, 318, 518...
+// ms: a BMC that switches within a few milliseconds is seen within one to three, one that takes
+// 500 ms within 20 ms of it, and only two reads per wait are closer than 5 ms to the one before.
+constexpr int kFastPollPauses = 2;
+constexpr int64_t kFirstPollPauseMs = 5;
 
 // Task states that mean "still running" (Redfish TaskState).
 constexpr const char *kRunningTaskStates[] = {"New", "Starting", "Running", "Pending", "Stopping", "Suspended",
@@ -387,13 +388,14 @@ Status RedfishDevice::wait_for(const stockade_ctx *ctx, const SystemInfo &sys, c
                                int64_t until)
 {
     const int64_t start = stockade_monotonic_ms();
-    // The first read goes at once, the next ones 1, 2, 4, 8 ms... apart (kFirstPollPauseMs): a BMC
-    // that switches in a few milliseconds is seen within a few (a fixed 10 ms first pause was half
-    // of an in-process reboot on a BMC that switches at once), one that takes seconds is read at
-    // most poll_cap_ms() apart -- ten reads in a 500 ms transition.
+    // The first read goes at once, the next ones 1, 2, then 5, 10, 20 ms... apart (kFastPollPauses,
+    // kFirstPollPauseMs): a BMC that switches in a few milliseconds is seen within a few (a fixed 10
+    // ms first pause was half of an in-process reboot on a BMC that switches at once), one that
+    // takes seconds is read at most poll_cap_ms() apart -- ten reads in a 500 ms transition.
     agent::PollPlan plan;
     plan.give_up_at = until;
     plan.first_pause_ms = first_pause_ms;
+    plan.fast_pauses = kFastPollPauses;
     plan.first_interval_ms = kFirstPollPauseMs;
     plan.max_interval_ms = max_interval_ms;
     std::string last_state = sys.power_state;

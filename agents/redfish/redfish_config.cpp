@@ -73,7 +73,7 @@ constexpr stockade_param_desc kParams[] = {
                     "power_timeout counts after it"},
     {.abi_major = kAbi, .struct_size = kPSize, .name = "stonith_status_sleep", .type = STOCKADE_PARAM_SECONDS,
      .flags = 0, .default_value = "1", .choices = nullptr, .aliases = "",
-     .description = "Longest pause between two PowerState reads (reads start at once, then 1 ms apart, doubling up to this, at most 200 ms)"},
+     .description = "Longest pause between two PowerState reads (reads at once, 1 and 2 ms later, then 5 ms apart doubling up to this, at most 200 ms)"},
     {.abi_major = kAbi, .struct_size = kPSize, .name = "login_timeout", .type = STOCKADE_PARAM_SECONDS, .flags = 0,
      .default_value = "5", .choices = nullptr, .aliases = "",
      .description = "Seconds for the TCP connection and TLS handshake"},

@@ -49,6 +49,10 @@ struct PollPlan {
     int64_t first_pause_ms = 0;    // before the first read (power_wait)
     int64_t first_interval_ms = 50; // after a read that did not confirm; doubles ...
     int64_t max_interval_ms = 1000; // ... up to this
+    // Before that schedule: this many shorter pauses, 1 ms doubling (1, 2, 4...), for a device
+    // that often switches within milliseconds.  Bounded on purpose: a real device is never polled
+    // faster for long.  0 = none.
+    int fast_pauses = 0;
 };
 
 // Reads with `read()` -> Result<bool> (true = confirmed) until it confirms (returns {}), a final
@@ -71,7 +75,8 @@ Status poll_until(const stockade_ctx *ctx, const PollPlan &plan, const std::stri
     if (plan.first_pause_ms > 0)
         if (Status s = pause(std::min(plan.first_pause_ms, plan.give_up_at - stockade_monotonic_ms())); !s)
             return s;
-    int64_t interval = std::min(plan.first_interval_ms, plan.max_interval_ms);
+    int fast_left = plan.fast_pauses;
+    int64_t interval = std::min(fast_left > 0 ? int64_t(1) : plan.first_interval_ms, plan.max_interval_ms);
     std::string last_error;
     for (;;) {
         Result<bool> r = read();
@@ -88,7 +93,10 @@ Status poll_until(const stockade_ctx *ctx, const PollPlan &plan, const std::stri
             return closed(last_error);
         if (Status s = pause(std::min(interval, plan.give_up_at - now)); !s)
             return s;
-        interval = std::min(interval * 2, plan.max_interval_ms);
+        if (fast_left > 0 && --fast_left == 0)
+            interval = std::min(plan.first_interval_ms, plan.max_interval_ms);
+        else
+            interval = std::min(interval * 2, plan.max_interval_ms);
     }
 }
 
