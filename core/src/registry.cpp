@@ -296,27 +296,29 @@ std::vector<std::string> AgentRegistry::default_search_path()
     return out;
 }
 
+Result<std::string> AgentRegistry::locate(std::string_view name) const
+{
+    if (name.find('/') != std::string_view::npos)
+        return std::string(name);
+    if (!valid_agent_name(name))
+        return make_error(STOCKADE_RC_BAD_CONFIG, "invalid agent name '{}'", name);
+    for (const auto &dir : path_) {
+        std::string cand = dir + "/" + std::string(name) + ".so";
+        if (::access(cand.c_str(), F_OK) == 0)
+            return cand;
+    }
+    return make_error(STOCKADE_RC_BAD_CONFIG, "agent '{}' not found in {}", name, join(path_, ":"));
+}
+
 Result<const AgentInfo *> AgentRegistry::find(std::string_view name) const
 {
     std::lock_guard lock(mu_);
     if (auto it = cache_.find(name); it != cache_.end())
         return it->second.get();
-    std::string path;
-    if (name.find('/') != std::string_view::npos) {
-        path = std::string(name);
-    } else {
-        if (!valid_agent_name(name))
-            return make_error(STOCKADE_RC_BAD_CONFIG, "invalid agent name '{}'", name);
-        for (const auto &dir : path_) {
-            std::string cand = dir + "/" + std::string(name) + ".so";
-            if (::access(cand.c_str(), F_OK) == 0) {
-                path = cand;
-                break;
-            }
-        }
-        if (path.empty())
-            return make_error(STOCKADE_RC_BAD_CONFIG, "agent '{}' not found in {}", name, join(path_, ":"));
-    }
+    auto located = locate(name);
+    if (!located)
+        return located.error();
+    const std::string &path = *located;
     agent_host::preload_in_template(path); // its dlopen overlaps ours
     auto info = load_agent_file(path);
     if (!info)

@@ -232,14 +232,14 @@ public:
         return it != pool().end() && !it->second->broken_ ? it->second.get() : nullptr;
     }
 
-    static Status start_template(int argc, char **argv)
+    static Status start_template(int argc, char **argv, const std::string &preload_path)
     {
         if (template_server())
             return {};
         // Forked with no lock held, so the template's copy of this process has none held either
         // (a session child that nests agents takes them).
         std::unique_ptr<ForkServer> fs(new ForkServer(""));
-        if (auto st = fs->fork_template(argc, argv); !st)
+        if (auto st = fs->fork_template(argc, argv, preload_path); !st)
             return st;
         std::lock_guard lock(pool_mu());
         pool()[kTemplateKey] = std::move(fs);
@@ -325,7 +325,7 @@ private:
         adopt_server(Subprocess::spawn(spec), sv);
     }
 
-    Status fork_template(int argc, char **argv)
+    Status fork_template(int argc, char **argv, const std::string &preload_path)
     {
         if (int threads = agent_host::thread_count(); threads != 1) {
             broken_ = true;
@@ -343,14 +343,14 @@ private:
         spec.stderr_to = ChildStream::Null;
         std::fflush(nullptr); // nothing buffered in our stdio may be written twice
         const int ctl = sv[1];
-        auto sp = Subprocess::fork_function(spec, [ctl, argc, argv] {
+        auto sp = Subprocess::fork_function(spec, [ctl, argc, argv, preload_path] {
             ::prctl(PR_SET_NAME, "stockade-tmpl");
             // Our copy of the front-end's argv is what /proc/<pid>/cmdline shows: it may hold a
             // secret the front-end scrubs from its own copy only later.
             for (int i = 1; i < argc && argv; ++i)
                 std::memset(argv[i], 0, std::strlen(argv[i]));
             agent_host::install_cancel_handler();
-            return agent_host::serve_forks(ctl);
+            return agent_host::serve_forks(ctl, preload_path); // loads (and prepares) it at once
         });
         if (!sp)
             return sp.error();
@@ -579,11 +579,18 @@ std::unique_ptr<AgentSession> make_session(const AgentInfo &agent, SessionOption
     return std::make_unique<InProcessSession>(agent, std::move(options));
 }
 
-Status start_fork_template(int argc, char **argv)
+Status start_fork_template(int argc, char **argv, std::string_view preload_agent)
 {
     if (!fork_server_enabled())
         return make_error(STOCKADE_RC_UNSUPPORTED, "fork template: STOCKADE_FORK_SERVER=0");
-    return ForkServer::start_template(argc, argv);
+    // The front-end knows its agent (fence_stockade_<agent>): the template loads and prepares it
+    // right away, in parallel with the front-end's own start (libcurl + OpenSSL for redfish:
+    // ~4 ms that a fork request otherwise waited for).  Only the path is looked up here.
+    std::string path;
+    if (!preload_agent.empty())
+        if (auto p = AgentRegistry().locate(preload_agent))
+            path = *p;
+    return ForkServer::start_template(argc, argv, path);
 }
 
 namespace agent_host {

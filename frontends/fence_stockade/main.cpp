@@ -790,8 +790,9 @@ int real_main(int argc, char **argv)
 int main(int argc, char **argv)
 {
     // Isolated agent sessions are forked from this template: before any thread, before the
-    // options (and their password) are read from stdin, before our signal handlers.
-    (void)start_fork_template(argc, argv);
+    // options (and their password) are read from stdin, before our signal handlers.  The agent
+    // our name says (fence_stockade_<agent>) is loaded in it from the start.
+    (void)start_fork_template(argc, argv, agent_from_program_name(argc > 0 ? argv[0] : ""));
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     ::sigaction(SIGTERM, &sa, nullptr);

@@ -94,6 +94,9 @@ public:
 
     const std::vector<std::string> &search_path() const { return path_; }
 
+    // The file an agent name (or a path, when `name` contains '/') stands for, without loading it.
+    Result<std::string> locate(std::string_view name) const;
+
     // Finds an agent by name (or by path when `name` contains '/'), loading it once.  Thread-safe.
     Result<const AgentInfo *> find(std::string_view name) const;
 

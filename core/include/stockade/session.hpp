@@ -110,7 +110,8 @@ std::unique_ptr<AgentSession> make_session(const AgentInfo &agent, SessionOption
 // argv[0]), so its /proc/<pid>/cmdline never shows a secret the caller scrubs from its own argv
 // later.  Fails, and sessions use the agent host as before, when this process already has
 // threads or STOCKADE_FORK_SERVER=0.  Sessions with SessionOptions::agent_host set never use it.
-Status start_fork_template(int argc = 0, char **argv = nullptr);
+// `preload_agent` (a name or path; empty: none) is loaded and prepared by the template at once.
+Status start_fork_template(int argc = 0, char **argv = nullptr, std::string_view preload_agent = {});
 
 // Path of the agent host: $STOCKADE_AGENT_HOST, else next to the running binary's libexec
 // folder, else the compiled-in install path.
