@@ -458,8 +458,8 @@ int main(int argc, char **argv)
         }
 
         // ---- many BMCs at once -----------------------------------------------------------------
-        std::printf("### Status of N BMCs at once (median of %d runs; fence_ipmilan loop: 1 run; N > 1: stockade and ipmipower "
-                    "both with 10 s session / 1.5 s resend timeouts)\n\n", std::min(a.runs, 3));
+        std::printf("### Status of N BMCs at once (median of %d runs for N <= 16, %d up to 64, %d above; fence_ipmilan loop: 1 run; N > 1: stockade and ipmipower "
+                    "both with 10 s session / 1.5 s resend timeouts; the CLI and ipmipower runs interleaved)\n\n", std::max(a.runs * 2, 3), std::max(a.runs, 3), std::min(a.runs, 3));
         std::printf("| N | stockade status (CLI, concurrency N) | stockade CLI, agent host exec'd per device "
                     "(STOCKADE_FORK_SERVER=0) | stockade CLI, devices isolate=false | stockade runner in-process | "
                     "ipmipower host list (fanout N) | loop of fence_ipmilan | stockade CLI / ipmipower | "
@@ -469,9 +469,20 @@ int main(int argc, char **argv)
         for (size_t n : a.counts) {
             std::fprintf(stderr, "status of %zu BMCs...\n", n);
             const std::string cfg = write_config(dir, bmcs, n, "n" + std::to_string(n) + ".json");
-            int runs = std::min(a.runs, 3);
-            const std::string cfg_noiso = write_config(dir, bmcs, n, "n" + std::to_string(n) + "-noiso.json", false);
             Cell cli, cli_exec, cli_noiso, inproc, ipp, loop;
+            // Short runs get more samples (a 16-BMC status takes ~40 ms; three samples of it were
+            // at the mercy of one busy moment), and the CLI and ipmipower runs are interleaved so
+            // both see the same machine.
+            const int runs = n <= 16 ? std::max(a.runs * 2, 3) : n <= 64 ? std::max(a.runs, 3) : std::min(a.runs, 3);
+            std::string hosts;
+            for (size_t i = 0; i < n; ++i)
+                hosts += (i ? "," : "") + bmcs[i]->endpoint();
+            auto ipp_run = [&] {
+                Run r = run_cmd(ipmipower(hosts, "--stat", std::max<size_t>(n, 1)));
+                ipp.ms.push_back(r.ms);
+                ipp.failures += r.exit_code != 0 || count_lines(r.out, ": on") != n;
+            };
+            const std::string cfg_noiso = write_config(dir, bmcs, n, "n" + std::to_string(n) + "-noiso.json", false);
             // Every answer checked: exit 0 and one "nodeK: on (...)" line per node.
             auto cli_run = [&](Cell &c, const std::string &config) {
                 Run r = run_cmd({a.stockade, "--config", config, "-q", "status"});
@@ -480,6 +491,7 @@ int main(int argc, char **argv)
             };
             for (int i = 0; i < runs; ++i) {
                 cli_run(cli, cfg);
+                ipp_run();
                 ::setenv("STOCKADE_FORK_SERVER", "0", 1); // the agent host exec'd per device, as before
                 cli_run(cli_exec, cfg);
                 ::unsetenv("STOCKADE_FORK_SERVER");
@@ -504,14 +516,6 @@ int main(int argc, char **argv)
                             }
                     }
                 }
-            }
-            std::string hosts;
-            for (size_t i = 0; i < n; ++i)
-                hosts += (i ? "," : "") + bmcs[i]->endpoint();
-            for (int i = 0; i < runs; ++i) {
-                Run r = run_cmd(ipmipower(hosts, "--stat", std::max<size_t>(n, 1)));
-                ipp.ms.push_back(r.ms);
-                ipp.failures += r.exit_code != 0 || count_lines(r.out, ": on") != n;
             }
             ipp.maxrss_kb = peak_rss_kb(ipmipower(hosts, "--stat", std::max<size_t>(n, 1)));
             {
@@ -568,10 +572,10 @@ int main(int argc, char **argv)
 
         // ---- fence N nodes at once (each its own BMC): the CLI vs a threaded bare program ----------
         if (!a.fence_counts.empty()) {
-            std::printf("\n### Fence N nodes at once, off confirmed (median of %d runs; 10 s session / 1.5 s resend for "
-                        "both; every node checked gone after every run)\n\n| N | stockade fence (CLI, concurrency N) | "
+            std::printf("\n### Fence N nodes at once, off confirmed (median of %d runs up to 64 nodes, 3 above; 10 s session / 1.5 s resend for "
+                        "both, interleaved; every node checked gone after every run)\n\n| N | stockade fence (CLI, concurrency N) | "
                         "threaded bare libfreeipmi (off + confirm) | CLI / bare | stockade CLI peak RSS |\n|---|---|---|---|---|\n",
-                        std::min(a.runs, 3));
+                        std::max(a.runs, 3));
         }
         for (size_t n : a.fence_counts) {
             std::fprintf(stderr, "fence of %zu nodes...\n", n);
@@ -594,7 +598,7 @@ int main(int argc, char **argv)
                 return true;
             };
             Cell cli, bare_f;
-            for (int i = 0; i < std::min(a.runs, 3); ++i) {
+            for (int i = 0; i < (n <= 64 ? std::max(a.runs, 3) : 3); ++i) {
                 all_on();
                 Run r = run_cmd(fence_cmd);
                 cli.ms.push_back(r.ms);
