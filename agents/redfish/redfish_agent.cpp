@@ -1,5 +1,5 @@
 // redfish_agent.cpp -- the "redfish" fencing agent: ComputerSystem.Reset over HTTPS (DMTF Redfish)
-// through libcurl + OpenSSL, one kept-alive connection per device handle.
+// through Boost.Beast + OpenSSL, one kept-alive connection per device handle.
 //
 // Fencing rules kept here: the ResetType is chosen from what the system itself allows
 // (ResetType@Redfish.AllowableValues, or its @Redfish.ActionInfo); power-off is ForceOff and counts
@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "redfish_config.hpp"
-#include "redfish_curl.hpp"
+#include "redfish_https.hpp"
 #include "redfish_link.hpp"
 #include "stockade/agent.h"
 #include "stockade/agent_poll.hpp"
@@ -122,12 +122,12 @@ public:
 
     static uint32_t open(const stockade_param *params, size_t n, const stockade_ctx *ctx,
                          std::unique_ptr<RedfishDevice> &out);
-    // What the agent's own limits allow an action (time_needed_ms in redfish_config.hpp).  Pure: the
-    // link loads libcurl only at its first request.
+    // What the agent's own limits allow an action (time_needed_ms in redfish_config.hpp).  Pure: no
+    // I/O, no TLS context.
     uint32_t time_needed(const stockade_ctx *ctx, uint32_t action, uint32_t *needed_ms) const;
     // ABI 1.2, once per process before any session (the fork template's, so its sessions inherit
-    // it): libcurl loaded, OpenSSL initialised and warm (redfish_curl.hpp prepare_curl).
-    static uint32_t prepare() { return prepare_curl() ? STOCKADE_RC_OK : STOCKADE_RC_UNSUPPORTED; }
+    // it): OpenSSL initialised and warm (redfish_https.hpp prepare_tls).
+    static uint32_t prepare() { return prepare_tls() ? STOCKADE_RC_OK : STOCKADE_RC_UNSUPPORTED; }
 
     uint32_t power(const stockade_ctx *ctx, uint32_t action, const std::string &target, uint32_t *verified);
     uint32_t status(const stockade_ctx *ctx, const std::string &target, uint32_t *state);
@@ -616,7 +616,7 @@ const stockade_agent *descriptor()
             .capabilities = kCaps,
             .name = "redfish",
             .version = "1.0",
-            .summary = "Redfish (DMTF) ComputerSystem.Reset over HTTPS through libcurl: one connection, verified TLS",
+            .summary = "Redfish (DMTF) ComputerSystem.Reset over HTTPS (Boost.Beast, OpenSSL): one connection, verified TLS",
             .description =
                 "Fences a server through its BMC's Redfish service (iDRAC, iLO, XCC, OpenBMC). ForceOff, then "
                 "PowerState is read back until it says Off or power_wait + power_timeout expire (a failure); it states "

@@ -1,6 +1,6 @@
 // redfish_config.cpp -- see redfish_config.hpp.  The parameter table accepts every fence_redfish
 // parameter name (the host folds '-' into '_', so "redfish-uri" finds redfish_uri); the ones that
-// mean nothing for a libcurl client (gnutlscli_path, shell_timeout) are accepted and documented.
+// mean nothing for this client (gnutlscli_path, shell_timeout) are accepted and documented.
 #include "redfish_config.hpp"
 
 #include <charconv>
@@ -88,7 +88,7 @@ constexpr stockade_param_desc kParams[] = {
      .description = "Extra attempts of a request that got no answer or a 5xx (never for 401/403/404)"},
     {.abi_major = kAbi, .struct_size = kPSize, .name = "gnutlscli_path", .type = STOCKADE_PARAM_STRING, .flags = 0,
      .default_value = nullptr, .choices = nullptr, .aliases = "",
-     .description = "Accepted for fence_redfish compatibility; unused (TLS is OpenSSL through libcurl)"},
+     .description = "Accepted for fence_redfish compatibility; unused (TLS is OpenSSL's, its defaults)"},
 };
 
 Error bad(const std::string &param, const std::string &what)

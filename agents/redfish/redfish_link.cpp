@@ -10,7 +10,9 @@
 #include <string_view>
 #include <time.h>
 
-#include "redfish_curl.hpp"
+#include <openssl/evp.h>
+
+#include "redfish_https.hpp"
 
 #include "stockade/agent_support.hpp"
 
@@ -20,8 +22,6 @@ using agent::cancelled;
 using agent::log;
 
 namespace {
-
-constexpr size_t kMaxBody = size_t(4) << 20; // a ComputerSystem is a few kB; anything this big is wrong
 
 // What an HTTP status means for fencing: one row per class of answer.
 struct StatusRule {
@@ -109,164 +109,13 @@ std::string redfish_error_text(const nlohmann::json &body)
     return text;
 }
 
-struct RedfishLink::Curl {
-    bool tried = false;           // ensure_curl() ran
-    const CurlApi *api = nullptr; // nullptr: libcurl could not be loaded (load_error says why)
-    std::string load_error;
-    CURL *h = nullptr;
-    char errbuf[CURL_ERROR_SIZE] = {0};
-    const stockade_ctx *ctx = nullptr; // of the call in progress (for the cancel check)
-    std::string body;
-    bool body_too_big = false;
-    std::string location, token;
-    // Certificate pinning: the expected fingerprint and what the server showed.
-    const std::array<unsigned char, 32> *pin = nullptr;
-    std::string seen_fingerprint;
-    bool pin_mismatch = false;
-    bool transient = false; // the last failure is worth another attempt (no answer, 5xx)
-
-    ~Curl()
-    {
-        if (h)
-            api->easy_cleanup(h);
-    }
-
-    static size_t on_body(char *p, size_t size, size_t n, void *self)
-    {
-        auto *c = static_cast<Curl *>(self);
-        if (c->body.size() + size * n > kMaxBody) {
-            c->body_too_big = true;
-            return 0;
-        }
-        c->body.append(p, size * n);
-        return size * n;
-    }
-
-    static size_t on_header(char *p, size_t size, size_t n, void *self)
-    {
-        auto *c = static_cast<Curl *>(self);
-        std::string_view line(p, size * n);
-        auto colon = line.find(':');
-        if (colon != std::string_view::npos) {
-            std::string name = text::ascii_lower(line.substr(0, colon));
-            std::string_view value = line.substr(colon + 1);
-            while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-                value.remove_prefix(1);
-            while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
-                value.remove_suffix(1);
-            if (name == "location")
-                c->location = std::string(value);
-            else if (name == "x-auth-token")
-                c->token = std::string(value);
-        }
-        return size * n;
-    }
-
-    static int on_progress(void *self, curl_off_t, curl_off_t, curl_off_t, curl_off_t)
-    {
-        auto *c = static_cast<Curl *>(self);
-        return c->ctx && cancelled(c->ctx) ? 1 : 0;
-    }
-
-    // Replaces OpenSSL's chain verification: the leaf certificate must have the pinned SHA-256.
-    static int verify_pin(X509_STORE_CTX *store, void *self)
-    {
-        auto *c = static_cast<Curl *>(self);
-        X509 *leaf = c->api->x509_store_ctx_get0_cert(store);
-        std::array<unsigned char, 32> got{};
-        unsigned int len = 0;
-        if (!leaf || !c->api->x509_digest(leaf, c->api->evp_sha256(), got.data(), &len) || len != got.size()) {
-            c->pin_mismatch = true;
-            c->seen_fingerprint = "(none)";
-            return 0;
-        }
-        c->seen_fingerprint = fingerprint_text(got);
-        c->pin_mismatch = !c->pin || got != *c->pin;
-        return c->pin_mismatch ? 0 : 1;
-    }
-
-    static CURLcode on_ssl_ctx(CURL *, void *ssl_ctx, void *self)
-    {
-        auto *c = static_cast<Curl *>(self);
-        auto *ctx = static_cast<SSL_CTX *>(ssl_ctx);
-        c->api->ssl_ctx_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-        c->api->ssl_ctx_set_cert_verify_callback(ctx, verify_pin, self);
-        return CURLE_OK;
-    }
-};
-
-RedfishLink::RedfishLink(const RedfishConfig &cfg) : cfg_(cfg), host_(cfg.host), curl_(std::make_unique<Curl>())
+RedfishLink::RedfishLink(const RedfishConfig &cfg)
+    : cfg_(cfg), host_(cfg.host), https_(std::make_unique<HttpsConnection>(cfg, cfg.host))
 {
     sessions_uri_ = cfg_.redfish_uri + "/SessionService/Sessions";
 }
 
-// libcurl is loaded and the handle made at the first request, not when the handle is opened: a
-// device opened only to state its time need (time_needed, in the front-end's own process) or to
-// be validated never loads libcurl's 33 libraries.
-void RedfishLink::ensure_curl()
-{
-    if (curl_->tried)
-        return;
-    curl_->tried = true;
-    curl_->api = curl_api(&curl_->load_error);
-    if (!curl_->api)
-        return; // reported by the first request
-    const CurlApi &api = *curl_->api;
-    curl_->h = api.easy_init();
-    if (!curl_->h)
-        return; // reported by the first request
-    CURL *h = curl_->h;
-    api.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    api.easy_setopt(h, CURLOPT_ERRORBUFFER, curl_->errbuf);
-    api.easy_setopt(h, CURLOPT_WRITEFUNCTION, &Curl::on_body);
-    api.easy_setopt(h, CURLOPT_WRITEDATA, curl_.get());
-    api.easy_setopt(h, CURLOPT_HEADERFUNCTION, &Curl::on_header);
-    api.easy_setopt(h, CURLOPT_HEADERDATA, curl_.get());
-    api.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    api.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &Curl::on_progress);
-    api.easy_setopt(h, CURLOPT_XFERINFODATA, curl_.get());
-    api.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-    api.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    api.easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    api.easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    api.easy_setopt(h, CURLOPT_MAXCONNECTS, 1L);
-    api.easy_setopt(h, CURLOPT_USERAGENT, "stockade-redfish/1.0");
-    if (cfg_.auth == AuthType::Basic) {
-        api.easy_setopt(h, CURLOPT_HTTPAUTH, long(CURLAUTH_BASIC));
-        api.easy_setopt(h, CURLOPT_USERNAME, cfg_.username.c_str());
-        api.easy_setopt(h, CURLOPT_PASSWORD, cfg_.password.str().c_str());
-    }
-    configure_tls();
-}
-
 RedfishLink::~RedfishLink() = default;
-
-void RedfishLink::configure_tls()
-{
-    const CurlApi &api = *curl_->api;
-    CURL *h = curl_->h;
-    switch (cfg_.trust) {
-    case TlsTrust::SystemCa:
-    case TlsTrust::CaFile:
-        api.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-        api.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-        if (cfg_.trust == TlsTrust::CaFile)
-            api.easy_setopt(h, CURLOPT_CAINFO, cfg_.ca_file.c_str());
-        break;
-    case TlsTrust::Fingerprint:
-        // The pin replaces chain and name checks; it runs inside the handshake, before any request.
-        api.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        api.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-        curl_->pin = &cfg_.fingerprint;
-        api.easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, &Curl::on_ssl_ctx);
-        api.easy_setopt(h, CURLOPT_SSL_CTX_DATA, curl_.get());
-        break;
-    case TlsTrust::Insecure:
-        api.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        api.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-        break;
-    }
-}
 
 void RedfishLink::set_host(const std::string &host)
 {
@@ -274,8 +123,7 @@ void RedfishLink::set_host(const std::string &host)
         return;
     (void)logout(1000);
     host_ = host;
-    if (curl_->h) // forget the old connection: the next request connects to the new host
-        curl_->api->easy_setopt(curl_->h, CURLOPT_FRESH_CONNECT, 1L);
+    https_->set_host(host); // the next request connects to the new host
 }
 
 Result<Response> RedfishLink::get(const stockade_ctx *ctx, const std::string &path)
@@ -304,11 +152,10 @@ Status RedfishLink::login(const stockade_ctx *ctx)
     auto r = once(ctx, Method::Post, sessions_uri_, wiped.str(), ctx->deadline_ms);
     if (!r)
         return Error{r.error().rc, r.error().message + " (session login)"};
-    if (curl_->token.empty())
+    if (r->auth_token.str().empty())
         return Error{STOCKADE_RC_FAILED, "redfish " + endpoint() + ": session login at " + sessions_uri_ +
                                              " answered " + std::to_string(r->status) + " without an X-Auth-Token"};
-    token_ = SecretString(std::move(curl_->token));
-    curl_->token.clear();
+    token_ = std::move(r->auth_token);
     session_uri_ = r->location;
     if (session_uri_.empty() && r->body.is_object() && r->body.contains("@odata.id") &&
         r->body["@odata.id"].is_string())
@@ -351,7 +198,7 @@ Result<Response> RedfishLink::request(const stockade_ctx *ctx, Method m, const s
         if (r)
             return r;
         const uint32_t rc = r.error().rc;
-        const bool transient = curl_->transient && rc != STOCKADE_RC_TIMEOUT && rc != STOCKADE_RC_CANCELLED;
+        const bool transient = last_transient_ && rc != STOCKADE_RC_TIMEOUT && rc != STOCKADE_RC_CANCELLED;
         const int64_t left = stockade_remaining_ms(ctx);
         if (!transient || attempt >= cfg_.retries || left <= kRetryPauseMs * (attempt + 1) + 100)
             return r;
@@ -362,17 +209,22 @@ Result<Response> RedfishLink::request(const stockade_ctx *ctx, Method m, const s
     }
 }
 
+// The Basic credentials header value ("Basic " + base64(user:password)), kept in a SecretString.
+SecretString RedfishLink::basic_authorization() const
+{
+    SecretString plain(cfg_.username + ":" + cfg_.password.str());
+    std::string out(4 * ((plain.str().size() + 2) / 3) + 1, '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char *>(out.data()),
+                                  reinterpret_cast<const unsigned char *>(plain.str().data()), int(plain.str().size()));
+    out.resize(size_t(std::max(n, 0)));
+    return SecretString("Basic " + out);
+}
+
 Result<Response> RedfishLink::once(const stockade_ctx *ctx, Method m, const std::string &path,
                                    const std::string &body, int64_t deadline_ms)
 {
     const std::string where = "redfish " + endpoint();
-    ensure_curl();
-    if (!curl_->api)
-        return Error{STOCKADE_RC_INTERNAL, where + ": " + curl_->load_error};
-    const CurlApi &api = *curl_->api;
-    CURL *h = curl_->h;
-    if (!h)
-        return Error{STOCKADE_RC_INTERNAL, where + ": libcurl could not create a handle"};
+    last_transient_ = false;
     if (cancelled(ctx))
         return Error{STOCKADE_RC_CANCELLED, "redfish: cancelled"};
     const int64_t left = deadline_ms > 0 ? std::max<int64_t>(0, deadline_ms - stockade_monotonic_ms()) : INT64_MAX;
@@ -381,8 +233,6 @@ Result<Response> RedfishLink::once(const stockade_ctx *ctx, Method m, const std:
     const int64_t own = int64_t(cfg_.request_timeout_s) * 1000;
     const int64_t timeout = std::min(own, left);
     const bool cut_by_deadline = left < own;
-    api.easy_setopt(h, CURLOPT_TIMEOUT_MS, long(timeout));
-    api.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, long(std::min<int64_t>(int64_t(cfg_.login_timeout_s) * 1000, timeout)));
 
     if (cfg_.trust == TlsTrust::Insecure && !warned_insecure_) {
         log(ctx, STOCKADE_LOG_WARNING,
@@ -391,118 +241,83 @@ Result<Response> RedfishLink::once(const stockade_ctx *ctx, Method m, const std:
         warned_insecure_ = true;
     }
 
-    const std::string url = cfg_.base_url(host_) + path;
-    api.easy_setopt(h, CURLOPT_URL, url.c_str());
-    curl_slist *headers = nullptr;
-    headers = api.slist_append(headers, "Accept: application/json");
-    headers = api.slist_append(headers, "OData-Version: 4.0");
-    std::string token_header;
-    if (!token_.str().empty()) {
-        token_header = "X-Auth-Token: " + token_.str();
-        headers = api.slist_append(headers, token_header.c_str());
-        ::explicit_bzero(token_header.data(), token_header.size());
-    }
-    switch (m) {
-    case Method::Get:
-        api.easy_setopt(h, CURLOPT_HTTPGET, 1L);
-        api.easy_setopt(h, CURLOPT_CUSTOMREQUEST, nullptr);
-        break;
-    case Method::Post:
-        headers = api.slist_append(headers, "Content-Type: application/json");
-        api.easy_setopt(h, CURLOPT_CUSTOMREQUEST, nullptr);
-        api.easy_setopt(h, CURLOPT_POST, 1L);
-        api.easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
-        api.easy_setopt(h, CURLOPT_POSTFIELDSIZE, long(body.size()));
-        break;
-    case Method::Delete:
-        api.easy_setopt(h, CURLOPT_HTTPGET, 1L);
-        api.easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
-        break;
-    }
-    api.easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_->ctx = ctx;
-    curl_->body.clear();
-    curl_->body_too_big = false;
-    curl_->location.clear();
-    curl_->token.clear();
-    curl_->errbuf[0] = 0;
-    curl_->pin_mismatch = false;
-    curl_->transient = false;
+    SecretString authorization;
+    if (cfg_.auth == AuthType::Basic)
+        authorization = basic_authorization();
+    HttpExchange x;
+    x.method = m == Method::Get ? HttpMethod::Get : m == Method::Post ? HttpMethod::Post : HttpMethod::Delete;
+    x.target = path;
+    x.body = body;
+    x.authorization = authorization.str();
+    x.auth_token = token_.str();
+    x.timeout_ms = timeout;
+    x.connect_timeout_ms = std::min<int64_t>(int64_t(cfg_.login_timeout_s) * 1000, timeout);
+    x.cancelled = [ctx] { return ctx && cancelled(ctx); };
 
     const auto t0 = std::chrono::steady_clock::now();
-    const CURLcode rc = api.easy_perform(h);
+    HttpResult r = https_->exchange(x);
     const double took_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     ++requests_;
-    long new_connects = 0;
-    api.easy_getinfo(h, CURLINFO_NUM_CONNECTS, &new_connects);
-    connects_ += unsigned(new_connects);
+    if (r.new_connection && r.failure != HttpFailure::Connect && r.failure != HttpFailure::Resolve)
+        ++connects_;
     const char *verb = m == Method::Get ? "GET " : m == Method::Post ? "POST " : "DELETE ";
     {
         // One debug line per request: where a fence's time goes (a new connection's TCP and TLS
-        // parts, from libcurl's own clock, named apart).
-        long code = 0;
-        api.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        // parts named apart).
         char line[160];
-        curl_off_t tcp_us = 0, tls_us = 0;
-        if (new_connects && api.easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &tcp_us) == CURLE_OK &&
-            api.easy_getinfo(h, CURLINFO_APPCONNECT_TIME_T, &tls_us) == CURLE_OK)
-            std::snprintf(line, sizeof line, " -> %ld in %.1f ms (new connection: TCP %.1f ms, TLS %.1f ms)", code,
-                          took_ms, double(tcp_us) / 1000, double(std::max<curl_off_t>(0, tls_us - tcp_us)) / 1000);
+        if (r.new_connection && r.failure == HttpFailure::None)
+            std::snprintf(line, sizeof line, " -> %d in %.1f ms (new connection: TCP %.1f ms, TLS %.1f ms)", r.status,
+                          took_ms, r.tcp_ms, r.tls_ms);
         else
-            std::snprintf(line, sizeof line, " -> %ld in %.1f ms", code, took_ms);
+            std::snprintf(line, sizeof line, " -> %d in %.1f ms", r.status, took_ms);
         log(ctx, STOCKADE_LOG_DEBUG, where + ": " + verb + path + line);
     }
-    api.easy_setopt(h, CURLOPT_FRESH_CONNECT, 0L);
-    api.easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
-    api.easy_setopt(h, CURLOPT_POSTFIELDS, nullptr);
-    api.slist_free_all(headers); // the token header line is freed here; curl never logs it (no VERBOSE)
-    curl_->ctx = nullptr;
 
-    if (rc != CURLE_OK) {
-        std::string detail = curl_->errbuf[0] ? curl_->errbuf : api.easy_strerror(rc);
-        if (curl_->pin_mismatch)
-            return Error{STOCKADE_RC_BAD_CONFIG, where + ": TLS certificate fingerprint " + curl_->seen_fingerprint +
-                                                     " is not ssl_fingerprint " + fingerprint_text(cfg_.fingerprint) +
-                                                     "; nothing was sent"};
-        switch (rc) {
-        case CURLE_ABORTED_BY_CALLBACK:
-            return Error{STOCKADE_RC_CANCELLED, "redfish: cancelled"};
-        case CURLE_OPERATION_TIMEDOUT:
-            if (cut_by_deadline)
-                return Error{STOCKADE_RC_TIMEOUT, where + ": the operation deadline passed waiting for " + verb +
-                                                      path + " (" + detail + ")"};
-            curl_->transient = true;
-            return Error{STOCKADE_RC_UNREACHABLE, where + ": no answer to " + verb + path + " within " +
-                                                      std::to_string(timeout) + " ms (" + detail + ")"};
-        case CURLE_SSL_CONNECT_ERROR:
-            return Error{STOCKADE_RC_UNREACHABLE, where + ": TLS handshake failed (" + detail + ")"};
-        case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_SSL_CACERT_BADFILE:
-        case CURLE_SSL_CERTPROBLEM:
-        case CURLE_SSL_ISSUER_ERROR:
-            return Error{STOCKADE_RC_BAD_CONFIG,
-                         where + ": TLS certificate not trusted (" + detail +
-                             "); nothing was sent. Give the CA in ssl_ca_file or the certificate's SHA-256 in "
-                             "ssl_fingerprint (ssl_insecure=1 only if you accept an unauthenticated BMC)"};
-        case CURLE_WRITE_ERROR:
-            if (curl_->body_too_big)
-                return Error{STOCKADE_RC_FAILED, where + ": " + verb + path + ": answer larger than 4 MiB"};
-            [[fallthrough]];
-        default:
-            curl_->transient = true;
-            return Error{STOCKADE_RC_UNREACHABLE, where + ": " + verb + path + ": " + detail};
-        }
+    switch (r.failure) {
+    case HttpFailure::None:
+        break;
+    case HttpFailure::Cancelled:
+        return Error{STOCKADE_RC_CANCELLED, "redfish: cancelled"};
+    case HttpFailure::Deadline:
+        if (cut_by_deadline)
+            return Error{STOCKADE_RC_TIMEOUT, where + ": the operation deadline passed waiting for " + verb + path};
+        last_transient_ = true;
+        return Error{STOCKADE_RC_UNREACHABLE,
+                     where + ": no answer to " + verb + path + " within " + std::to_string(timeout) + " ms"};
+    case HttpFailure::PinMismatch:
+        return Error{STOCKADE_RC_BAD_CONFIG, where + ": TLS certificate fingerprint " + r.seen_fingerprint +
+                                                 " is not ssl_fingerprint " + fingerprint_text(cfg_.fingerprint) +
+                                                 "; nothing was sent"};
+    case HttpFailure::Untrusted:
+        return Error{STOCKADE_RC_BAD_CONFIG,
+                     where + ": TLS certificate not trusted (" + r.detail +
+                         "); nothing was sent. Give the CA in ssl_ca_file or the certificate's SHA-256 in "
+                         "ssl_fingerprint (ssl_insecure=1 only if you accept an unauthenticated BMC)"};
+    case HttpFailure::CaFile:
+        return Error{STOCKADE_RC_BAD_CONFIG, where + ": " + r.detail + "; nothing was sent"};
+    case HttpFailure::TlsHandshake:
+        return Error{STOCKADE_RC_UNREACHABLE, where + ": TLS handshake failed (" + r.detail + ")"};
+    case HttpFailure::BodyTooBig:
+        return Error{STOCKADE_RC_FAILED, where + ": " + verb + path + ": answer larger than 4 MiB"};
+    case HttpFailure::Resolve:
+    case HttpFailure::Connect:
+    case HttpFailure::Io:
+    case HttpFailure::BadAnswer:
+        last_transient_ = true;
+        return Error{STOCKADE_RC_UNREACHABLE, where + ": " + verb + path + ": " + r.detail};
     }
+
     Response out;
-    api.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out.status);
-    out.location = path_of(curl_->location);
-    if (!curl_->body.empty()) {
-        out.body = nlohmann::json::parse(curl_->body, nullptr, false);
+    out.status = r.status;
+    out.location = path_of(r.location);
+    out.auth_token = SecretString(std::move(r.auth_token));
+    if (!r.body.empty()) {
+        out.body = nlohmann::json::parse(r.body, nullptr, false);
         if (out.body.is_discarded())
             out.body = nullptr;
     }
     if (out.status >= 200 && out.status < 300) {
-        if (!curl_->body.empty() && out.body.is_null() && m == Method::Get)
+        if (!r.body.empty() && out.body.is_null() && m == Method::Get)
             return Error{STOCKADE_RC_FAILED, where + ": " + verb + path + ": the answer is not JSON"};
         return out;
     }
@@ -512,7 +327,7 @@ Result<Response> RedfishLink::once(const stockade_ctx *ctx, Method m, const std:
         msg += " (" + std::to_string(out.status) + ")";
     if (std::string text = redfish_error_text(out.body); !text.empty())
         msg += ": " + text;
-    curl_->transient = rule.transient;
+    last_transient_ = rule.transient;
     return Error{rule.rc, msg};
 }
 

@@ -1,13 +1,14 @@
-// redfish_link.hpp -- one HTTPS connection to one Redfish service, through libcurl + OpenSSL.
+// redfish_link.hpp -- one HTTPS connection to one Redfish service (redfish_https.hpp: Beast + OpenSSL).
 //
-// A link owns one libcurl easy handle for the whole life of the agent handle, so every request
+// A link owns one HttpsConnection for the whole life of the agent handle, so every request
 // of an operation (and of the operations that follow on the same handle) reuses one kept-alive
 // TLS connection: one handshake, one login.  Every request is cut to what is left of the caller's
 // deadline and stops when the host cancels.  Trust is decided before the first byte of a request
 // leaves: the system CA store or ssl_ca_file with the host name checked, or a pinned SHA-256
 // certificate fingerprint checked inside the TLS handshake, or nothing at all only with
-// ssl_insecure=1 (logged).  The password goes to libcurl through CURLOPT_USERNAME/PASSWORD (Basic)
-// or once in the session login body (Session), never in a URL, a log line or an error message.
+// ssl_insecure=1 (logged).  The password goes out in each request's Authorization header (Basic,
+// built and wiped per request) or once in the session login body (Session), never in a URL, a log
+// line or an error message.
 //
 // HTTP outcomes are mapped to result codes in one table (redfish_link.cpp): 401/403 access denied
 // and never retried, 404 bad config, 5xx and no answer retried `retries` times while time is left,
@@ -21,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "redfish_config.hpp"
+#include "redfish_https.hpp"
 #include "stockade/agent.h"
 #include "stockade/result.hpp"
 
@@ -29,6 +31,7 @@ namespace stockade::redfish {
 struct Response {
     long status = 0;
     std::string location;          // Location header ("" when none), reduced to its path
+    SecretString auth_token;       // X-Auth-Token header ("" when none): a session login's answer
     nlohmann::json body;           // parsed JSON (null when the body was empty)
 };
 
@@ -67,16 +70,15 @@ private:
     Result<Response> once(const stockade_ctx *ctx, Method m, const std::string &path, const std::string &body,
                           int64_t deadline_ms);
     Status login(const stockade_ctx *ctx);
-    void ensure_curl();
-    void configure_tls();
+    SecretString basic_authorization() const;
 
-    struct Curl;
     const RedfishConfig &cfg_;
     std::string host_;
     std::string sessions_uri_;
     SecretString token_;                 // X-Auth-Token of our session ("" = none)
     std::string session_uri_;      // where to DELETE it
-    std::unique_ptr<Curl> curl_;
+    std::unique_ptr<HttpsConnection> https_;
+    bool last_transient_ = false; // the last failure is worth another attempt (no answer, 5xx)
     unsigned requests_ = 0, connects_ = 0;
     bool warned_insecure_ = false;
 };

@@ -96,7 +96,7 @@ TEST_CASE("stockade fence: a dead Redfish BMC at level 1, the IPMI BMC at level 
         bool saw = false;
         for (const auto &s : j["steps"])
             if (s["device"] == "rf" && s["result"] == "unreachable" &&
-                s["message"].get<std::string>().find("Couldn't connect") != std::string::npos)
+                s["message"].get<std::string>().find("Connection refused") != std::string::npos)
                 saw = true;
         CHECK(saw);
         CHECK(gone_soon(ipmi_node));
@@ -230,7 +230,7 @@ TEST_CASE("a caller limit below what the redfish agent needs is refused, naming 
                                    Catch::Contains("stockade_timeout allows only 30 s"));
     auto glue_unset = glue(""); // no refusal: status goes to the (dead) BMC and fails there
     INFO(glue_unset.err);
-    CHECK_THAT(glue_unset.err, Catch::Contains("Couldn't connect"));
+    CHECK_THAT(glue_unset.err, Catch::Contains("Connection refused"));
     CHECK(glue_unset.err.find("allows only") == std::string::npos);
 
     // stockade validate: a device "timeout" below the need, refused at /devices/<name>/timeout.
