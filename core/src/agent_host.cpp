@@ -126,6 +126,9 @@ int serve_session(const Result<AgentInfo> &agent)
             o.logger = &logger;
             o.registry = registry.get();
             o.cancel = &g_cancel;
+            // Lines the client would drop are not sent (a debug line per request otherwise
+            // crossed the pipe and woke the client for nothing).
+            logger.set_level(req.log_level);
             session = make_session(*agent, o);
             const ParamList &params = req.params;
             r = session->open(params, timeout);
@@ -217,11 +220,21 @@ int serve_forks(int ctl, const std::string &preloaded_path)
                 ::close(fd);
             continue;
         }
-        if (m.verb == "fork") {
+        if (m.verb == "fork" || m.verb == "become") {
             const std::string path = m.text.empty() ? preloaded_path : m.text;
             if (m.fds.size() != 3 || path.empty()) {
                 reply.verb = "error";
-                reply.text = "fork needs an agent file and 3 descriptors";
+                reply.text = m.verb + " needs an agent file and 3 descriptors";
+            } else if (m.verb == "become") {
+                // The client's last session: served by this process itself, which forks nothing
+                // after it (a fork and an exit fewer).  Same isolation: its own process group, the
+                // client's pipes as stdio, every other descriptor (this control socket too) closed.
+                const Result<AgentInfo> &agent = agent_for(path);
+                if (!host_protocol::send(ctl, {"pid", int64_t(::getpid()), "", {}}))
+                    return 0;
+                ::prctl(PR_SET_NAME, "stockade-agent");
+                become_forked_child(m.fds[0], m.fds[1], m.fds[2]);
+                return serve_session(agent);
             } else {
                 reply = fork_session(agent_for(path), m.fds);
             }

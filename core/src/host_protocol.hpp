@@ -98,6 +98,7 @@ struct Request {
     ParamList params;
     bool nested = false;
     std::vector<std::string> search_path;
+    int log_level = STOCKADE_LOG_DEBUG; // open: the least important log line the client keeps
 };
 
 inline Result<Request> parse_request(std::string_view line)
@@ -110,6 +111,7 @@ inline Result<Request> parse_request(std::string_view line)
     r.timeout_ms = int_field<int64_t>(j, "timeout_ms", 0);
     r.action = int_field<uint32_t>(j, "action", 0u);
     r.target = str_field(j, "target");
+    r.log_level = int_field<int>(j, "log_level", int(STOCKADE_LOG_DEBUG));
     if (auto it = j.find("nested"); it != j.end() && it->is_boolean())
         r.nested = it->get<bool>();
     if (auto it = j.find("search_path"); it != j.end() && it->is_array())

@@ -246,7 +246,9 @@ public:
         return {};
     }
 
-    Result<std::unique_ptr<Subprocess>> start_session(const std::string &agent_path)
+    // A session child on three new pipes.  `become`: the template itself serves it (it was
+    // asked for the last session of this process) and is used up.
+    Result<std::unique_ptr<Subprocess>> start_session(const std::string &agent_path, bool become = false)
     {
         int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
         auto close_all = [&] {
@@ -262,7 +264,7 @@ public:
         host_protocol::ControlMessage reply;
         {
             std::lock_guard lock(mu_);
-            if (broken_ || !host_protocol::send(ctl_, {"fork", 0, agent_path, {in[0], out[1], err[1]}}) ||
+            if (broken_ || !host_protocol::send(ctl_, {become ? "become" : "fork", 0, agent_path, {in[0], out[1], err[1]}}) ||
                 !host_protocol::receive(ctl_, reply))
                 broken_ = true;
         }
@@ -279,6 +281,17 @@ public:
         }
         SpawnSpec spec;
         spec.argv = {"stockade-agent-host"};
+        if (become) {
+            // The template is the session now, our own child in its own group: we reap it.  Its
+            // old handle lets go of it without a kill, and nothing more is forked from it.
+            std::lock_guard lock(mu_);
+            broken_ = true;
+            if (proc_)
+                proc_->release();
+            ::close(ctl_);
+            ctl_ = -1;
+            return Subprocess::adopt(pid_t(reply.value), in[1], out[0], err[0], spec, nullptr);
+        }
         auto sp = Subprocess::adopt(pid_t(reply.value), in[1], out[0], err[0], spec,
                                     [this](pid_t pid) { return reap(pid); });
         if (!sp)
@@ -399,7 +412,7 @@ bool fork_server_enabled()
 // A child speaking host_protocol.hpp on its stdin/stdout for one session: forked by this
 // process's template, else by the fork server of `host`, else `host` exec'd for this session.
 Result<std::unique_ptr<Subprocess>> start_agent_host(const std::string &host, bool custom_host,
-                                                     const std::string &agent_path, Logger *logger)
+                                                     const std::string &agent_path, Logger *logger, bool last)
 {
     auto fallback = [&](const Error &e, const char *next) {
         if (logger)
@@ -407,7 +420,7 @@ Result<std::unique_ptr<Subprocess>> start_agent_host(const std::string &host, bo
     };
     if (fork_server_enabled()) {
         if (ForkServer *t = custom_host ? nullptr : ForkServer::template_server()) {
-            auto sp = t->start_session(agent_path);
+            auto sp = t->start_session(agent_path, last);
             if (sp)
                 return sp;
             fallback(sp.error(), "using the agent host's fork server");
@@ -439,7 +452,7 @@ public:
             return fail(STOCKADE_RC_INTERNAL, "session already open");
         const bool custom_host = !opt_.agent_host.empty();
         auto sp = start_agent_host(custom_host ? opt_.agent_host : locate_agent_host(), custom_host, agent_.path,
-                                   opt_.logger);
+                                   opt_.logger, opt_.last_of_process);
         if (!sp)
             return fail(STOCKADE_RC_INTERNAL, sp.error().message);
         child_ = std::move(sp.value());
@@ -455,8 +468,12 @@ public:
         if (opt_.registry)
             for (const auto &d : opt_.registry->search_path())
                 sp_json.push_back(d);
-        return request({{"op", "open"}, {"params", p}, {"label", opt_.label}, {"search_path", sp_json},
-                        {"nested", opt_.registry != nullptr}},
+        return request({{"op", "open"},
+                        {"params", p},
+                        {"label", opt_.label},
+                        {"search_path", sp_json},
+                        {"nested", opt_.registry != nullptr},
+                        {"log_level", opt_.logger ? opt_.logger->level() : int(STOCKADE_LOG_DEBUG)}},
                        timeout);
     }
 
@@ -583,13 +600,17 @@ Status start_fork_template(int argc, char **argv, std::string_view preload_agent
 {
     if (!fork_server_enabled())
         return make_error(STOCKADE_RC_UNSUPPORTED, "fork template: STOCKADE_FORK_SERVER=0");
-    // The front-end knows its agent (fence_stockade_<agent>): the template loads and prepares it
-    // right away, in parallel with the front-end's own start (libcurl + OpenSSL for redfish:
-    // ~4 ms that a fork request otherwise waited for).  Only the path is looked up here.
+    // The front-end knows its agent (fence_stockade_<agent>) and reads its descriptor anyway: it
+    // is loaded here, checked as every agent file is (load_agent_file), before the fork, so the
+    // template inherits it mapped and relocated and only prepares it (OpenSSL's set-up for
+    // redfish), in parallel with the front-end's own start.  Loaded after the fork instead, the
+    // same relocations ran twice, and the template's copy was what a fork request waited for.
     std::string path;
     if (!preload_agent.empty())
-        if (auto p = AgentRegistry().locate(preload_agent))
+        if (auto p = AgentRegistry().locate(preload_agent)) {
             path = *p;
+            (void)load_agent_file(path); // a refusal is reported where the agent is used
+        }
     return ForkServer::start_template(argc, argv, path);
 }
 

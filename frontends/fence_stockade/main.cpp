@@ -260,6 +260,7 @@ bool Run::open(const ParamList &params)
     o.label = label_;
     o.cancel = &g_cancel;
     o.registry = &registry_;
+    o.last_of_process = true; // one device, one session per run
     session_ = make_session(agent_, o);
     OpResult r = session_->open(params, budget(s_.login_timeout_s + s_.shell_timeout_s));
     if (!r.ok()) {

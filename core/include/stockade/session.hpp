@@ -83,6 +83,10 @@ struct SessionOptions {
     const std::atomic<bool> *cancel = nullptr; // set to stop waiting operations early
     const AgentRegistry *registry = nullptr;   // for ctx->invoke (nested agents); may be null
     std::string agent_host;                    // path of stockade-agent-host; "" = locate it
+    // No other session of this process follows (a fence_* front-end's one device): the fork
+    // template may run this session itself instead of forking it -- a fork and an exit fewer.
+    // A session opened after it anyway starts another way (the agent host's fork server).
+    bool last_of_process = false;
 };
 
 class AgentSession {
