@@ -54,10 +54,22 @@ inline std::pair<CounterCalls, CounterCalls> two_counter_sessions(const AgentInf
 
 // A session on the test agent that hangs in power(off) after forking a child that calls setsid():
 // at its 1.5 s deadline the operation ends TIMEOUT and both processes are gone.
-inline void check_hang_killed_with_setsid_child(const AgentInfo &a, const TempDir &d)
+// `last_of_process`: opened as a front-end's one session (the template serves it itself).
+inline void check_hang_killed_with_setsid_child(const AgentInfo &a, const TempDir &d, bool last_of_process = false)
 {
     using namespace std::chrono_literals;
-    auto hung = open_session(a, {{"mode", "hang"}, {"fork_child", "1"}, {"pid_file", d.file("pids")}});
+    const RawParams raw = {{"mode", "hang"}, {"fork_child", "1"}, {"pid_file", d.file("pids")}};
+    std::unique_ptr<AgentSession> hung;
+    if (last_of_process) {
+        auto params = resolve_params(a, raw, UnknownParams::Reject);
+        REQUIRE(params.ok());
+        SessionOptions o;
+        o.last_of_process = true;
+        hung = make_session(a, o);
+        REQUIRE(hung->open(*params, 10s).ok());
+    } else {
+        hung = open_session(a, raw);
+    }
     int64_t t0 = stockade_monotonic_ms();
     OpResult r = hung->power(PowerAction::Off, "n1", 1500ms);
     CHECK(r.rc == STOCKADE_RC_TIMEOUT);
