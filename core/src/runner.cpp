@@ -241,7 +241,8 @@ std::vector<SequenceDevice> EscalationRunner::level_devices(const NodeConfig &no
             if (auto params = resolve_params(*sd.agent, merged_params(d, entry), UnknownParams::Reject))
                 (void)apply_time_needed(sd.budget, *sd.agent, *params);
         auto *slot = &sessions[i];
-        sd.open = [this, &d, &entry, slot](SequenceDevice &self, Millis timeout) -> OpResult {
+        const bool last = one_node_process_ && node.levels.size() == 1 && level.size() == 1;
+        sd.open = [this, &d, &entry, slot, last](SequenceDevice &self, Millis timeout) -> OpResult {
             OpResult res;
             auto agent = registry_.find(d.agent);
             if (!agent) {
@@ -261,6 +262,7 @@ std::vector<SequenceDevice> EscalationRunner::level_devices(const NodeConfig &no
             o.label = d.name;
             o.cancel = cancel_;
             o.registry = &registry_;
+            o.last_of_process = last;
             *slot = make_session(**agent, o);
             res = (*slot)->open(*params, timeout);
             if (!res.ok()) {

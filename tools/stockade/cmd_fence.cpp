@@ -56,6 +56,7 @@ int run_fence(const GlobalOptions &g, FenceArgs &fa)
     ClusterGates gates(*config, log); // quorum and witness (config "quorum", "witness")
     gates.install(runner);
     runner.set_node_locks(default_lock_dir()); // one escalation per node across processes
+    runner.set_one_node_process(args.size() == 1);
     auto reports = runner.fence_many(args, action);
 
     bool all_ok = true, any_failed = false;

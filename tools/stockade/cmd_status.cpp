@@ -36,6 +36,7 @@ int run_status(const GlobalOptions &g, StatusArgs &sa)
             return fail_usage(fmt::format("status: node '{}' is not in {}", n, config->source), 1);
     EscalationRunner runner(*config, registry, log);
     runner.set_cancel(install_cancel_signals());
+    runner.set_one_node_process(args.size() == 1 || (args.empty() && config->nodes.size() == 1));
     std::vector<StatusReport> reports;
     if (args.empty()) {
         reports = runner.status_all();

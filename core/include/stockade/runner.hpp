@@ -99,6 +99,12 @@ public:
     // use); every front-end that fences turns it on with default_lock_dir().
     void set_node_locks(std::string dir) { lock_dir_ = std::move(dir); }
 
+    // This process runs this one node and nothing else (a CLI command naming one node): a node
+    // with one level of one device then opens that device's session as the process's last
+    // (SessionOptions::last_of_process -- the fork template serves it itself, a fork and an exit
+    // fewer).  A device opened again after all (a retry loop) starts another way.
+    void set_one_node_process(bool one) { one_node_process_ = one; }
+
     // Fences one node; action defaults to the node's configured action.
     FenceReport fence(const std::string &node, std::optional<PowerAction> action = std::nullopt) const;
     // Fences several nodes at once, at most config.concurrency in parallel; a name given twice
@@ -127,6 +133,7 @@ private:
     std::function<void(const FenceReport &, const StepRecord &)> hook_;
     std::vector<std::pair<std::string, FenceGate>> gates_;
     std::string lock_dir_;
+    bool one_node_process_ = false;
     Millis progress_interval_{5000};
 };
 
