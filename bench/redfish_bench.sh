@@ -12,6 +12,6 @@ export STOCKADE_AGENT_PATH="$build/lib/stockade/agents"
 export STOCKADE_AGENT_HOST="$build/libexec/stockade/stockade-agent-host"
 echo "## redfish agent benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "versions: fence-agents $(dpkg-query -W -f='${Version}' fence-agents 2>/dev/null), libcurl $(dpkg-query -W -f='${Version}' libcurl4 2>/dev/null), python3 $(dpkg-query -W -f='${Version}' python3 2>/dev/null)"
+echo "versions: fence-agents $(dpkg-query -W -f='${Version}' fence-agents 2>/dev/null), libssl3 $(dpkg-query -W -f='${Version}' libssl3 2>/dev/null), boost $(dpkg-query -W -f='${Version}' libboost1.74-dev 2>/dev/null), python3 $(dpkg-query -W -f='${Version}' python3 2>/dev/null)"
 echo
 exec "$build/bench/redfish_bench" --stockade-bin "$build/bin" "$@"
