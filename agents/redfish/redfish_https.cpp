@@ -209,6 +209,20 @@ struct HttpsConnection::Impl {
         return why;
     }
 
+    // Starts one asynchronous operation (start(handler)) and drives it to its end, `until` or a
+    // cancel; `ec` is the operation's own outcome.
+    template <class Start>
+    HttpFailure run_op(Start &&start, beast::error_code &ec, Clock::time_point until,
+                       const std::function<bool()> &cancelled)
+    {
+        bool done = false;
+        start([&](beast::error_code e, auto &&...) {
+            ec = e;
+            done = true;
+        });
+        return drive(done, until, cancelled);
+    }
+
     void drop()
     {
         if (stream) {
@@ -261,13 +275,9 @@ struct HttpsConnection::Impl {
 
         stream = std::make_unique<Stream>(io, *tls);
         buffer.clear();
-        bool done = false;
         beast::error_code ec;
-        beast::get_lowest_layer(*stream).async_connect(where.endpoints, [&](beast::error_code e, const tcp::endpoint &) {
-            ec = e;
-            done = true;
-        });
-        if (HttpFailure f = drive(done, conn_until, x.cancelled); f != HttpFailure::None) {
+        auto connect = [&](auto handler) { beast::get_lowest_layer(*stream).async_connect(where.endpoints, handler); };
+        if (HttpFailure f = run_op(connect, ec, conn_until, x.cancelled); f != HttpFailure::None) {
             r.failure = f == HttpFailure::Deadline && own_limit ? HttpFailure::Connect : f;
             r.detail = "TCP connect: no answer within " + std::to_string(x.connect_timeout_ms) + " ms";
             return r;
@@ -308,12 +318,8 @@ struct HttpsConnection::Impl {
         pin_mismatch = false;
         seen_fingerprint.clear();
         const auto t1 = Clock::now();
-        done = false;
-        stream->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) {
-            ec = e;
-            done = true;
-        });
-        if (HttpFailure f = drive(done, conn_until, x.cancelled); f != HttpFailure::None) {
+        auto handshake = [&](auto handler) { stream->async_handshake(asio::ssl::stream_base::client, handler); };
+        if (HttpFailure f = run_op(handshake, ec, conn_until, x.cancelled); f != HttpFailure::None) {
             r.failure = f == HttpFailure::Deadline && own_limit ? HttpFailure::TlsHandshake : f;
             r.detail = "no TLS handshake within " + std::to_string(x.connect_timeout_ms) + " ms";
             return r;
@@ -400,13 +406,9 @@ HttpResult HttpsConnection::exchange(const HttpExchange &x)
             if (r.failure != HttpFailure::None)
                 return r;
         }
-        bool done = false;
         beast::error_code ec;
-        http::async_write(*c.stream, req, [&](beast::error_code e, size_t) {
-            ec = e;
-            done = true;
-        });
-        if (HttpFailure f = c.drive(done, until, x.cancelled); f != HttpFailure::None) {
+        auto write = [&](auto handler) { http::async_write(*c.stream, req, handler); };
+        if (HttpFailure f = c.run_op(write, ec, until, x.cancelled); f != HttpFailure::None) {
             r.failure = f;
             return r;
         }
@@ -421,12 +423,8 @@ HttpResult HttpsConnection::exchange(const HttpExchange &x)
 
         http::response_parser<http::string_body> parser;
         parser.body_limit(kMaxBody);
-        done = false;
-        http::async_read(*c.stream, c.buffer, parser, [&](beast::error_code e, size_t) {
-            ec = e;
-            done = true;
-        });
-        if (HttpFailure f = c.drive(done, until, x.cancelled); f != HttpFailure::None) {
+        auto read = [&](auto handler) { http::async_read(*c.stream, c.buffer, parser, handler); };
+        if (HttpFailure f = c.run_op(read, ec, until, x.cancelled); f != HttpFailure::None) {
             r.failure = f;
             return r;
         }
