@@ -189,6 +189,7 @@ int run(int argc, char **argv)
     }
     EscalationRunner runner(cc->config, registry, logger);
     runner.set_cancel(&g_cancel);
+    runner.set_one_node_process(true);
     FenceReport report = runner.fence(n->name);
     // One result per device run, the worst step of that device deciding (libfence's fence_log).
     std::map<std::pair<unsigned, unsigned>, const StepRecord *> per_device;

@@ -291,6 +291,7 @@ int run(int argc, char **argv)
     o.logger = &logger;
     o.label = agent->name;
     o.registry = &registry;
+    o.last_of_process = true; // one operation per run: the fork template serves it itself
     auto session = make_session(*agent, o);
     if (auto r = session->open(*params, timeout); !r.ok()) {
         logger.logf(STOCKADE_LOG_ERR, "{}: {}", agent->name, r.message);
