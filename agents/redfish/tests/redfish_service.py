@@ -55,7 +55,8 @@ def control():
     """Faults and delays, re-read on every request (the test rewrites the file between steps).
     fault: none | 401 | 403 (resets refused) | 503 | hang | stuck (reset accepted, nothing happens) |
     task (reset answered 202 + task monitor); fail_count: only the next N requests get the fault
-    (503); delay_ms: every answer is that late; off_delay_ms / on_delay_ms: PoweringOff/PoweringOn
+    (503); delay_ms: every answer is that late; drop_idle: the connection is closed after every
+    answer, unannounced; off_delay_ms / on_delay_ms: PoweringOff/PoweringOn
     lasts that long; restart_off_ms: how long ForceRestart keeps the node off; task_ms."""
     try:
         with open(os.path.join(DIR, "control.json")) as f:
@@ -266,7 +267,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
         self.send_header("OData-Version", "4.0")
         self.send_header("Content-Length", str(len(data)))
-        if self.close_connection:
+        if self.close_connection and not getattr(self, "silent_close", False):
             # The client asked to close ("Connection: close", as python3-sushy sends on every
             # request, or HTTP/1.0): say so in the answer (RFC 9112 9.6).  BaseHTTPRequestHandler
             # closes without saying it, and then urllib3 puts the connection back in its pool and
@@ -329,6 +330,11 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(0.05)
         if ctl.get("delay_ms"):
             time.sleep(int(ctl["delay_ms"]) / 1000.0)
+        if ctl.get("drop_idle"):
+            # A BMC with a very short keep-alive: it closes the connection after each answer
+            # without saying so (no Connection: close); the client finds out on its next request.
+            self.close_connection = True
+            self.silent_close = True
         if fault == "503":
             with lock:
                 left = ctl.get("fail_count")

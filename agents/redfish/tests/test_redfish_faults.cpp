@@ -181,6 +181,33 @@ TEST_CASE("a reset accepted that never changes anything fails after power_timeou
     CHECK(pid_alive(node));
 }
 
+TEST_CASE("a BMC that drops every kept-alive connection: each request reconnects once, no reset is sent twice",
+          "[redfish][faults]")
+{
+    REDFISH_SKIP_IF_NO_SERVICE();
+    TempDir d;
+    auto svc = RedfishService::start(d.path());
+    pid_t before = svc->node_pid();
+    svc->control(R"({"drop_idle": true})");
+    KeptLog kept;
+    auto s = open_redfish(rf_params(*svc), true, &kept.logger);
+    OpResult rb = s->power(PowerAction::Reboot, "n", 15s);
+    INFO(rb.message << "\n" << kept.all());
+    REQUIRE(rb.ok());
+    CHECK_FALSE(kept.contains("trying again")); // reopened at once, not failed and retried later
+    CHECK((rb.verified & STOCKADE_VERIFIED_OFF) != 0);
+    CHECK_FALSE(pid_alive(before));
+    CHECK(pid_alive(svc->node_pid())); // a new node runs
+    CHECK(svc->node_pid() != before);
+    // One TCP connection per request (the BMC closed each one after its answer) ...
+    const size_t answered = requests_matching(*svc, " -> ");
+    CHECK(answered >= 5);
+    CHECK(svc->connections() == answered);
+    // ... and the reconnect never replayed a request the BMC had already answered.
+    CHECK(requests_matching(*svc, "Reset") == 2); // ForceOff, On: once each
+    CHECK(test::read_file((d.path() / "1.resets").string()) == "ForceOff\nOn\n");
+}
+
 TEST_CASE("nobody listening: unreachable, quickly", "[redfish][faults]")
 {
     REDFISH_SKIP_IF_NO_SERVICE();
