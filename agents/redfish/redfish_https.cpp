@@ -68,16 +68,15 @@ struct Lookup {
     std::string error;
 };
 
-// The addresses of host:port.  An IP literal needs no lookup.  A name is looked up on a thread of
-// its own, left behind when the lookup outlives `until` or a cancel (getaddrinfo cannot be
-// interrupted; a session exits soon after anyway): a dead name server costs the connect budget,
+// The addresses of host:port.  An IP literal (`ip`) needs no lookup.  A name is looked up on a
+// thread of its own, left behind when the lookup outlives `until` or a cancel (getaddrinfo cannot
+// be interrupted; a session exits soon after anyway): a dead name server costs the connect budget,
 // never the whole deadline.
-Lookup resolve(const std::string &host, int port, Clock::time_point until, const std::function<bool()> &cancelled)
+Lookup resolve(const std::string &host, const std::optional<asio::ip::address> &ip, int port, Clock::time_point until,
+               const std::function<bool()> &cancelled)
 {
-    beast::error_code ec;
-    auto ip = asio::ip::make_address(host, ec);
-    if (!ec)
-        return {{tcp::endpoint(ip, uint16_t(port))}, HttpFailure::None, {}};
+    if (ip)
+        return {{tcp::endpoint(*ip, uint16_t(port))}, HttpFailure::None, {}};
     auto answer = std::make_shared<std::promise<Lookup>>();
     auto future = answer->get_future();
     std::thread([host, port, answer] {
@@ -112,6 +111,8 @@ struct HttpsConnection::Impl {
 
     const RedfishConfig &cfg;
     std::string host;
+    std::optional<asio::ip::address> host_ip; // host, when it is an IP literal
+    std::string host_header;                  // host:port, [v6]:port
     asio::io_context io{1};
     std::optional<asio::ssl::context> tls; // made at the first connect (it reads ssl_ca_file)
     std::unique_ptr<Stream> stream;         // declared after tls: destroyed before it
@@ -119,7 +120,16 @@ struct HttpsConnection::Impl {
     bool pin_mismatch = false;
     std::string seen_fingerprint;
 
-    Impl(const RedfishConfig &c, std::string h) : cfg(c), host(std::move(h)) {}
+    Impl(const RedfishConfig &c, std::string h) : cfg(c) { set_host(std::move(h)); }
+
+    void set_host(std::string h)
+    {
+        host = std::move(h);
+        beast::error_code not_ip;
+        auto ip = asio::ip::make_address(host, not_ip);
+        host_ip = not_ip ? std::nullopt : std::optional(ip);
+        host_header = (host_ip && host_ip->is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(cfg.port);
+    }
 
     // Replaces OpenSSL's chain verification: the leaf certificate must have the pinned SHA-256.
     static int verify_pin(X509_STORE_CTX *store, void *self)
@@ -264,7 +274,7 @@ struct HttpsConnection::Impl {
         if (x.connect_timeout_ms > 0)
             conn_until = std::min(until, t0 + std::chrono::milliseconds(x.connect_timeout_ms));
         const bool own_limit = conn_until < until;
-        Lookup where = resolve(host, cfg.port, conn_until, x.cancelled);
+        Lookup where = resolve(host, host_ip, cfg.port, conn_until, x.cancelled);
         if (where.failure != HttpFailure::None) {
             r.failure = where.failure == HttpFailure::Resolve && !own_limit && Clock::now() >= until
                             ? HttpFailure::Deadline
@@ -295,12 +305,10 @@ struct HttpsConnection::Impl {
         sock.set_option(asio::socket_base::keep_alive(true), ignored);
 
         SSL *ssl = stream->native_handle();
-        beast::error_code not_ip;
-        (void)asio::ip::make_address(host, not_ip);
         if (cfg.trust == TlsTrust::SystemCa || cfg.trust == TlsTrust::CaFile) {
             X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
             int set = 0;
-            if (!not_ip) {
+            if (host_ip) {
                 set = X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
             } else {
                 X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
@@ -313,7 +321,7 @@ struct HttpsConnection::Impl {
                 return r;
             }
         }
-        if (not_ip) // SNI carries names only (RFC 6066)
+        if (!host_ip) // SNI carries names only (RFC 6066)
             SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char *>(host.c_str()));
         pin_mismatch = false;
         seen_fingerprint.clear();
@@ -355,7 +363,7 @@ HttpsConnection::~HttpsConnection() { impl_->drop(); }
 void HttpsConnection::set_host(std::string host)
 {
     impl_->drop();
-    impl_->host = std::move(host);
+    impl_->set_host(std::move(host));
 }
 
 void HttpsConnection::close() { impl_->drop(); }
@@ -369,11 +377,7 @@ HttpResult HttpsConnection::exchange(const HttpExchange &x)
                             : x.method == HttpMethod::Post ? http::verb::post
                                                            : http::verb::delete_;
     http::request<http::string_body> req{verb, bsv(x.target), 11};
-    beast::error_code not_ip;
-    auto ip = asio::ip::make_address(c.host, not_ip);
-    const std::string host_header =
-        (!not_ip && ip.is_v6() ? "[" + c.host + "]" : c.host) + ":" + std::to_string(c.cfg.port);
-    req.set(http::field::host, host_header);
+    req.set(http::field::host, c.host_header);
     req.set(http::field::user_agent, "stockade-redfish/1.0");
     req.set(http::field::accept, "application/json");
     req.set("OData-Version", "4.0");

@@ -166,6 +166,16 @@ int thread_count()
 
 namespace {
 
+// This process becomes a session on the client's three descriptors (stdin, stdout, stderr): its
+// own process group, every other descriptor closed, "stockade-agent" in ps (as the exec'd host's
+// sessions are).  Returns the exit status.
+int serve_session_on(const Result<AgentInfo> &agent, const std::vector<int> &fds)
+{
+    ::prctl(PR_SET_NAME, "stockade-agent");
+    become_forked_child(fds[0], fds[1], fds[2]);
+    return serve_session(agent);
+}
+
 // A session child on the client's three descriptors, or why not.
 host_protocol::ControlMessage fork_session(const Result<AgentInfo> &agent, const std::vector<int> &fds)
 {
@@ -175,9 +185,7 @@ host_protocol::ControlMessage fork_session(const Result<AgentInfo> &agent, const
         reply.text = "agent host has " + std::to_string(threads) +
                      " threads (an agent's prepare left one running?); it forks only with one";
     } else if (pid_t pid = ::fork(); pid == 0) {
-        ::prctl(PR_SET_NAME, "stockade-agent"); // in ps, as the exec'd host's sessions are
-        become_forked_child(fds[0], fds[1], fds[2]);
-        ::_exit(serve_session(agent));
+        ::_exit(serve_session_on(agent, fds));
     } else if (pid < 0) {
         reply.verb = "error";
         reply.text = std::string("fork: ") + std::strerror(errno);
@@ -232,9 +240,7 @@ int serve_forks(int ctl, const std::string &preloaded_path)
                 const Result<AgentInfo> &agent = agent_for(path);
                 if (!host_protocol::send(ctl, {"pid", int64_t(::getpid()), "", {}}))
                     return 0;
-                ::prctl(PR_SET_NAME, "stockade-agent");
-                become_forked_child(m.fds[0], m.fds[1], m.fds[2]);
-                return serve_session(agent);
+                return serve_session_on(agent, m.fds);
             } else {
                 reply = fork_session(agent_for(path), m.fds);
             }
