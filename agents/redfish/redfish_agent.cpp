@@ -11,6 +11,7 @@
 // so the calls of one fence (status, off, status, on) cost one handshake and one login.
 #include <algorithm>
 #include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,11 @@ const ResetChoice kNmi{"diagnostic interrupt", {"Nmi"}};
 // 500 ms within 20 ms of it, and only two reads per wait are closer than 5 ms to the one before.
 constexpr int kFastPollPauses = 2;
 constexpr int64_t kFirstPollPauseMs = 5;
+
+// How old a status() read may be for the power action after it to start from it instead of
+// reading again: the front-ends read the state and act at once (fence-agents' status-first), and
+// the sequence has already decided on that read (already there: nothing sent).
+constexpr int64_t kStatusReuseMs = 250;
 
 // Task states that mean "still running" (Redfish TaskState).
 constexpr const char *kRunningTaskStates[] = {"New", "Starting", "Running", "Pending", "Stopping", "Suspended",
@@ -139,6 +145,10 @@ private:
     Result<std::vector<std::string>> members(const stockade_ctx *ctx);
     Result<std::string> system_for(const stockade_ctx *ctx, const std::string &target);
     Result<SystemInfo> read_system(const stockade_ctx *ctx, const std::string &target);
+    // The system a power action starts from: what status() read for the same target at most
+    // kStatusReuseMs ago (fence-agents' status-first, then the action: one GET, not two), else
+    // read now.  Either way the action decides on one fresh read, as the sequence itself did.
+    Result<SystemInfo> system_for_action(const stockade_ctx *ctx, const std::string &target);
     Result<std::string> read_power_state(const stockade_ctx *ctx, const std::string &uri);
     Result<std::string> choose(const SystemInfo &sys, const ResetChoice &want) const;
     // POSTs the reset; the task monitor to follow when the BMC answered 202 with one, else "".
@@ -171,6 +181,9 @@ private:
     std::vector<std::string> members_;
     bool members_read_ = false;
     std::map<std::string, SystemInfo> systems_; // by system URI (reset target and allowable values)
+    // The last status() read, offered once to the power action that follows it.
+    std::string status_target_, status_uri_;
+    int64_t status_at_ms_ = 0;
 };
 
 Status RedfishDevice::use_host(const stockade_ctx *ctx, const std::string &target)
@@ -296,6 +309,19 @@ Result<SystemInfo> RedfishDevice::read_system(const stockade_ctx *ctx, const std
         }
     }
     return sys;
+}
+
+Result<SystemInfo> RedfishDevice::system_for_action(const stockade_ctx *ctx, const std::string &target)
+{
+    const std::string uri = std::exchange(status_uri_, std::string());
+    const int64_t age = stockade_monotonic_ms() - status_at_ms_;
+    if (!uri.empty() && target == status_target_ && age <= kStatusReuseMs)
+        if (auto it = systems_.find(uri); it != systems_.end()) {
+            log(ctx, STOCKADE_LOG_DEBUG, where() + ": " + uri + ": PowerState " + it->second.power_state + " as read " +
+                                             std::to_string(age) + " ms ago by status");
+            return it->second;
+        }
+    return read_system(ctx, target);
 }
 
 Result<std::string> RedfishDevice::read_power_state(const stockade_ctx *ctx, const std::string &uri)
@@ -516,7 +542,7 @@ uint32_t RedfishDevice::power(const stockade_ctx *ctx, uint32_t action, const st
     *verified = 0;
     if (Status s = use_host(ctx, target); !s)
         return report(ctx, s.error());
-    auto sys = read_system(ctx, target);
+    auto sys = system_for_action(ctx, target);
     if (!sys)
         return report(ctx, sys.error());
     Status s;
@@ -557,10 +583,14 @@ uint32_t RedfishDevice::status(const stockade_ctx *ctx, const std::string &targe
     *state = STOCKADE_POWER_UNKNOWN;
     if (Status s = use_host(ctx, target); !s)
         return report(ctx, s.error());
+    status_uri_.clear();
     auto sys = read_system(ctx, target);
     log_traffic(ctx, "status");
     if (!sys)
         return report(ctx, sys.error());
+    status_target_ = target;
+    status_uri_ = sys->uri;
+    status_at_ms_ = stockade_monotonic_ms();
     *state = state_of(sys->power_state);
     if (*state == STOCKADE_POWER_UNKNOWN)
         return report(ctx, Error{STOCKADE_RC_FAILED, where() + ": " + sys->uri + ": PowerState '" + sys->power_state +

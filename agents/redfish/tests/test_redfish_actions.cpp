@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <thread>
 
 #include "redfish_test_util.hpp"
 #include "test_support.hpp"
@@ -192,6 +193,58 @@ TEST_CASE("one TLS connection and (with sessions) one login for a whole fence; t
             }
         }
     }
+}
+
+// fence-agents (and fence_stockade) read the state, then act at once: the action starts from that
+// read instead of reading the system again -- but only right after it, and only once.
+TEST_CASE("a power action right after status starts from that read; later ones read again", "[redfish]")
+{
+    REDFISH_SKIP_IF_NO_SERVICE();
+    TempDir d;
+    auto svc = RedfishService::start(d.path());
+    // GETs of the system before the first Reset POST of this action.
+    auto reads_before_reset = [&] {
+        size_t n = 0;
+        for (const auto &l : svc->requests()) {
+            if (l.find("POST /redfish/v1/Systems/1/Actions/ComputerSystem.Reset") != std::string::npos)
+                break;
+            n += l.find("GET /redfish/v1/Systems/1 ") != std::string::npos;
+        }
+        return n;
+    };
+    auto s = open_redfish(rf_params(*svc));
+    svc->clear_log();
+    OpResult st = s->status("n", 10s);
+    REQUIRE(st.ok());
+    REQUIRE(st.power_state == STOCKADE_POWER_ON);
+    OpResult rb = s->power(PowerAction::Reboot, "n", 20s);
+    INFO(rb.message);
+    REQUIRE(rb.ok());
+    CHECK(rb.verified == (STOCKADE_VERIFIED_OFF | STOCKADE_VERIFIED_ON));
+    CHECK(reads_before_reset() == 1); // status's read, not a second one
+
+    SECTION("a second action after the same status reads again")
+    {
+        svc->clear_log();
+        OpResult off = s->power(PowerAction::Off, "n", 15s);
+        REQUIRE(off.ok());
+        CHECK(reads_before_reset() == 1);
+        CHECK_FALSE(pid_alive(svc->node_pid()));
+    }
+    SECTION("an old status is read again: the state changed meanwhile, nothing is sent")
+    {
+        REQUIRE(s->status("n", 10s).power_state == STOCKADE_POWER_ON);
+        svc->set_power("1", false); // behind our back
+        std::this_thread::sleep_for(400ms);
+        svc->clear_log();
+        OpResult off = s->power(PowerAction::Off, "n", 15s);
+        REQUIRE(off.ok());
+        CHECK(reads_before_reset() == 1);
+        CHECK(count_requests(*svc, "POST") == 0);
+        // The reboot's two, then set_power's: none from this off.
+        CHECK(svc->resets() == std::vector<std::string>{"ForceOff", "On", "ForceOff"});
+    }
+    s->close();
 }
 
 TEST_CASE("several systems behind one service: the target names the system", "[redfish]")
