@@ -247,6 +247,12 @@ void become_forked_child(int in, int out, int err) noexcept
     enter_child(in, out, err, kForkedChild);
 }
 
+void blank_inherited_argv(int argc, char **argv) noexcept
+{
+    for (int i = 1; i < argc && argv; ++i)
+        std::memset(argv[i], 0, std::strlen(argv[i]));
+}
+
 std::optional<ProcStat> read_proc_stat(pid_t pid)
 {
     char path[64];

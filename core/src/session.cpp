@@ -358,10 +358,7 @@ private:
         const int ctl = sv[1];
         auto sp = Subprocess::fork_function(spec, [ctl, argc, argv, preload_path] {
             ::prctl(PR_SET_NAME, "stockade-tmpl");
-            // Our copy of the front-end's argv is what /proc/<pid>/cmdline shows: it may hold a
-            // secret the front-end scrubs from its own copy only later.
-            for (int i = 1; i < argc && argv; ++i)
-                std::memset(argv[i], 0, std::strlen(argv[i]));
+            blank_inherited_argv(argc, argv);
             agent_host::install_cancel_handler();
             return agent_host::serve_forks(ctl, preload_path); // loads (and prepares) it at once
         });

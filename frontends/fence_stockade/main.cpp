@@ -474,8 +474,10 @@ int guard_main(pid_t parent)
     return 0;
 }
 
-// Starts the guard; call before any thread exists (we start none before the session).
-void start_orphan_guard()
+// Starts the guard: first thing in main(), before any thread and before the agent and its
+// libraries are loaded.  Forked from a small address space, it costs little, and our own writes
+// later do not fault on pages it shares (forked after the load it made a fence ~0.25 ms slower).
+void start_orphan_guard(int argc, char **argv)
 {
     pid_t parent = ::getpid();
     SpawnSpec spec;
@@ -483,7 +485,10 @@ void start_orphan_guard()
     spec.new_session = true; // Pacemaker's SIGKILL to our group must not reach it
     spec.stdout_to = ChildStream::Null; // never hold the fencer's stdout/stderr pipes open
     spec.stderr_to = ChildStream::Null;
-    if (auto g = Subprocess::fork_function(spec, [parent] { return guard_main(parent); }))
+    if (auto g = Subprocess::fork_function(spec, [parent, argc, argv] {
+            blank_inherited_argv(argc, argv);
+            return guard_main(parent);
+        }))
         g.value()->release(); // it outlives us on purpose; its stdin pipe stays open until we exit
 }
 
@@ -724,7 +729,6 @@ int real_main(int argc, char **argv)
     if (has_config && agent)
         return refuse("Failed: agent= and config= exclude each other: config= names each device's agent in the file");
     if (has_config) {
-        start_orphan_guard();
         return run_config(*cfg, s, log, start_ms);
     }
     if (!agent)
@@ -759,7 +763,6 @@ int real_main(int argc, char **argv)
     if (s.action == "validate-all") {
         int rc = 0;
         if (problems.empty()) {
-            start_orphan_guard();
             Run run(registry, *agent, s, log, program, start_ms);
             rc = run.validate(*params);
         }
@@ -781,7 +784,6 @@ int real_main(int argc, char **argv)
         log.logf(STOCKADE_LOG_INFO, "Delay {} second(s) before logging in to the fence device", s.delay_s);
         sleep_until(start_ms + int64_t(s.delay_s) * 1000);
     }
-    start_orphan_guard();
     Run run(registry, *agent, s, log, program, start_ms);
     return run.execute(*params);
 }
@@ -790,9 +792,11 @@ int real_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    // Isolated agent sessions are forked from this template: before any thread, before the
-    // options (and their password) are read from stdin, before our signal handlers.  The agent
-    // our name says (fence_stockade_<agent>) is loaded in it from the start.
+    // The orphan guard first (it watches everything we start), then the template isolated agent
+    // sessions are forked from: before any thread, before the options (and their password) are
+    // read from stdin, before our signal handlers.  The agent our name says
+    // (fence_stockade_<agent>) is loaded in it from the start.
+    start_orphan_guard(argc, argv);
     (void)start_fork_template(argc, argv, agent_from_program_name(argc > 0 ? argv[0] : ""));
     struct sigaction sa {};
     sa.sa_handler = on_signal;

@@ -183,6 +183,10 @@ private:
 // signal mask and SIGPIPE/SIGCHLD reset, every other descriptor closed.  Async-signal-safe.
 void become_forked_child(int in, int out, int err) noexcept;
 
+// In a child forked (fork_function) from a front-end's main(): blanks argv[1..], which is what
+// /proc/<pid>/cmdline shows and may hold a secret the parent scrubs from its own copy only later.
+void blank_inherited_argv(int argc, char **argv) noexcept;
+
 // Every descendant of `root` (children, grandchildren, ...) plus members of process group
 // `pgid`, from /proc.
 std::vector<pid_t> process_tree(pid_t root, pid_t pgid);
