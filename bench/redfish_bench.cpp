@@ -138,72 +138,65 @@ void wait_settled(RedfishService &s)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
-Cell measure_cli(RedfishService &s, const std::vector<std::string> &argv, const std::string &action, bool ours, int runs,
-                 const std::vector<std::string> &env)
+// One timed run of a command line (the node put in the action's start state first, untimed),
+// added to `c` when its outcome checks out, else counted as failed.  `early`: fence_redfish
+// reported "on" before the node ran.
+void cli_run(RedfishService &s, const std::vector<std::string> &argv, const std::string &action, bool ours,
+             const std::vector<std::string> &env, const Verify &v, Cell &c, int &early)
 {
-    Cell c;
-    int early = 0;
-    Verify v = verify_for(s, action);
-    for (int i = 0; i < runs; ++i) {
-        v.prepare();
-        wait_settled(s);
-        auto t0 = Clock::now();
-        Run r = finish(spawn_with_input(argv, stdin_params(s, action, ours), env), t0);
-        bool ok = (action == "status" ? (r.exit_code == 0 || r.exit_code == 2) : r.exit_code == 0) && v.check();
-        if (!ok && r.exit_code == 0 && !ours && action != "off") {
-            // fence_redfish takes PoweringOn for "on": it may report success before the node runs.
-            // Count its time, and say how often (off is never excused: that is the fence).
-            for (int k = 0; k < 500 && !ok; ++k) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
-                ok = v.check();
-            }
-            if (ok)
-                ++early;
+    v.prepare();
+    wait_settled(s);
+    auto t0 = Clock::now();
+    Run r = finish(spawn_with_input(argv, stdin_params(s, action, ours), env), t0);
+    bool ok = (action == "status" ? (r.exit_code == 0 || r.exit_code == 2) : r.exit_code == 0) && v.check();
+    if (!ok && r.exit_code == 0 && !ours && action != "off") {
+        // fence_redfish takes PoweringOn for "on": it may report success before the node runs.
+        // Count its time, and say how often (off is never excused: that is the fence).
+        for (int k = 0; k < 500 && !ok; ++k) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            ok = v.check();
         }
-        if (!ok)
-            ++c.failures;
-        else
-            c.ms.push_back(r.ms);
-        c.maxrss_kb = std::max(c.maxrss_kb, r.maxrss_kb);
+        if (ok)
+            ++early;
     }
-    if (early)
-        c.note = " (" + std::to_string(early) + " reported before the node was on)";
-    return c;
+    if (!ok)
+        ++c.failures;
+    else
+        c.ms.push_back(r.ms);
+    c.maxrss_kb = std::max(c.maxrss_kb, r.maxrss_kb);
 }
 
-Cell measure_library(RedfishService &s, const std::string &action, int runs)
+// One timed run of the agent in-process (open, the action, close), added to `c` or counted failed.
+void library_run(RedfishService &s, const std::string &action, const Verify &v, Cell &c)
 {
-    Cell c;
     static AgentRegistry reg;
     auto agent = reg.find("redfish");
-    if (!agent)
-        return c;
+    if (!agent) {
+        ++c.failures;
+        return;
+    }
     RawParams raw{{"ip", s.address()}, {"ipport", std::to_string(s.port())}, {"username", "admin"},
                   {"password", "secret"}, {"ssl_ca_file", s.ca_file()}};
     auto params = resolve_params(**agent, raw, UnknownParams::Reject);
-    Verify v = verify_for(s, action);
-    for (int i = 0; i < runs; ++i) {
-        v.prepare();
-        wait_settled(s);
-        auto t0 = Clock::now();
-        SessionOptions o;
-        o.isolate = false;
-        auto sess = make_session(**agent, o);
-        OpResult r = sess->open(*params, std::chrono::seconds(10));
-        if (r.ok())
-            r = action == "status" ? sess->status("node1", std::chrono::seconds(10))
-                                   : sess->power(action == "off"  ? PowerAction::Off
-                                                 : action == "on" ? PowerAction::On
-                                                                  : PowerAction::Reboot,
-                                                 "node1", std::chrono::seconds(30));
-        sess->close();
-        const double ms = since_ms(t0);
-        if (r.ok() && v.check())
-            c.ms.push_back(ms);
-        else
-            ++c.failures;
-    }
-    return c;
+    v.prepare();
+    wait_settled(s);
+    auto t0 = Clock::now();
+    SessionOptions o;
+    o.isolate = false;
+    auto sess = make_session(**agent, o);
+    OpResult r = sess->open(*params, std::chrono::seconds(10));
+    if (r.ok())
+        r = action == "status" ? sess->status("node1", std::chrono::seconds(10))
+                               : sess->power(action == "off"  ? PowerAction::Off
+                                             : action == "on" ? PowerAction::On
+                                                              : PowerAction::Reboot,
+                                             "node1", std::chrono::seconds(30));
+    sess->close();
+    const double ms = since_ms(t0);
+    if (r.ok() && v.check())
+        c.ms.push_back(ms);
+    else
+        ++c.failures;
 }
 
 // OpenSSL's part of a front-end run, in a fresh process: libssl + libcrypto loaded (dlopen with
@@ -390,14 +383,22 @@ int main(int argc, char **argv)
         auto svc = RedfishService::start(dir / "one");
         svc->control(control);
         const std::vector<std::string> env{"REQUESTS_CA_BUNDLE=" + svc->ca_file(), "PYTHONWARNINGS=ignore"};
-        std::printf("### One BMC (median of %d runs; PowerState transitions take %d ms)\n\n", runs, transition_ms);
+        std::printf("### One BMC (median of %d runs each, the three interleaved run by run; PowerState transitions take %d ms)\n\n", runs, transition_ms);
         std::printf("| action | fence_stockade_redfish | stockade library (in-process) | fence_redfish | "
                     "fence_redfish / fence_stockade_redfish | peak RSS stockade / fence_redfish |\n"
                     "|---|---|---|---|---|---|\n");
         for (const char *action : {"status", "off", "on", "reboot"}) {
-            Cell st = measure_cli(*svc, {ours}, action, true, runs, env);
-            Cell lib = measure_library(*svc, action, runs);
-            Cell fr = measure_cli(*svc, {fence_redfish}, action, false, runs, env);
+            // Interleaved run by run, so drift in the machine's load hits all three alike.
+            Cell st, lib, fr;
+            int early = 0, ours_early = 0;
+            const Verify v = verify_for(*svc, action);
+            for (int i = 0; i < runs; ++i) {
+                cli_run(*svc, {ours}, action, true, env, v, st, ours_early);
+                library_run(*svc, action, v, lib);
+                cli_run(*svc, {fence_redfish}, action, false, env, v, fr, early);
+            }
+            if (early)
+                fr.note = " (" + std::to_string(early) + " reported before the node was on)";
             std::printf("| %s%s | %s | %s | %s%s | %s | %ld kB / %ld kB |\n", action,
                         std::string(action) == "reboot" ? " (verified)" : "", fmt_ms(st).c_str(),
                         fmt_ms(lib).c_str(), fmt_ms(fr).c_str(), fr.note.c_str(), ratio(fr, st).c_str(),
@@ -495,7 +496,7 @@ int main(int argc, char **argv)
                 };
                 if (reboot && ok && !all_rebooted()) {
                     bool late = false;
-                    for (int w = 0; w < 500 && variant == 1 && !late; ++w) { // see measure_cli
+                    for (int w = 0; w < 500 && variant == 1 && !late; ++w) { // see cli_run
                         std::this_thread::sleep_for(std::chrono::milliseconds(10));
                         late = all_rebooted();
                     }
