@@ -316,10 +316,10 @@ void print_profile(RedfishService &s, int runs)
 {
     const char *names[NCols] = {"whole (open, status, reboot, close)",
                                 "open (parameters; no I/O)",
-                                "TCP connect",
+                                "TCP connect (the TLS context is made meanwhile)",
                                 "TLS handshake (server: python ssl)",
                                 "session login POST",
-                                "discovery GETs (service root, Systems)",
+                                "discovery GETs (Systems; with sessions also the service root)",
                                 "system/PowerState reads (answer time)",
                                 "Reset POSTs: ForceOff, On (answer time; the service kills/starts the node)",
                                 "between requests (poll pauses, agent and library work)",

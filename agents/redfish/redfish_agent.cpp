@@ -225,6 +225,33 @@ Result<std::vector<std::string>> RedfishDevice::members(const stockade_ctx *ctx)
 {
     if (members_read_)
         return members_;
+    auto is_collection = [](const json &b) {
+        return b.is_object() && b.contains("Members") && b["Members"].is_array();
+    };
+    auto keep = [&](const json &collection) { // no Members: no system
+        members_.clear();
+        if (is_collection(collection))
+            for (const auto &m : collection["Members"])
+                if (std::string id = str_at(m, "@odata.id"); !id.empty())
+                    members_.push_back(id);
+        members_read_ = true;
+        return members_;
+    };
+    // Redfish fixes the collection's URI (DSP0266 1.6 and later: <service root>/Systems), so it is
+    // read at once: a fence makes one request fewer.  The service root is read (and its Systems
+    // link followed) only when that is not a collection -- or with session auth, whose login URI
+    // the root names.
+    if (!root_read_ && cfg_.auth == AuthType::Basic) {
+        const std::string fixed = cfg_.redfish_uri + (cfg_.redfish_uri.ends_with('/') ? "Systems" : "/Systems");
+        auto r = link_.get(ctx, fixed);
+        if (r && is_collection(r->body)) {
+            systems_collection_ = fixed;
+            return keep(r->body);
+        }
+        if (!r && r.error().rc != STOCKADE_RC_BAD_CONFIG) // 404 (or 400, 405): asked the root below
+            return r.error();
+        log(ctx, STOCKADE_LOG_DEBUG, where() + ": " + fixed + " is no Systems collection here; asking the service root");
+    }
     if (Status s = read_root(ctx); !s)
         return s.error();
     if (systems_collection_.empty())
@@ -233,14 +260,7 @@ Result<std::vector<std::string>> RedfishDevice::members(const stockade_ctx *ctx)
     auto r = link_.get(ctx, systems_collection_);
     if (!r)
         return r.error();
-    std::vector<std::string> out;
-    if (r->body.is_object() && r->body.contains("Members") && r->body["Members"].is_array())
-        for (const auto &m : r->body["Members"])
-            if (std::string id = str_at(m, "@odata.id"); !id.empty())
-                out.push_back(id);
-    members_ = out;
-    members_read_ = true;
-    return out;
+    return keep(r->body);
 }
 
 Result<std::string> RedfishDevice::system_for(const stockade_ctx *ctx, const std::string &target)

@@ -44,6 +44,9 @@ with open(os.path.join(DIR, "config.json")) as f:
     CONFIG = json.load(f)
 USERS = {u["name"]: u for u in CONFIG.get("users", [])}
 SYSTEMS = CONFIG.get("systems", ["1"])
+# Where the Systems collection is (Redfish fixes ROOT/Systems; an older service may put it elsewhere
+# and name it only in the service root).
+SYSTEMS_COLLECTION = CONFIG.get("systems_collection", ROOT + "/Systems")
 sessions = {}          # id -> {"token": ..., "user": ...}
 conn_counter = [0]
 task_counter = [0]
@@ -384,11 +387,11 @@ class Handler(BaseHTTPRequestHandler):
                 "@odata.id": ROOT, "@odata.type": "#ServiceRoot.v1_5_0.ServiceRoot", "Id": "RootService",
                 "Name": "stockade test Redfish service", "RedfishVersion": "1.6.0",
                 "UUID": "92384634-2938-2342-8820-489239905423",
-                "Systems": {"@odata.id": ROOT + "/Systems"},
+                "Systems": {"@odata.id": SYSTEMS_COLLECTION},
                 "SessionService": {"@odata.id": ROOT + "/SessionService"},
                 "TaskService": {"@odata.id": ROOT + "/TaskService"},
                 "Links": {"Sessions": {"@odata.id": ROOT + "/SessionService/Sessions"}}})
-        if path == ROOT + "/Systems":
+        if path == SYSTEMS_COLLECTION:
             return self.send_json(200, {
                 "@odata.id": path, "@odata.type": "#ComputerSystemCollection.ComputerSystemCollection",
                 "Name": "Computer System Collection", "Members@odata.count": len(SYSTEMS),

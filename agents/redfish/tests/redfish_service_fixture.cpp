@@ -155,6 +155,8 @@ std::unique_ptr<RedfishService> RedfishService::start(const fs::path &dir, Redfi
         cfg["allowable"] = s->opt_.allowable;
     if (!s->opt_.initially_on.empty())
         cfg["initially_on"] = s->opt_.initially_on;
+    if (!s->opt_.systems_collection.empty())
+        cfg["systems_collection"] = s->opt_.systems_collection;
     put(dir / "config.json", cfg.dump(2), fs::perms(0600)); // holds the test passwords
     put(dir / "control.json", "{}");
     std::error_code ec;

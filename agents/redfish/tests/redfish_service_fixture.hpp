@@ -33,6 +33,7 @@ struct RedfishServiceOptions {
     bool action_info = false;              // advertise them through @Redfish.ActionInfo instead
     std::vector<std::string> initially_on; // systems whose node runs at start; empty = all
     bool wrong_name_certificate = false;   // a certificate (from the same CA) for another host name
+    std::string systems_collection;        // the Systems collection's URI, named in the service root ("" = /redfish/v1/Systems)
     std::string cert_dir;                  // reuse the CA/keys made here by an earlier service ("" = own)
     // Run the service inside this network namespace (e.g. a FencerFixture's netns()): its address is
     // then that namespace's, so call reset/set_power/read_power_state on a thread in it (in_netns).

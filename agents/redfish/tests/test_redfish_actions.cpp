@@ -195,6 +195,58 @@ TEST_CASE("one TLS connection and (with sessions) one login for a whole fence; t
     }
 }
 
+// Redfish fixes the Systems collection at /redfish/v1/Systems: read there at once (one request
+// fewer); the service root only when the collection is elsewhere, or for session auth's login URI.
+TEST_CASE("the Systems collection is read at its fixed URI; the service root only when needed", "[redfish]")
+{
+    REDFISH_SKIP_IF_NO_SERVICE();
+    TempDir d;
+    SECTION("where Redfish puts it")
+    {
+        auto svc = RedfishService::start(d.path());
+        svc->clear_log();
+        auto s = open_redfish(rf_params(*svc));
+        CHECK(s->status("n", 10s).power_state == STOCKADE_POWER_ON);
+        s->close();
+        CHECK(count_requests(*svc, "GET /redfish/v1 ") == 0);
+        CHECK(count_requests(*svc, "GET /redfish/v1/Systems auth=basic:admin -> 200") == 1);
+    }
+    SECTION("elsewhere: found through the service root")
+    {
+        RedfishServiceOptions o;
+        o.systems_collection = "/redfish/v1/Computers";
+        auto svc = RedfishService::start(d.path(), o);
+        svc->clear_log();
+        auto s = open_redfish(rf_params(*svc));
+        OpResult off = s->power(PowerAction::Off, "n", 15s);
+        INFO(off.message);
+        CHECK(off.ok());
+        s->close();
+        CHECK(count_requests(*svc, "GET /redfish/v1/Systems auth=basic:admin -> 404") == 1);
+        CHECK(count_requests(*svc, "GET /redfish/v1 auth=none -> 200") == 1);
+        CHECK(count_requests(*svc, "GET /redfish/v1/Computers auth=basic:admin -> 200") == 1);
+        CHECK(svc->read_power_state("1") == "Off");
+    }
+    SECTION("session auth: the root names the login URI")
+    {
+        auto svc = RedfishService::start(d.path());
+        svc->clear_log();
+        auto s = open_redfish(rf_params(*svc, {{"auth_type", "session"}}));
+        CHECK(s->status("n", 10s).power_state == STOCKADE_POWER_ON);
+        s->close();
+        CHECK(count_requests(*svc, "GET /redfish/v1 auth=none -> 200") == 1);
+    }
+    SECTION("a wrong redfish_uri is still named as such")
+    {
+        auto svc = RedfishService::start(d.path());
+        auto s = open_redfish(rf_params(*svc, {{"redfish_uri", "/redfish/v9"}}));
+        OpResult st = s->status("n", 10s);
+        CHECK(st.rc == STOCKADE_RC_BAD_CONFIG);
+        CHECK(st.message.find("check redfish_uri") != std::string::npos);
+        s->close();
+    }
+}
+
 // fence-agents (and fence_stockade) read the state, then act at once: the action starts from that
 // read instead of reading the system again -- but only right after it, and only once.
 TEST_CASE("a power action right after status starts from that read; later ones read again", "[redfish]")
