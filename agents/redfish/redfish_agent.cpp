@@ -11,8 +11,8 @@
 // so the calls of one fence (status, off, status, on) cost one handshake and one login.
 #include <algorithm>
 #include <map>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
