@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <thread>
 
 #include "redfish_test_util.hpp"
@@ -266,14 +267,20 @@ TEST_CASE("a power action right after status starts from that read; later ones r
     };
     auto s = open_redfish(rf_params(*svc));
     svc->clear_log();
+    const auto t0 = std::chrono::steady_clock::now();
     OpResult st = s->status("n", 10s);
+    // The read is reused within 250 ms: a machine that stalls this long reads again, rightly.
+    const bool quick = std::chrono::steady_clock::now() - t0 < 150ms;
     REQUIRE(st.ok());
     REQUIRE(st.power_state == STOCKADE_POWER_ON);
     OpResult rb = s->power(PowerAction::Reboot, "n", 20s);
     INFO(rb.message);
     REQUIRE(rb.ok());
     CHECK(rb.verified == (STOCKADE_VERIFIED_OFF | STOCKADE_VERIFIED_ON));
-    CHECK(reads_before_reset() == 1); // status's read, not a second one
+    if (quick)
+        CHECK(reads_before_reset() == 1); // status's read, not a second one
+    else
+        WARN("status took 150 ms or more here: the reuse is not checked");
 
     SECTION("a second action after the same status reads again")
     {
