@@ -189,9 +189,8 @@ struct HttpsConnection::Impl {
         return {};
     }
 
-    // Runs the io_context until `done`, `until` or a cancel.  On deadline or cancel the connection
-    // is closed and the aborted operation's handler run before returning (handlers point into the
-    // caller's frame).
+    // Runs the io_context until `done`, `until` or a cancel; on deadline or cancel the operation is
+    // aborted before returning.
     HttpFailure drive(bool &done, Clock::time_point until, const std::function<bool()> &cancelled)
     {
         io.restart();
@@ -210,18 +209,24 @@ struct HttpsConnection::Impl {
                 io.restart();
             io.run_one_for(std::min<Clock::duration>(until - now, kCancelPoll));
         }
-        if (!done) {
-            beast::error_code ignored;
-            if (stream)
-                beast::get_lowest_layer(*stream).close();
-            if (dialing)
-                dialing->close(ignored);
-            io.restart();
-            while (!done && io.run_one() > 0) {
-            }
-            drop();
-        }
+        if (!done)
+            abort(done);
         return why;
+    }
+
+    // Ends the operation under way: the connection (or the connect) is closed and the aborted
+    // operation's handler run (it points into the caller's frame), then everything dropped.
+    void abort(bool &done)
+    {
+        beast::error_code ignored;
+        if (stream)
+            beast::get_lowest_layer(*stream).close();
+        if (dialing)
+            dialing->close(ignored);
+        io.restart();
+        while (!done && io.run_one() > 0) {
+        }
+        drop();
     }
 
     // Starts one asynchronous operation (start(handler)) and drives it to its end, `until` or a
@@ -295,12 +300,7 @@ struct HttpsConnection::Impl {
             connected = true;
         });
         if (std::string why = ensure_tls_context(); !why.empty()) {
-            beast::error_code ignored;
-            dialing->close(ignored);
-            io.restart();
-            while (!connected && io.run_one() > 0) { // the handler points into this frame
-            }
-            drop();
+            abort(connected);
             r.failure = HttpFailure::CaFile;
             r.detail = why;
             return r;
