@@ -234,14 +234,16 @@ std::vector<std::string> RedfishService::requests() const
     return out;
 }
 
-size_t RedfishService::connections() const
+size_t RedfishService::requests_matching(const std::string &needle) const
 {
     size_t n = 0;
     for (const auto &l : requests())
-        if (l.find(" CONNECT") != std::string::npos)
+        if (l.find(needle) != std::string::npos)
             ++n;
     return n;
 }
+
+size_t RedfishService::connections() const { return requests_matching(" CONNECT"); }
 
 size_t RedfishService::open_sessions() const
 {

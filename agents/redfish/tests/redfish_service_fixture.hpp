@@ -63,6 +63,7 @@ public:
     std::vector<std::string> resets(const std::string &system = "1") const;
     // requests.log: "<conn> CONNECT", "<conn> GET /path auth=... -> 200", ...
     std::vector<std::string> requests() const;
+    size_t requests_matching(const std::string &needle) const; // lines of requests() containing needle
     size_t connections() const;                  // TCP connections accepted (TLS done) so far
     size_t open_sessions() const;                // Redfish sessions not deleted
     void clear_log() const;

@@ -5,7 +5,6 @@
 // fence; several systems behind one service; systems_uri; port_as_ip.
 #include <catch2/catch.hpp>
 
-#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -15,16 +14,6 @@
 using namespace stockade;
 using namespace stockade::test;
 using namespace std::chrono_literals;
-
-namespace {
-
-size_t count_requests(const RedfishService &svc, const std::string &needle)
-{
-    auto r = svc.requests();
-    return size_t(std::count_if(r.begin(), r.end(), [&](const std::string &l) { return l.find(needle) != std::string::npos; }));
-}
-
-} // namespace
 
 TEST_CASE("status, off, on, reboot and diag, read back from the node process", "[redfish]")
 {
@@ -139,7 +128,7 @@ TEST_CASE("ResetType comes from what the system allows (AllowableValues or Actio
         CHECK_THAT(off.message, Catch::Contains("GracefulShutdown"));
         CHECK(pid_alive(node));
         CHECK(svc->resets().empty());
-        CHECK(count_requests(*svc, "ResetActionInfo") == 1);
+        CHECK(svc->requests_matching("ResetActionInfo") == 1);
     }
 }
 
@@ -155,7 +144,7 @@ TEST_CASE("a reset answered 202 Accepted is followed to the end of its task", "[
     INFO(off.message);
     REQUIRE(off.ok());
     CHECK_FALSE(pid_alive(node));
-    CHECK(count_requests(*svc, "/Monitor") >= 2);
+    CHECK(svc->requests_matching("/Monitor") >= 2);
 
     // A task that ends in Exception is a failure, and the node still runs.
     svc->control(R"({"fault": "task-fails", "task_ms": 300})");
@@ -186,11 +175,11 @@ TEST_CASE("one TLS connection and (with sessions) one login for a whole fence; t
             s->close();
             CHECK(svc->connections() == 1);
             CHECK(svc->open_sessions() == 0);
-            CHECK(count_requests(*svc, "POST /redfish/v1/SessionService/Sessions") ==
+            CHECK(svc->requests_matching("POST /redfish/v1/SessionService/Sessions") ==
                   (std::string(auth) == "session" ? 1u : 0u));
             if (std::string(auth) == "session") {
-                CHECK(count_requests(*svc, "DELETE /redfish/v1/SessionService/Sessions/") == 1);
-                CHECK(count_requests(*svc, "auth=basic") == 0);
+                CHECK(svc->requests_matching("DELETE /redfish/v1/SessionService/Sessions/") == 1);
+                CHECK(svc->requests_matching("auth=basic") == 0);
             }
         }
     }
@@ -209,8 +198,8 @@ TEST_CASE("the Systems collection is read at its fixed URI; the service root onl
         auto s = open_redfish(rf_params(*svc));
         CHECK(s->status("n", 10s).power_state == STOCKADE_POWER_ON);
         s->close();
-        CHECK(count_requests(*svc, "GET /redfish/v1 ") == 0);
-        CHECK(count_requests(*svc, "GET /redfish/v1/Systems auth=basic:admin -> 200") == 1);
+        CHECK(svc->requests_matching("GET /redfish/v1 ") == 0);
+        CHECK(svc->requests_matching("GET /redfish/v1/Systems auth=basic:admin -> 200") == 1);
     }
     SECTION("elsewhere: found through the service root")
     {
@@ -223,9 +212,9 @@ TEST_CASE("the Systems collection is read at its fixed URI; the service root onl
         INFO(off.message);
         CHECK(off.ok());
         s->close();
-        CHECK(count_requests(*svc, "GET /redfish/v1/Systems auth=basic:admin -> 404") == 1);
-        CHECK(count_requests(*svc, "GET /redfish/v1 auth=none -> 200") == 1);
-        CHECK(count_requests(*svc, "GET /redfish/v1/Computers auth=basic:admin -> 200") == 1);
+        CHECK(svc->requests_matching("GET /redfish/v1/Systems auth=basic:admin -> 404") == 1);
+        CHECK(svc->requests_matching("GET /redfish/v1 auth=none -> 200") == 1);
+        CHECK(svc->requests_matching("GET /redfish/v1/Computers auth=basic:admin -> 200") == 1);
         CHECK(svc->read_power_state("1") == "Off");
     }
     SECTION("session auth: the root names the login URI")
@@ -235,7 +224,7 @@ TEST_CASE("the Systems collection is read at its fixed URI; the service root onl
         auto s = open_redfish(rf_params(*svc, {{"auth_type", "session"}}));
         CHECK(s->status("n", 10s).power_state == STOCKADE_POWER_ON);
         s->close();
-        CHECK(count_requests(*svc, "GET /redfish/v1 auth=none -> 200") == 1);
+        CHECK(svc->requests_matching("GET /redfish/v1 auth=none -> 200") == 1);
     }
     SECTION("a wrong redfish_uri is still named as such")
     {
@@ -299,7 +288,7 @@ TEST_CASE("a power action right after status starts from that read; later ones r
         OpResult off = s->power(PowerAction::Off, "n", 15s);
         REQUIRE(off.ok());
         CHECK(reads_before_reset() == 1);
-        CHECK(count_requests(*svc, "POST") == 0);
+        CHECK(svc->requests_matching("POST") == 0);
         // The reboot's two, then set_power's: none from this off.
         CHECK(svc->resets() == std::vector<std::string>{"ForceOff", "On", "ForceOff"});
     }

@@ -7,7 +7,6 @@
 // mismatch), ssl_insecure (logged); the password in no argv, environment or log line.
 #include <catch2/catch.hpp>
 
-#include <algorithm>
 #include <thread>
 
 #include "stockade/time_budget.hpp"
@@ -20,18 +19,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-size_t requests_matching(const RedfishService &svc, const std::string &needle)
-{
-    auto r = svc.requests();
-    return size_t(std::count_if(r.begin(), r.end(), [&](const std::string &l) { return l.find(needle) != std::string::npos; }));
-}
-
 // The service logs a failed handshake when its own side of it fails, which may be a moment after
 // the client gave up: wait for the line (up to 5 s), never for its absence.
 size_t requests_matching_soon(const RedfishService &svc, const std::string &needle)
 {
     size_t n = 0;
-    for (int i = 0; i < 500 && (n = requests_matching(svc, needle)) == 0; ++i)
+    for (int i = 0; i < 500 && (n = svc.requests_matching(needle)) == 0; ++i)
         std::this_thread::sleep_for(10ms);
     return n;
 }
@@ -55,7 +48,7 @@ TEST_CASE("wrong password: access denied at once, asked once, node untouched", "
         CHECK(ms_since(t0) < 3000);
         CHECK_THAT(off.message, Catch::Contains("401"));
         CHECK(off.message.find("wrong") == std::string::npos); // the password is not in the message
-        CHECK(requests_matching(*svc, "-> 401") == 1);          // never retried
+        CHECK(svc->requests_matching("-> 401") == 1);          // never retried
         CHECK(pid_alive(node));
         s->close();
         CHECK(svc->open_sessions() == 0);
@@ -76,7 +69,7 @@ TEST_CASE("a user who may not reset (403): access denied, node untouched, token 
     INFO(off.message);
     CHECK(off.rc == STOCKADE_RC_ACCESS_DENIED);
     CHECK_THAT(off.message, Catch::Contains("403"));
-    CHECK(requests_matching(*svc, "-> 403") == 1);
+    CHECK(svc->requests_matching("-> 403") == 1);
     CHECK(pid_alive(node));
     CHECK(svc->open_sessions() == 1);
     s->close();
@@ -95,7 +88,7 @@ TEST_CASE("503: retried while it lasts a moment; a BMC that stays busy is unreac
     INFO(off.message);
     CHECK(off.ok());
     CHECK_FALSE(pid_alive(node));
-    CHECK(requests_matching(*svc, "-> 503") == 2);
+    CHECK(svc->requests_matching("-> 503") == 2);
 
     svc->set_power("1", true);
     pid_t up = svc->node_pid();
@@ -200,11 +193,11 @@ TEST_CASE("a BMC that drops every kept-alive connection: each request reconnects
     CHECK(pid_alive(svc->node_pid())); // a new node runs
     CHECK(svc->node_pid() != before);
     // One TCP connection per request (the BMC closed each one after its answer) ...
-    const size_t answered = requests_matching(*svc, " -> ");
+    const size_t answered = svc->requests_matching(" -> ");
     CHECK(answered >= 5);
     CHECK(svc->connections() == answered);
     // ... and the reconnect never replayed a request the BMC had already answered.
-    CHECK(requests_matching(*svc, "Reset") == 2); // ForceOff, On: once each
+    CHECK(svc->requests_matching("Reset") == 2); // ForceOff, On: once each
     CHECK(test::read_file((d.path() / "1.resets").string()) == "ForceOff\nOn\n");
 }
 
@@ -242,7 +235,7 @@ TEST_CASE("TLS: verified by default; CA file, pinned fingerprint, insecure only 
         CHECK(off.rc == STOCKADE_RC_BAD_CONFIG);
         CHECK_THAT(off.message, Catch::Contains("not trusted"));
         CHECK(pid_alive(node));
-        CHECK(requests_matching(*svc, " GET ") == 0);
+        CHECK(svc->requests_matching(" GET ") == 0);
         CHECK(requests_matching_soon(*svc, "TLS-FAILED") >= 1);
     }
     SECTION("right CA, certificate for another name: refused")
@@ -252,7 +245,7 @@ TEST_CASE("TLS: verified by default; CA file, pinned fingerprint, insecure only 
         INFO(off.message);
         CHECK(off.rc == STOCKADE_RC_BAD_CONFIG);
         CHECK(pid_alive(wnode));
-        CHECK(requests_matching(*wrong, " GET ") == 0);
+        CHECK(wrong->requests_matching(" GET ") == 0);
     }
     SECTION("pinned fingerprint: that certificate is accepted whatever its name")
     {
@@ -271,8 +264,8 @@ TEST_CASE("TLS: verified by default; CA file, pinned fingerprint, insecure only 
         CHECK_THAT(off.message, Catch::Contains("is not ssl_fingerprint"));
         CHECK_THAT(off.message, Catch::Contains("nothing was sent"));
         CHECK(pid_alive(wnode));
-        CHECK(requests_matching(*wrong, " GET ") == 0);
-        CHECK(requests_matching(*wrong, " POST ") == 0);
+        CHECK(wrong->requests_matching(" GET ") == 0);
+        CHECK(wrong->requests_matching(" POST ") == 0);
     }
     SECTION("ssl_insecure=1 works and says so in the log")
     {
