@@ -7,7 +7,7 @@ set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${STOCKADE_BUILD_DIR:-$here/build}
 cmake -S "$here" -B "$build" >/dev/null
-cmake --build "$build" -j2 --target ipmi_bench bare_ipmi stockade stockade_agent_ipmi stockade_agent_sim stockade-agent-host >/dev/null
+cmake --build "$build" -j2 --target ipmi_bench bare_ipmi bare_ipmi_cxx stockade stockade_agent_ipmi stockade_agent_sim stockade-agent-host >/dev/null
 export STOCKADE_AGENT_PATH="$(ls -d "$build"/lib/stockade/agents "$build"/lib/*/stockade/agents 2>/dev/null | head -1)"
 export STOCKADE_AGENT_HOST="$build/libexec/stockade/stockade-agent-host"
 echo "## ipmi agent benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
