@@ -5,6 +5,7 @@
 #include "stockade/process.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -119,8 +120,14 @@ ChildSetup setup_for(const SpawnSpec &spec)
     return s;
 }
 
+// The soft descriptor limit before raise_open_file_limit(), restored for programs we exec.
+struct rlimit g_exec_nofile {};
+std::atomic<bool> g_nofile_raised{false};
+
 void apply_child_setup(const ChildSetup &s, bool at_exec) noexcept
 {
+    if (at_exec && g_nofile_raised.load())
+        ::setrlimit(RLIMIT_NOFILE, &g_exec_nofile);
     if (s.new_session)
         ::setsid();
     else
@@ -245,6 +252,23 @@ std::string exec_failure(const std::string &program, const std::string &why)
 void become_forked_child(int in, int out, int err) noexcept
 {
     enter_child(in, out, err, kForkedChild);
+}
+
+unsigned long raise_open_file_limit() noexcept
+{
+    struct rlimit rl {};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    const rlim_t want = std::min<rlim_t>(rl.rlim_max, rlim_t(1) << 20);
+    if (rl.rlim_cur >= want || g_nofile_raised.load())
+        return rl.rlim_cur;
+    struct rlimit raised = rl;
+    raised.rlim_cur = want;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) != 0)
+        return rl.rlim_cur;
+    g_exec_nofile = rl;
+    g_nofile_raised.store(true);
+    return want;
 }
 
 void blank_inherited_argv(int argc, char **argv) noexcept

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <set>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -217,4 +218,41 @@ TEST_CASE("cancellation kills the tree and says so", "[process]")
     CHECK(r->end == ChildEnd::Cancelled);
     CHECK(r->cancelled);
     CHECK_FALSE(r->success());
+}
+
+TEST_CASE("raise_open_file_limit raises the soft limit; programs exec'd get the old one back", "[process]")
+{
+    struct rlimit rl {};
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max <= 256) {
+        WARN("SKIPPED: hard descriptor limit " << uint64_t(rl.rlim_max) << " leaves nothing to raise");
+        return;
+    }
+    // In a forked child, so this test process keeps its own limit.
+    SpawnSpec spec;
+    spec.argv = {"raise"};
+    auto p = Subprocess::fork_function(spec, [] {
+        struct rlimit low {};
+        ::getrlimit(RLIMIT_NOFILE, &low);
+        low.rlim_cur = 256;
+        if (::setrlimit(RLIMIT_NOFILE, &low) != 0)
+            return 1;
+        const rlim_t want = std::min<rlim_t>(low.rlim_max, rlim_t(1) << 20);
+        if (raise_open_file_limit() != want)
+            return 2;
+        struct rlimit now {};
+        ::getrlimit(RLIMIT_NOFILE, &now);
+        if (now.rlim_cur != want)
+            return 3;
+        SpawnSpec sh;
+        sh.argv = {"/bin/sh", "-c", "ulimit -Sn"};
+        auto child = Subprocess::spawn(sh);
+        if (!child)
+            return 4;
+        CommandResult r = (*child)->communicate("", monotonic_ms() + 10000);
+        return r.exit_code == 0 && r.out == "256\n" ? 7 : 5;
+    });
+    REQUIRE(p);
+    CommandResult r = (*p)->communicate("", monotonic_ms() + 20000);
+    CHECK(r.exit_code == 7); // 2/3: not raised; 5: the exec'd program kept the raised limit
 }

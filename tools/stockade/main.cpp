@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "command.hpp"
+#include "stockade/process.hpp"
 #include "stockade/session.hpp"
 #include "stockade_paths.h"
 
@@ -96,6 +97,9 @@ int main(int argc, char **argv)
         fmt::print(stderr, "stockade: help: unknown command '{}'\n", help_about);
         return 2;
     }
+    // Each isolated session holds four descriptors: `concurrency` in the hundreds needs more than
+    // the usual soft limit of 1024 (programs we exec get the old limit back).
+    (void)stockade::raise_open_file_limit();
     // Isolated agent sessions are forked from this template, before any thread or secret exists
     // here; if it cannot start, they use the agent host as before.
     (void)stockade::start_fork_template(argc, argv);

@@ -183,6 +183,13 @@ private:
 // signal mask and SIGPIPE/SIGCHLD reset, every other descriptor closed.  Async-signal-safe.
 void become_forked_child(int in, int out, int err) noexcept;
 
+// For a front-end's main(), before it opens sessions: raises the soft limit on open descriptors
+// to the hard limit (at most 1 << 20).  Each isolated session holds four (three pipe ends and a
+// pidfd), so a `concurrency` in the hundreds outgrew the usual soft limit of 1024 and sessions
+// failed with EMFILE.  Programs this process execs get the old soft limit back (one using
+// select() breaks above 1024).  Returns the soft limit now in force.
+unsigned long raise_open_file_limit() noexcept;
+
 // In a child forked (fork_function) from a front-end's main(): blanks argv[1..], which is what
 // /proc/<pid>/cmdline shows and may hold a secret the parent scrubs from its own copy only later.
 void blank_inherited_argv(int argc, char **argv) noexcept;
