@@ -172,32 +172,31 @@ int main(int argc, char **argv)
             argv[i] = argv[i + 1];
         --argc;
     }
-    char **a = argv; /* a[1] is the command, a[2..5] the settings, a[6..] the hosts */
-    const int nargs = argc;
-    if (nargs < 7 || (strcmp(a[1], "status") && strcmp(a[1], "off"))) {
+    /* argv[1] is the command, argv[2..5] the settings, argv[6..] the hosts */
+    if (argc < 7 || (strcmp(argv[1], "status") && strcmp(argv[1], "off"))) {
         fprintf(stderr, "usage: bare_ipmi status|off [--fork] USER PWFILE SESSION_MS RETRANS_MS HOST:PORT...\n");
         return 2;
     }
-    g_user = a[2];
-    FILE *f = fopen(a[3], "r");
+    g_user = argv[2];
+    FILE *f = fopen(argv[3], "r");
     if (!f || !fgets(g_pass, sizeof g_pass, f)) {
-        fprintf(stderr, "bare_ipmi: cannot read %s\n", a[3]);
+        fprintf(stderr, "bare_ipmi: cannot read %s\n", argv[3]);
         return 2;
     }
     fclose(f);
     g_pass[strcspn(g_pass, "\r\n")] = 0;
-    g_session_ms = (unsigned)strtoul(a[4], NULL, 10);
-    g_retrans_ms = (unsigned)strtoul(a[5], NULL, 10);
-    const int n = nargs - 6;
-    void *(*op)(void *) = strcmp(a[1], "status") ? off_one : status_one;
+    g_session_ms = (unsigned)strtoul(argv[4], NULL, 10);
+    g_retrans_ms = (unsigned)strtoul(argv[5], NULL, 10);
+    const int n = argc - 6;
+    void *(*op)(void *) = strcmp(argv[1], "status") ? off_one : status_one;
     g_single = op == status_one && n == 1;
     int failed;
     if (forked)
-        failed = run_forked(op, a + 6, n);
+        failed = run_forked(op, argv + 6, n);
     else if (g_single)
-        failed = op(a[6]) != NULL;
+        failed = op(argv[6]) != NULL;
     else
-        failed = run_threaded(op, a + 6, n);
+        failed = run_threaded(op, argv + 6, n);
     fflush(stdout);
     return failed ? 1 : 0;
 }

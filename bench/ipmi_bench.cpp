@@ -10,8 +10,8 @@
 // alone); every answer is checked (exit code, each node's line, each node process gone), and a
 // closing table compares with the targets.  Beside each target, its floor: bare_ipmi run
 // as a process per operation (--fork; for one status, bare_ipmi_cxx --fork, with libstdc++ loaded
-// as in any C++ program) -- the least stockade's isolation can cost on this machine.  Prints medians, ratios and peak RSS (GNU time)
-// as Markdown.  Not a test: numbers depend on the machine; the point is that every column comes from this run.
+// as in any C++ program) -- the least stockade's isolation can cost on this machine.  Prints
+// medians, ratios and peak RSS (GNU time) as Markdown.  Not a test: numbers depend on the machine; the point is that every column comes from this run.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

@@ -139,11 +139,12 @@ void wait_settled(RedfishService &s)
 }
 
 // One timed run of a command line (the node put in the action's start state first, untimed),
-// added to `c` when its outcome checks out, else counted as failed.  `early`: fence_redfish
-// reported "on" before the node ran.
-void cli_run(RedfishService &s, const std::vector<std::string> &argv, const std::string &action, bool ours,
-             const std::vector<std::string> &env, const Verify &v, Cell &c, int &early)
+// added to `c` when its outcome checks out, else counted as failed.  True when fence_redfish
+// reported "on" before the node ran (then counted, see below).
+bool cli_run(RedfishService &s, const std::vector<std::string> &argv, const std::string &action, bool ours,
+             const std::vector<std::string> &env, const Verify &v, Cell &c)
 {
+    bool early = false;
     v.prepare();
     wait_settled(s);
     auto t0 = Clock::now();
@@ -156,14 +157,14 @@ void cli_run(RedfishService &s, const std::vector<std::string> &argv, const std:
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
             ok = v.check();
         }
-        if (ok)
-            ++early;
+        early = ok;
     }
     if (!ok)
         ++c.failures;
     else
         c.ms.push_back(r.ms);
     c.maxrss_kb = std::max(c.maxrss_kb, r.maxrss_kb);
+    return early;
 }
 
 // One timed run of the agent in-process (open, the action, close), added to `c` or counted failed.
@@ -390,12 +391,12 @@ int main(int argc, char **argv)
         for (const char *action : {"status", "off", "on", "reboot"}) {
             // Interleaved run by run, so drift in the machine's load hits all three alike.
             Cell st, lib, fr;
-            int early = 0, ours_early = 0;
+            int early = 0;
             const Verify v = verify_for(*svc, action);
             for (int i = 0; i < runs; ++i) {
-                cli_run(*svc, {ours}, action, true, env, v, st, ours_early);
+                (void)cli_run(*svc, {ours}, action, true, env, v, st);
                 library_run(*svc, action, v, lib);
-                cli_run(*svc, {fence_redfish}, action, false, env, v, fr, early);
+                early += cli_run(*svc, {fence_redfish}, action, false, env, v, fr);
             }
             if (early)
                 fr.note = " (" + std::to_string(early) + " reported before the node was on)";
